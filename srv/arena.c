@@ -1,0 +1,70 @@
+/*
+ * arena.c -- grow-only allocator (see arena.h).
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include "arena.h"
+
+#define ARENA_BLOCK (256 * 1024)
+
+struct arena_block {
+	arena_block_t *next;
+	size_t used, size;
+	max_align_t data[];
+};
+
+void
+arena_init(arena_t *a)
+{
+	a->head = NULL;
+	a->total = 0;
+}
+
+void *
+arena_alloc(arena_t *a, size_t n)
+{
+	const size_t align = sizeof(max_align_t);
+	n = (n + align - 1) & ~(align - 1);
+	if (n == 0)
+		n = align;
+	arena_block_t *b = a->head;
+	if (b == NULL || b->size - b->used < n) {
+		size_t size = n > ARENA_BLOCK ? n : ARENA_BLOCK;
+		b = malloc(sizeof(*b) + size);
+		if (b == NULL)
+			return NULL;
+		b->size = size;
+		b->used = 0;
+		b->next = a->head;
+		a->head = b;
+	}
+	void *p = (char *)b->data + b->used;
+	b->used += n;
+	a->total += n;
+	return p;
+}
+
+char *
+arena_strndup(arena_t *a, const char *s, size_t len)
+{
+	char *p = arena_alloc(a, len + 1);
+	if (p == NULL)
+		return NULL;
+	memcpy(p, s, len);
+	p[len] = '\0';
+	return p;
+}
+
+void
+arena_free(arena_t *a)
+{
+	arena_block_t *b = a->head;
+	while (b != NULL) {
+		arena_block_t *next = b->next;
+		free(b);
+		b = next;
+	}
+	a->head = NULL;
+	a->total = 0;
+}
