@@ -39,7 +39,7 @@
 #define PORTQ_MSG_MAX        65535 /* largest message (TCP frame) */
 #define PORTQ_TEXT_MAX       255   /* question text: name or search words */
 #define PORTQ_MAX_ALIASES    32
-#define PORTQ_DEFAULT_PORT   5301  /* portqd's default listening port */
+#define PORTQ_DEFAULT_PORT   5380  /* default port: unassigned (5365-5396) in the 2026 IANA registry */
 
 typedef enum {
 	PORTQ_OP_PORT   = 1,  /* records on a port, with its context */

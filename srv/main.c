@@ -1,25 +1,47 @@
 /*
- * main.c -- portqd: load the registry and (for now) validate it.
+ * main.c -- portqd: settings, the registry, then the server until a
+ * signal stops it.
+ *
+ * Exit codes: 0 stopped cleanly (or --check passed), 1 the registry or
+ * the listeners failed, 2 bad settings.
  */
-#include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
+#include <uv.h>
 
+#include "config.h"
+#include "log.h"
 #include "registry.h"
+#include "server.h"
 
-#define MAX_SOURCES 64
+/*
+ * Without --registry: the first of these that exists, so that a fresh
+ * machine serves something useful (docs/operating.md).
+ */
+static const char *const default_registries[] = {
+	"/var/lib/portq/service-names-port-numbers.xml",
+	"/var/lib/portq/service-names-port-numbers.csv",
+	"/etc/services",
+};
+#define DEFAULT_LOCAL "/etc/portq/local-assignments"
 
-static void
-usage(FILE *f)
+static int
+add_default_registry(config_t *cfg)
 {
-	fprintf(f,
-	    "usage: portqd --check --registry [FORMAT:]FILE [--registry ...]\n"
-	    "  --check            load and validate, print a summary, exit\n"
-	    "  --registry FILE    a registry file; FORMAT is csv, xml, services\n"
-	    "                     or local (detected when omitted)\n"
-	    "  --help             this text\n");
+	for (size_t i = 0; i < sizeof(default_registries) / sizeof(default_registries[0]); i++)
+		if (access(default_registries[i], R_OK) == 0) {
+			cfg->registry.items[cfg->registry.n++] = strdup(default_registries[i]);
+			break;
+		}
+	if (cfg->registry.n > 0 && access(DEFAULT_LOCAL, R_OK) == 0)
+		cfg->registry.items[cfg->registry.n++] = strdup("local:" DEFAULT_LOCAL);
+	for (int i = 0; i < cfg->registry.n; i++)
+		if (cfg->registry.items[i] == NULL)
+			return -1;
+	return cfg->registry.n > 0 ? 0 : -1;
 }
 
 static void
@@ -44,71 +66,76 @@ print_source(const reg_source_t *s)
 		printf("  newest date: %s\n", s->date);
 }
 
+static int
+run(const config_t *cfg, registry_t *reg)
+{
+	uv_loop_t loop;
+	if (uv_loop_init(&loop) < 0) {
+		registry_free(reg);
+		return 1;
+	}
+	server_t *s = server_new(&loop, cfg, reg);
+	if (s == NULL) {
+		registry_free(reg);
+		uv_loop_close(&loop);
+		return 1;
+	}
+	int failed = server_start(s) < 0;
+	if (failed)
+		server_stop(s);
+	uv_run(&loop, UV_RUN_DEFAULT);
+	server_free(s);
+	int rc = uv_loop_close(&loop);
+	if (rc < 0) {
+		log_err("handles still open at exit: %s", uv_strerror(rc));
+		return 1;
+	}
+	log_info("exiting");
+	return failed;
+}
+
 int
 main(int argc, char **argv)
 {
-	static const struct option opts[] = {
-		{ "check", no_argument, NULL, 'c' },
-		{ "registry", required_argument, NULL, 'r' },
-		{ "help", no_argument, NULL, 'h' },
-		{ NULL, 0, NULL, 0 },
-	};
-	const char *files[MAX_SOURCES];
-	int n_files = 0, check = 0, c;
-	while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
-		switch (c) {
-		case 'c':
-			check = 1;
-			break;
-		case 'r':
-			if (n_files == MAX_SOURCES) {
-				fprintf(stderr, "portqd: at most %d registry files\n", MAX_SOURCES);
-				return 2;
-			}
-			files[n_files++] = optarg;
-			break;
-		case 'h':
-			usage(stdout);
-			return 0;
-		default:
-			usage(stderr);
-			return 2;
-		}
-	}
-	if (optind != argc || !check || n_files == 0) {
-		usage(stderr);
+	config_t cfg;
+	config_init(&cfg);
+	if (config_load(&cfg, argc, argv, stderr) < 0 || config_validate(&cfg, stderr) < 0) {
+		config_free(&cfg);
 		return 2;
 	}
+	if (cfg.help) {
+		config_usage(stdout);
+		config_free(&cfg);
+		return 0;
+	}
+	log_setup((log_level_t)log_level_parse(cfg.log_level), cfg.syslog);
+	if (cfg.registry.n == 0 && add_default_registry(&cfg) < 0) {
+		fprintf(stderr, "portqd: no --registry given and none of the default "
+		                "registries is readable (see --help)\n");
+		config_free(&cfg);
+		return 1;
+	}
 
-	reg_builder_t *b = reg_builder_new();
-	if (b == NULL) {
-		fprintf(stderr, "portqd: out of memory\n");
+	reg_error_t err;
+	registry_t *reg = server_load_registry(&cfg.registry, (uint32_t)time(NULL), &err);
+	if (reg == NULL) {
+		fprintf(stderr, "%s\n", err.text);
+		config_free(&cfg);
 		return 1;
 	}
-	for (int i = 0; i < n_files; i++) {
-		reg_format_t fmt = REG_FMT_AUTO;
-		const char *path = files[i], *colon = strchr(path, ':');
-		if (colon != NULL && reg_format_parse(path, (size_t)(colon - path)) != REG_FMT_AUTO) {
-			fmt = reg_format_parse(path, (size_t)(colon - path));
-			path = colon + 1;
-		}
-		reg_error_t err;
-		if (reg_builder_load(b, path, fmt, &err) != PORTQ_OK) {
-			fprintf(stderr, "%s\n", err.text);
-			reg_builder_free(b);
-			return 1;
-		}
+	int rc = 0;
+	if (cfg.check) {
+		for (size_t i = 0; i < registry_source_count(reg); i++)
+			print_source(registry_source(reg, i));
+		printf("registry: %zu records, %zu distinct names, newest date %s, serial %u\n",
+		       registry_count(reg), registry_name_count(reg),
+		       registry_date(reg)[0] ? registry_date(reg) : "(none)",
+		       registry_serial(reg));
+		printf("config: ok\n");
+		registry_free(reg);
+	} else {
+		rc = run(&cfg, reg);
 	}
-	registry_t *r = registry_build(b, (uint32_t)time(NULL));
-	if (r == NULL) {
-		fprintf(stderr, "portqd: out of memory while indexing\n");
-		return 1;
-	}
-	for (size_t i = 0; i < registry_source_count(r); i++)
-		print_source(registry_source(r, i));
-	printf("registry: %zu records, %zu distinct names, newest date %s, serial %u\n",
-	       registry_count(r), registry_name_count(r),
-	       registry_date(r)[0] ? registry_date(r) : "(none)", registry_serial(r));
-	registry_free(r);
-	return 0;
+	config_free(&cfg);
+	return rc;
 }

@@ -1,0 +1,46 @@
+/*
+ * answer.h -- the answering function of portqd: request bytes in,
+ * response bytes out, nothing else. No sockets, no clock, no allocation,
+ * so it is unit-tested directly and every listener shares it.
+ */
+#ifndef PORTQ_ANSWER_H
+#define PORTQ_ANSWER_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "msg.h"
+#include "registry.h"
+
+#define ANSWER_MAX_RECORDS   1024  /* records one response may carry */
+#define ANSWER_DEFAULT_LIMIT 100   /* page size when a query gives 0 */
+
+/* Counters the answering function keeps; the server adds its own. */
+typedef struct {
+	uint64_t by_opcode[PORTQ_OP_INFO + 1];  /* [0]: unknown opcodes */
+	uint64_t by_rcode[PORTQ_RC_NOTIMPL + 1];
+	uint64_t truncated;
+	uint64_t dropped;                       /* not portq, or a response */
+} answer_stats_t;
+
+/* Extra INFO items a caller appends (server statistics); may be NULL. */
+typedef void (*answer_info_fn)(wire_t *w, void *arg);
+
+typedef struct {
+	const registry_t *reg;    /* NULL: answer SERVFAIL (nothing loaded) */
+	answer_stats_t *stats;    /* may be NULL */
+	answer_info_fn info;
+	void *info_arg;
+} answer_ctx_t;
+
+/*
+ * Answer the query in req[0..req_len) into out[0..out_max). out_max is
+ * the transport's limit (PORTQ_UDP_MAX for UDP); what does not fit is cut
+ * at a record boundary and the TC flag set. Returns the response length,
+ * or 0 when the request must be dropped without an answer (shorter than a
+ * header, wrong magic, or itself a response).
+ */
+size_t answer_query(const answer_ctx_t *ctx, const uint8_t *req, size_t req_len,
+                    uint8_t *out, size_t out_max);
+
+#endif /* PORTQ_ANSWER_H */

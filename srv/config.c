@@ -1,0 +1,376 @@
+/*
+ * config.c -- the option table and the parsers it drives (see config.h).
+ */
+#include <arpa/inet.h>
+#include <ctype.h>
+#include <errno.h>
+#include <stddef.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "config.h"
+#include "log.h"
+#include "msg.h"
+
+typedef enum { OPT_BOOL, OPT_INT, OPT_STR, OPT_LIST } opt_type_t;
+
+enum { OPT_CLI_ONLY = 1 };
+
+typedef struct {
+	const char *name;
+	opt_type_t type;
+	size_t offset;
+	long min, max;
+	const char *def;           /* default, as it would be written */
+	const char *arg;           /* the value's name in --help */
+	const char *help;
+	int flags;
+} opt_t;
+
+#define OFF(field) offsetof(config_t, field)
+#define STRINGIFY(x) #x
+#define XSTR(x) STRINGIFY(x)
+
+static const opt_t options[] = {
+	{ "listen", OPT_LIST, OFF(listen), 0, 0, NULL, "ADDR:PORT",
+	  "listen on UDP and TCP there (repeatable; [::1]:PORT for IPv6); "
+	  "default 127.0.0.1:" XSTR(PORTQ_DEFAULT_PORT) " and [::1]:" XSTR(PORTQ_DEFAULT_PORT), 0 },
+	{ "registry", OPT_LIST, OFF(registry), 0, 0, NULL, "[FORMAT:]FILE",
+	  "load this file (repeatable); FORMAT is csv, xml, services or local "
+	  "and is detected when omitted; default: see docs/operating.md", 0 },
+	{ "tcp-idle-timeout", OPT_INT, OFF(tcp_idle_timeout), 100, 3600000, "10000",
+	  "MS", "close a TCP connection idle this long", 0 },
+	{ "tcp-max-connections", OPT_INT, OFF(tcp_max_connections), 1, 100000, "256",
+	  "N", "TCP connections open at once; more are closed at accept", 0 },
+	{ "tcp-max-frame", OPT_INT, OFF(tcp_max_frame), 32, 65535, "512",
+	  "BYTES", "largest query frame accepted over TCP", 0 },
+	{ "reload-delay", OPT_INT, OFF(reload_delay), 0, 60000, "200",
+	  "MS", "wait this long after a registry file changes, then reload", 0 },
+	{ "watch", OPT_BOOL, OFF(watch), 0, 1, "yes", NULL,
+	  "reload when a registry file changes", 0 },
+	{ "log-level", OPT_STR, OFF(log_level), 0, 0, "info", "LEVEL",
+	  "err, warn, info or debug", 0 },
+	{ "syslog", OPT_BOOL, OFF(syslog), 0, 1, "no", NULL,
+	  "log to syslog instead of stderr", 0 },
+	{ "check", OPT_BOOL, OFF(check), 0, 1, "no", NULL,
+	  "load and validate the config and the registry, print a summary, exit",
+	  OPT_CLI_ONLY },
+	{ "config", OPT_STR, OFF(config_file), 0, 0, NULL, "FILE",
+	  "read settings from FILE (\"name value\" lines, # comments)", OPT_CLI_ONLY },
+	{ "help", OPT_BOOL, OFF(help), 0, 1, "no", NULL, "print this help and exit",
+	  OPT_CLI_ONLY },
+};
+#define N_OPTIONS (sizeof(options) / sizeof(options[0]))
+
+static void *
+field(config_t *c, const opt_t *o)
+{
+	return (char *)c + o->offset;
+}
+
+static const opt_t *
+find(const char *name, size_t len)
+{
+	for (size_t i = 0; i < N_OPTIONS; i++)
+		if (strlen(options[i].name) == len && strncmp(options[i].name, name, len) == 0)
+			return &options[i];
+	return NULL;
+}
+
+/* Set one option from text; on error fill why[] and return -1. */
+static int
+set(config_t *c, const opt_t *o, const char *value, char *why, size_t whylen)
+{
+	void *f = field(c, o);
+	switch (o->type) {
+	case OPT_BOOL:
+		if (value == NULL || strcmp(value, "yes") == 0 || strcmp(value, "true") == 0 ||
+		    strcmp(value, "1") == 0)
+			*(int *)f = 1;
+		else if (strcmp(value, "no") == 0 || strcmp(value, "false") == 0 ||
+		         strcmp(value, "0") == 0)
+			*(int *)f = 0;
+		else
+			return snprintf(why, whylen, "%s takes yes or no, not \"%s\"",
+			                o->name, value), -1;
+		return 0;
+	case OPT_INT: {
+		char *end;
+		errno = 0;
+		long v = strtol(value, &end, 10);
+		if (errno != 0 || end == value || *end != '\0' || v < o->min || v > o->max)
+			return snprintf(why, whylen, "%s takes a whole number from %ld to %ld, not \"%s\"",
+			                o->name, o->min, o->max, value), -1;
+		*(long *)f = v;
+		return 0;
+	}
+	case OPT_STR: {
+		char *dup = strdup(value);
+		if (dup == NULL)
+			return snprintf(why, whylen, "out of memory"), -1;
+		free(*(char **)f);
+		*(char **)f = dup;
+		if (strcmp(o->name, "log-level") == 0 && log_level_parse(dup) < 0)
+			return snprintf(why, whylen, "log-level is err, warn, info or debug, not \"%s\"",
+			                value), -1;
+		return 0;
+	}
+	case OPT_LIST: {
+		config_list_t *l = f;
+		if (l->n == CONFIG_MAX_LIST)
+			return snprintf(why, whylen, "%s given more than %d times", o->name,
+			                CONFIG_MAX_LIST), -1;
+		if ((l->items[l->n] = strdup(value)) == NULL)
+			return snprintf(why, whylen, "out of memory"), -1;
+		l->n++;
+		return 0;
+	}
+	}
+	return -1;
+}
+
+void
+config_init(config_t *c)
+{
+	memset(c, 0, sizeof(*c));
+	char why[256];
+	for (size_t i = 0; i < N_OPTIONS; i++)
+		if (options[i].def != NULL)
+			(void)set(c, &options[i], options[i].def, why, sizeof(why));
+}
+
+static void
+list_clear(config_list_t *l)
+{
+	for (int i = 0; i < l->n; i++)
+		free(l->items[i]);
+	l->n = 0;
+}
+
+void
+config_free(config_t *c)
+{
+	list_clear(&c->listen);
+	list_clear(&c->registry);
+	free(c->log_level);
+	free(c->config_file);
+	memset(c, 0, sizeof(*c));
+}
+
+static int
+load_file(config_t *c, const char *path, FILE *err)
+{
+	FILE *f = fopen(path, "r");
+	if (f == NULL) {
+		fprintf(err, "%s: %s\n", path, strerror(errno));
+		return -1;
+	}
+	char line[4096], why[512];
+	int rc = 0;
+	for (unsigned n = 1; fgets(line, sizeof(line), f) != NULL; n++) {
+		size_t len = strlen(line);
+		if (len == sizeof(line) - 1 && line[len - 1] != '\n') {
+			fprintf(err, "%s:%u: line longer than %zu bytes\n", path, n, sizeof(line) - 2);
+			rc = -1;
+			break;
+		}
+		char *p = line, *hash = strchr(p, '#');
+		if (hash != NULL)
+			*hash = '\0';
+		while (isspace((unsigned char)*p))
+			p++;
+		char *end = p + strlen(p);
+		while (end > p && isspace((unsigned char)end[-1]))
+			*--end = '\0';
+		if (*p == '\0')
+			continue;
+		char *name = p;
+		while (*p && !isspace((unsigned char)*p))
+			p++;
+		size_t nlen = (size_t)(p - name);
+		while (isspace((unsigned char)*p))
+			p++;
+		const opt_t *o = find(name, nlen);
+		if (o == NULL || (o->flags & OPT_CLI_ONLY)) {
+			fprintf(err, "%s:%u: unknown setting \"%.*s\"\n", path, n, (int)nlen, name);
+			rc = -1;
+			break;
+		}
+		if (*p == '\0' && o->type != OPT_BOOL) {
+			fprintf(err, "%s:%u: %s needs a value\n", path, n, o->name);
+			rc = -1;
+			break;
+		}
+		if (set(c, o, *p ? p : NULL, why, sizeof(why)) < 0) {
+			fprintf(err, "%s:%u: %s\n", path, n, why);
+			rc = -1;
+			break;
+		}
+	}
+	fclose(f);
+	return rc;
+}
+
+/* Parse argv into c; flags only (no file). */
+static int
+load_argv(config_t *c, int argc, char **argv, FILE *err)
+{
+	char why[512];
+	for (int i = 1; i < argc; i++) {
+		const char *a = argv[i];
+		if (strncmp(a, "--", 2) != 0) {
+			fprintf(err, "portqd: unexpected argument \"%s\" (try --help)\n", a);
+			return -1;
+		}
+		a += 2;
+		const char *eq = strchr(a, '=');
+		size_t nlen = eq ? (size_t)(eq - a) : strlen(a);
+		const opt_t *o = find(a, nlen);
+		if (o == NULL) {
+			fprintf(err, "portqd: unknown option \"--%.*s\" (try --help)\n", (int)nlen, a);
+			return -1;
+		}
+		const char *value = eq ? eq + 1 : NULL;
+		if (value == NULL && o->type != OPT_BOOL) {
+			if (i + 1 >= argc) {
+				fprintf(err, "portqd: --%s needs a value\n", o->name);
+				return -1;
+			}
+			value = argv[++i];
+		}
+		if (set(c, o, value, why, sizeof(why)) < 0) {
+			fprintf(err, "portqd: --%s\n", why);
+			return -1;
+		}
+	}
+	return 0;
+}
+
+int
+config_load(config_t *c, int argc, char **argv, FILE *err)
+{
+	/* Flags win over the file: read flags to find the file, read the
+	 * file into the defaults, then apply the flags again on top. */
+	config_t flags;
+	config_init(&flags);
+	if (load_argv(&flags, argc, argv, err) < 0) {
+		config_free(&flags);
+		return -1;
+	}
+	int rc = 0;
+	if (flags.config_file != NULL)
+		rc = load_file(c, flags.config_file, err);
+	if (rc == 0) {
+		/* Lists from the command line replace the file's lists. */
+		if (flags.listen.n > 0)
+			list_clear(&c->listen);
+		if (flags.registry.n > 0)
+			list_clear(&c->registry);
+		rc = load_argv(c, argc, argv, err);
+	}
+	config_free(&flags);
+	return rc;
+}
+
+int
+config_parse_addr(const char *text, struct sockaddr_storage *ss)
+{
+	char host[64];
+	const char *port;
+	memset(ss, 0, sizeof(*ss));
+	if (text[0] == '[') {
+		const char *close = strchr(text, ']');
+		if (close == NULL || close[1] != ':' || (size_t)(close - text - 1) >= sizeof(host))
+			return -1;
+		memcpy(host, text + 1, (size_t)(close - text - 1));
+		host[close - text - 1] = '\0';
+		port = close + 2;
+	} else {
+		const char *colon = strrchr(text, ':');
+		if (colon == NULL || (size_t)(colon - text) >= sizeof(host))
+			return -1;
+		memcpy(host, text, (size_t)(colon - text));
+		host[colon - text] = '\0';
+		port = colon + 1;
+	}
+	char *end;
+	errno = 0;
+	long p = strtol(port, &end, 10);
+	if (*port == '\0' || *end != '\0' || errno != 0 || p < 0 || p > 65535)
+		return -1;
+	struct sockaddr_in *in4 = (struct sockaddr_in *)ss;
+	struct sockaddr_in6 *in6 = (struct sockaddr_in6 *)ss;
+	if (inet_pton(AF_INET, host, &in4->sin_addr) == 1) {
+		in4->sin_family = AF_INET;
+		in4->sin_port = htons((uint16_t)p);
+		return 0;
+	}
+	if (inet_pton(AF_INET6, host, &in6->sin6_addr) == 1) {
+		in6->sin6_family = AF_INET6;
+		in6->sin6_port = htons((uint16_t)p);
+		return 0;
+	}
+	return -1;
+}
+
+int
+config_validate(const config_t *c, FILE *err)
+{
+	struct sockaddr_storage ss;
+	for (int i = 0; i < c->listen.n; i++)
+		if (config_parse_addr(c->listen.items[i], &ss) < 0) {
+			fprintf(err, "portqd: listen \"%s\" is not ADDR:PORT or [ADDR]:PORT "
+			             "with a numeric address\n", c->listen.items[i]);
+			return -1;
+		}
+	return 0;
+}
+
+void
+config_usage(FILE *out)
+{
+	fprintf(out, "usage: portqd [--option value ...]\n\n"
+	             "portqd answers port and service-name queries from the IANA\n"
+	             "registry, services(5) files and local assignments.\n\noptions:\n");
+	for (size_t i = 0; i < N_OPTIONS; i++) {
+		const opt_t *o = &options[i];
+		char head[64];
+		if (o->type == OPT_BOOL)
+			snprintf(head, sizeof(head), "--%s", o->name);
+		else
+			snprintf(head, sizeof(head), "--%s %s", o->name, o->arg);
+		fprintf(out, "  %-30s %s", head, o->help);
+		if (o->def != NULL && o->type != OPT_BOOL)
+			fprintf(out, " (default %s)", o->def);
+		else if (o->type == OPT_BOOL && !(o->flags & OPT_CLI_ONLY))
+			fprintf(out, " (default %s)", o->def);
+		fputc('\n', out);
+	}
+	fprintf(out, "\nEvery option but check, config and help may also be set in the\n"
+	             "config file as \"name value\" (booleans: yes or no).\n");
+}
+
+void
+config_print(const config_t *c, FILE *out)
+{
+	for (size_t i = 0; i < N_OPTIONS; i++) {
+		const opt_t *o = &options[i];
+		if (o->flags & OPT_CLI_ONLY)
+			continue;
+		const void *f = (const char *)c + o->offset;
+		switch (o->type) {
+		case OPT_BOOL: fprintf(out, "%s %s\n", o->name, *(const int *)f ? "yes" : "no"); break;
+		case OPT_INT:  fprintf(out, "%s %ld\n", o->name, *(const long *)f); break;
+		case OPT_STR:
+			if (*(char *const *)f)
+				fprintf(out, "%s %s\n", o->name, *(char *const *)f);
+			break;
+		case OPT_LIST: {
+			const config_list_t *l = f;
+			for (int k = 0; k < l->n; k++)
+				fprintf(out, "%s %s\n", o->name, l->items[k]);
+			break;
+		}
+		}
+	}
+}

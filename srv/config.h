@@ -1,0 +1,58 @@
+/*
+ * config.h -- portqd's settings. One table (config.c) describes every
+ * option: its name, type, range, default and help. The config file
+ * ("name value" lines), the command-line flags ("--name value") and
+ * --help are all driven by that table.
+ */
+#ifndef PORTQ_CONFIG_H
+#define PORTQ_CONFIG_H
+
+#include <stdio.h>
+#include <sys/socket.h>
+
+#define CONFIG_MAX_LIST 64
+
+typedef struct {
+	char *items[CONFIG_MAX_LIST];
+	int n;
+} config_list_t;
+
+typedef struct {
+	config_list_t listen;      /* ADDR:PORT, [V6]:PORT */
+	config_list_t registry;    /* [FORMAT:]FILE */
+	long tcp_idle_timeout;     /* ms */
+	long tcp_max_connections;
+	long tcp_max_frame;        /* bytes of one query frame */
+	long reload_delay;         /* ms between a file change and the reload */
+	int watch;                 /* reload when a registry file changes */
+	char *log_level;
+	int syslog;
+	int check;                 /* validate and exit */
+	char *config_file;
+	int help;
+} config_t;
+
+/* Defaults from the table. */
+void config_init(config_t *c);
+void config_free(config_t *c);
+
+/*
+ * Apply the command line, and the config file it names (--config), with
+ * flags winning over the file. Returns 0, or -1 after printing
+ * "file:line: reason" or the bad flag to `err`.
+ */
+int config_load(config_t *c, int argc, char **argv, FILE *err);
+
+/* Parse "1.2.3.4:53" or "[::1]:53"; 0, or -1 when it is neither. */
+int config_parse_addr(const char *text, struct sockaddr_storage *ss);
+
+/* Check cross-option rules (ranges are checked while parsing). */
+int config_validate(const config_t *c, FILE *err);
+
+/* --help text, generated from the table. */
+void config_usage(FILE *out);
+
+/* Print the effective settings as a config file would write them. */
+void config_print(const config_t *c, FILE *out);
+
+#endif /* PORTQ_CONFIG_H */

@@ -1,0 +1,61 @@
+/*
+ * server.h -- portqd's listeners, reloads and signals on a libuv loop.
+ *
+ * The server owns the current registry and swaps in a new one when a
+ * reload succeeds: the new registry is built on libuv's thread pool
+ * beside the old one, and the switch happens on the loop thread between
+ * two queries, so no query ever sees a half-built index.
+ */
+#ifndef PORTQ_SERVER_H
+#define PORTQ_SERVER_H
+
+#include <stdint.h>
+#include <uv.h>
+
+#include "answer.h"
+#include "config.h"
+#include "registry.h"
+
+typedef struct server server_t;
+
+/*
+ * Load every file in `files` into one new registry with this serial.
+ * NULL on failure with err saying "file:line: reason". Safe to call from
+ * any thread.
+ */
+registry_t *server_load_registry(const config_list_t *files, uint32_t serial,
+                                 reg_error_t *err);
+
+/*
+ * A server on `loop` with settings `cfg` (kept by reference: it must
+ * outlive the server) serving `reg`, which it takes over. NULL when
+ * memory runs out.
+ */
+server_t *server_new(uv_loop_t *loop, const config_t *cfg, registry_t *reg);
+
+/*
+ * Bind every listener, start the signal handlers and file watchers.
+ * Returns 0, or a negative libuv error after logging which address failed
+ * (then call server_stop() and run the loop so the handles close).
+ */
+int server_start(server_t *s);
+
+/*
+ * Stop accepting, let answers already written flush, and close every
+ * handle; uv_run() returns once all is closed. Safe to call twice.
+ */
+void server_stop(server_t *s);
+
+/* Free the server after uv_run() has returned; frees the registry too. */
+void server_free(server_t *s);
+
+/* Ask for a reload now (what SIGHUP does). */
+void server_reload(server_t *s);
+
+/* The serial of the registry being served. */
+uint32_t server_serial(const server_t *s);
+
+/* The port the i-th listen address is bound to (useful with port 0); -1 if none. */
+int server_port(const server_t *s, int i);
+
+#endif /* PORTQ_SERVER_H */
