@@ -1,0 +1,625 @@
+/*
+ * test_server.c -- portqd over real sockets on loopback: every query type
+ * over UDP and TCP, truncation, hostile datagrams, pipelining, reloads
+ * under a bounded query loop, and a clean stop.
+ *
+ * The server runs in-process on its own loop thread so the test can
+ * assert that uv_loop_close() returns 0 once it has stopped. The SIGTERM
+ * test runs the real portqd binary.
+ */
+#include <arpa/inet.h>
+#include <check.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "answer.h"
+#include "frame.h"
+#include "server.h"
+
+#define SNAPSHOT PORTQ_DATA_DIR "/service-names-port-numbers.csv"
+
+enum { CMD_NONE, CMD_RELOAD, CMD_STOP };
+
+static struct {
+	pthread_t thread;
+	pthread_mutex_t lock;
+	pthread_cond_t ready_cv;
+	int ready, start_rc, close_rc, cmd;
+	uv_loop_t loop;
+	uv_async_t control;
+	server_t *srv;
+	config_t cfg;
+	uint16_t port;
+	char dir[64], file[128];
+} t;
+
+static void
+on_control(uv_async_t *a)
+{
+	(void)a;
+	pthread_mutex_lock(&t.lock);
+	int cmd = t.cmd;
+	t.cmd = CMD_NONE;
+	pthread_mutex_unlock(&t.lock);
+	if (cmd == CMD_RELOAD)
+		server_reload(t.srv);
+	if (cmd == CMD_STOP) {
+		server_stop(t.srv);
+		uv_close((uv_handle_t *)&t.control, NULL);
+	}
+}
+
+static void *
+server_thread(void *arg)
+{
+	(void)arg;
+	reg_error_t err;
+	registry_t *reg = server_load_registry(&t.cfg.registry, 1000, &err);
+	ck_assert_msg(reg != NULL, "%s", err.text);
+	uv_loop_init(&t.loop);
+	uv_async_init(&t.loop, &t.control, on_control);
+	t.srv = server_new(&t.loop, &t.cfg, reg);
+	int rc = server_start(t.srv);
+	pthread_mutex_lock(&t.lock);
+	t.start_rc = rc;
+	t.port = (uint16_t)server_port(t.srv, 0);
+	t.ready = 1;
+	pthread_cond_signal(&t.ready_cv);
+	pthread_mutex_unlock(&t.lock);
+	if (rc < 0) {
+		server_stop(t.srv);
+		uv_close((uv_handle_t *)&t.control, NULL);
+	}
+	uv_run(&t.loop, UV_RUN_DEFAULT);
+	server_free(t.srv);
+	t.close_rc = uv_loop_close(&t.loop);
+	return NULL;
+}
+
+static void
+send_cmd(int cmd)
+{
+	pthread_mutex_lock(&t.lock);
+	t.cmd = cmd;
+	pthread_mutex_unlock(&t.lock);
+	uv_async_send(&t.control);
+}
+
+/* Copy the snapshot into a private folder, so reload tests may edit it. */
+static void
+copy_file(const char *from, const char *to)
+{
+	FILE *in = fopen(from, "rb"), *out = fopen(to, "wb");
+	ck_assert_ptr_nonnull(in);
+	ck_assert_ptr_nonnull(out);
+	char buf[65536];
+	size_t n;
+	while ((n = fread(buf, 1, sizeof(buf), in)) > 0)
+		ck_assert_uint_eq(fwrite(buf, 1, n, out), n);
+	fclose(in);
+	ck_assert_int_eq(fclose(out), 0);
+}
+
+static void
+setup(void)
+{
+	memset(&t, 0, sizeof(t));
+	pthread_mutex_init(&t.lock, NULL);
+	pthread_cond_init(&t.ready_cv, NULL);
+	strcpy(t.dir, "/tmp/portq-test-XXXXXX");
+	ck_assert_ptr_nonnull(mkdtemp(t.dir));
+	snprintf(t.file, sizeof(t.file), "%s/registry.csv", t.dir);
+	copy_file(SNAPSHOT, t.file);
+
+	config_init(&t.cfg);
+	t.cfg.listen.items[t.cfg.listen.n++] = strdup("127.0.0.1:0");
+	t.cfg.registry.items[t.cfg.registry.n++] = strdup(t.file);
+	t.cfg.reload_delay = 50;
+	t.cfg.tcp_idle_timeout = 2000;
+	pthread_create(&t.thread, NULL, server_thread, NULL);
+	pthread_mutex_lock(&t.lock);
+	while (!t.ready)
+		pthread_cond_wait(&t.ready_cv, &t.lock);
+	pthread_mutex_unlock(&t.lock);
+	ck_assert_int_eq(t.start_rc, 0);
+	ck_assert_uint_ne(t.port, 0);
+}
+
+static void
+teardown(void)
+{
+	send_cmd(CMD_STOP);
+	pthread_join(t.thread, NULL);
+	ck_assert_int_eq(t.close_rc, 0);        /* every handle was closed */
+	config_free(&t.cfg);
+	unlink(t.file);
+	char tmp[160];
+	snprintf(tmp, sizeof(tmp), "%s/next.csv", t.dir);
+	unlink(tmp);
+	rmdir(t.dir);
+}
+
+/* ------------------------------------------------------------ client side */
+
+static struct sockaddr_in
+server_addr(void)
+{
+	struct sockaddr_in a = { .sin_family = AF_INET, .sin_port = htons(t.port) };
+	inet_pton(AF_INET, "127.0.0.1", &a.sin_addr);
+	return a;
+}
+
+static size_t
+encode(uint8_t *buf, size_t max, uint8_t op, uint16_t id, const portq_question_t *q)
+{
+	portq_header_t h = { .opcode = op, .id = id };
+	int n = portq_query_encode(buf, max, &h, q);
+	ck_assert_int_gt(n, 0);
+	return (size_t)n;
+}
+
+/* Send raw bytes over UDP; wait up to timeout_ms for an answer; 0 if none. */
+static size_t
+udp_raw(const uint8_t *req, size_t len, uint8_t *resp, size_t max, int timeout_ms)
+{
+	int fd = socket(AF_INET, SOCK_DGRAM, 0);
+	struct sockaddr_in a = server_addr();
+	ck_assert_int_eq(sendto(fd, req, len, 0, (struct sockaddr *)&a, sizeof(a)), (ssize_t)len);
+	struct pollfd p = { fd, POLLIN, 0 };
+	ssize_t n = 0;
+	if (poll(&p, 1, timeout_ms) == 1)
+		n = recv(fd, resp, max, 0);
+	close(fd);
+	return n > 0 ? (size_t)n : 0;
+}
+
+static size_t
+udp_query(uint8_t op, const portq_question_t *q, uint8_t *resp, size_t max)
+{
+	uint8_t req[512];
+	size_t len = encode(req, sizeof(req), op, 0x4242, q);
+	return udp_raw(req, len, resp, max, 2000);
+}
+
+static int
+tcp_connect(void)
+{
+	int fd = socket(AF_INET, SOCK_STREAM, 0);
+	struct sockaddr_in a = server_addr();
+	ck_assert_int_eq(connect(fd, (struct sockaddr *)&a, sizeof(a)), 0);
+	struct timeval tv = { 3, 0 };
+	setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+	return fd;
+}
+
+static int
+read_all(int fd, uint8_t *buf, size_t n)
+{
+	size_t got = 0;
+	while (got < n) {
+		ssize_t r = recv(fd, buf + got, n - got, 0);
+		if (r <= 0)
+			return -1;
+		got += (size_t)r;
+	}
+	return 0;
+}
+
+/* Read one framed answer; its length, or 0 on EOF/timeout. */
+static size_t
+tcp_read_frame(int fd, uint8_t *resp, size_t max)
+{
+	uint8_t pfx[2];
+	if (read_all(fd, pfx, 2) < 0)
+		return 0;
+	size_t n = (size_t)(pfx[0] << 8 | pfx[1]);
+	ck_assert_uint_le(n, max);
+	return read_all(fd, resp, n) < 0 ? 0 : n;
+}
+
+static void
+tcp_send_query(int fd, uint8_t op, uint16_t id, const portq_question_t *q)
+{
+	uint8_t req[512];
+	size_t len = encode(req + 2, sizeof(req) - 2, op, id, q);
+	portq_frame_prefix(req, len);
+	ck_assert_int_eq(send(fd, req, len + 2, 0), (ssize_t)(len + 2));
+}
+
+static size_t
+tcp_query(uint8_t op, const portq_question_t *q, uint8_t *resp, size_t max)
+{
+	int fd = tcp_connect();
+	tcp_send_query(fd, op, 0x4242, q);
+	size_t n = tcp_read_frame(fd, resp, max);
+	close(fd);
+	return n;
+}
+
+static wire_t
+reply(const uint8_t *resp, size_t len, portq_header_t *h)
+{
+	ck_assert_uint_ge(len, PORTQ_HEADER_LEN);
+	wire_t r = wire_reader(resp, len);
+	ck_assert_int_eq(portq_header_read(&r, h), PORTQ_OK);
+	ck_assert(h->flags & PORTQ_FLAG_QR);
+	if (h->rcode != PORTQ_RC_MALFORMED) {
+		portq_question_t q;
+		ck_assert_int_eq(portq_question_read(&r, &q), PORTQ_OK);
+	}
+	return r;
+}
+
+/* What the registry itself says, to compare the network answers with. */
+static registry_t *
+local_registry(void)
+{
+	reg_builder_t *b = reg_builder_new();
+	reg_error_t err;
+	ck_assert_int_eq(reg_builder_load(b, SNAPSHOT, REG_FMT_AUTO, &err), PORTQ_OK);
+	return registry_build(b, 1);
+}
+
+static uint32_t
+info_serial(void)
+{
+	uint8_t resp[PORTQ_MSG_MAX];
+	portq_question_t q = { 0 };
+	size_t n = tcp_query(PORTQ_OP_INFO, &q, resp, sizeof(resp));
+	portq_header_t h;
+	reply(resp, n, &h);
+	return h.serial;
+}
+
+/* ------------------------------------------------------------ tests */
+
+START_TEST(port_over_udp_and_tcp)
+{
+	registry_t *r = local_registry();
+	uint8_t resp[PORTQ_MSG_MAX];
+	/* Unassigned, assigned and reserved ports, every protocol. */
+	const uint16_t ports[] = { 293, 1303, 80, 0, 1023, 49151, 50000 };
+	for (size_t i = 0; i < sizeof(ports) / sizeof(ports[0]); i++)
+		for (uint8_t tp = 0; tp < PORTQ_TP_COUNT; tp++) {
+			portq_question_t q = { .port_lo = ports[i], .transport = tp };
+			for (int via_tcp = 0; via_tcp < 2; via_tcp++) {
+				size_t n = via_tcp ? tcp_query(PORTQ_OP_PORT, &q, resp, sizeof(resp))
+				                   : udp_query(PORTQ_OP_PORT, &q, resp, sizeof(resp));
+				portq_header_t h;
+				wire_t w = reply(resp, n, &h);
+				ck_assert_uint_eq(h.id, 0x4242);
+				const reg_entry_t *want[64];
+				size_t count = registry_by_port(r, ports[i], tp, want, 64);
+				ck_assert_uint_eq(h.rcode, count ? PORTQ_RC_OK : PORTQ_RC_NOTFOUND);
+				portq_context_t c, wc;
+				ck_assert_int_eq(portq_context_read(&w, &c), PORTQ_OK);
+				registry_context(r, ports[i], tp, &wc);
+				ck_assert_mem_eq(&c, &wc, sizeof(c));
+				if (h.flags & PORTQ_FLAG_TC)
+					continue;
+				ck_assert_uint_eq(h.ancount, count);
+				for (unsigned k = 0; k < h.ancount; k++) {
+					portq_record_t rec;
+					ck_assert_int_eq(portq_record_read(&w, &rec), PORTQ_OK);
+					ck_assert_uint_eq(rec.port_lo, want[k]->port_lo);
+					ck_assert_uint_eq(rec.name.len, strlen(want[k]->name));
+				}
+			}
+		}
+	registry_free(r);
+}
+END_TEST
+
+START_TEST(name_range_search_info)
+{
+	registry_t *r = local_registry();
+	uint8_t resp[PORTQ_MSG_MAX];
+	portq_header_t h;
+	portq_question_t q = { .transport = PORTQ_TP_ANY };
+	portq_question_set_text(&q, "SftSrv");
+	reply(resp, udp_query(PORTQ_OP_NAME, &q, resp, sizeof(resp)), &h);
+	const reg_entry_t *want[64];
+	ck_assert_uint_eq(h.ancount, registry_by_name(r, "sftsrv", PORTQ_TP_ANY, want, 64));
+	ck_assert_uint_gt(h.ancount, 0);
+
+	portq_question_t rq = { .port_lo = 1300, .port_hi = 1310, .limit = 1000 };
+	reply(resp, tcp_query(PORTQ_OP_RANGE, &rq, resp, sizeof(resp)), &h);
+	ck_assert_uint_eq(h.ancount, registry_range(r, 1300, 1310, 0, 0, want, 0));
+
+	portq_question_t sq = { .limit = 1000 };
+	portq_question_set_text(&sq, "backup");
+	reply(resp, tcp_query(PORTQ_OP_SEARCH, &sq, resp, sizeof(resp)), &h);
+	ck_assert_uint_eq(h.ancount, registry_search(r, "backup", 0, 0, want, 0));
+	ck_assert_uint_gt(h.ancount, 0);
+
+	portq_question_t iq = { 0 };
+	wire_t w = reply(resp, udp_query(PORTQ_OP_INFO, &iq, resp, sizeof(resp)), &h);
+	ck_assert_uint_eq(h.serial, 1000);
+	int records_ok = 0;
+	for (unsigned i = 0; i < h.ancount; i++) {
+		portq_str_t k, v;
+		ck_assert_int_eq(portq_info_read(&w, &k, &v), PORTQ_OK);
+		if (k.len == 7 && memcmp(k.ptr, "records", 7) == 0) {
+			char want_n[16];
+			snprintf(want_n, sizeof(want_n), "%zu", registry_count(r));
+			records_ok = v.len == strlen(want_n) && memcmp(v.ptr, want_n, v.len) == 0;
+		}
+	}
+	ck_assert(records_ok);
+	registry_free(r);
+}
+END_TEST
+
+START_TEST(truncated_udp_then_tcp)
+{
+	uint8_t resp[PORTQ_MSG_MAX];
+	portq_header_t h;
+	portq_question_t q = { .port_lo = 0, .port_hi = 65535, .limit = 300 };
+	size_t n = udp_query(PORTQ_OP_RANGE, &q, resp, sizeof(resp));
+	ck_assert_uint_le(n, PORTQ_UDP_MAX);
+	reply(resp, n, &h);
+	ck_assert(h.flags & PORTQ_FLAG_TC);
+	unsigned over_udp = h.ancount;
+	reply(resp, tcp_query(PORTQ_OP_RANGE, &q, resp, sizeof(resp)), &h);
+	ck_assert(!(h.flags & PORTQ_FLAG_TC));
+	ck_assert_uint_eq(h.ancount, 300);
+	ck_assert_uint_lt(over_udp, 300);
+}
+END_TEST
+
+START_TEST(hostile_datagrams_then_answers)
+{
+	uint8_t req[2048], resp[PORTQ_MSG_MAX];
+	unsigned seed = 7;
+	/* Random bytes of random length; then random bytes behind a good magic. */
+	for (int i = 0; i < 2000; i++) {
+		size_t len = (size_t)rand_r(&seed) % sizeof(req);
+		for (size_t k = 0; k < len; k++)
+			req[k] = (uint8_t)rand_r(&seed);
+		if (i % 2 && len > 0)
+			req[0] = PORTQ_MAGIC;
+		if (len > 4)
+			req[4] &= (uint8_t)~PORTQ_FLAG_QR;
+		int fd = socket(AF_INET, SOCK_DGRAM, 0);
+		struct sockaddr_in a = server_addr();
+		sendto(fd, req, len, 0, (struct sockaddr *)&a, sizeof(a));
+		close(fd);
+	}
+	/* A header with a question cut short gets MALFORMED. */
+	portq_question_t q = { .port_lo = 80 };
+	size_t len = encode(req, sizeof(req), PORTQ_OP_PORT, 9, &q);
+	portq_header_t h;
+	reply(resp, udp_raw(req, len - 3, resp, sizeof(resp), 2000), &h);
+	ck_assert_uint_eq(h.rcode, PORTQ_RC_MALFORMED);
+	/* And the server still answers. */
+	reply(resp, udp_query(PORTQ_OP_PORT, &q, resp, sizeof(resp)), &h);
+	ck_assert_uint_eq(h.rcode, PORTQ_RC_OK);
+}
+END_TEST
+
+START_TEST(tcp_pipelined_in_order)
+{
+	int fd = tcp_connect();
+	uint8_t resp[PORTQ_MSG_MAX];
+	for (uint16_t id = 1; id <= 20; id++) {
+		portq_question_t q = { .port_lo = (uint16_t)(id * 7) };
+		tcp_send_query(fd, id % 2 ? PORTQ_OP_PORT : PORTQ_OP_INFO, id, &q);
+	}
+	for (uint16_t id = 1; id <= 20; id++) {
+		portq_header_t h;
+		reply(resp, tcp_read_frame(fd, resp, sizeof(resp)), &h);
+		ck_assert_uint_eq(h.id, id);
+	}
+	close(fd);
+}
+END_TEST
+
+START_TEST(tcp_bad_frames_close)
+{
+	uint8_t resp[64];
+	/* A zero-length frame, an oversized frame, and a frame that is not portq. */
+	const uint8_t bad[][4] = { { 0, 0 }, { 0xFF, 0xFF }, { 0, 2, 'h', 'i' } };
+	const size_t len[] = { 2, 2, 4 };
+	for (int i = 0; i < 3; i++) {
+		int fd = tcp_connect();
+		ck_assert_int_eq(send(fd, bad[i], len[i], 0), (ssize_t)len[i]);
+		ck_assert_int_eq(recv(fd, resp, sizeof(resp), 0), 0);   /* closed */
+		close(fd);
+	}
+	/* The server still answers new connections. */
+	static uint8_t big[PORTQ_MSG_MAX];
+	portq_question_t q = { .port_lo = 80 };
+	portq_header_t h;
+	reply(big, tcp_query(PORTQ_OP_PORT, &q, big, sizeof(big)), &h);
+	ck_assert_uint_eq(h.rcode, PORTQ_RC_OK);
+}
+END_TEST
+
+/* Replace the registry file the way an update would: write, then rename. */
+static void
+replace_file(const char *text, int append_snapshot)
+{
+	char tmp[160];
+	snprintf(tmp, sizeof(tmp), "%s/next.csv", t.dir);
+	if (append_snapshot)
+		copy_file(SNAPSHOT, tmp);
+	FILE *f = fopen(tmp, append_snapshot ? "ab" : "wb");
+	ck_assert_ptr_nonnull(f);
+	fputs(text, f);
+	ck_assert_int_eq(fclose(f), 0);
+	ck_assert_int_eq(rename(tmp, t.file), 0);
+}
+
+/* Ask the serial until it differs from `old`, for at most 5 s. */
+static uint32_t
+wait_serial_change(uint32_t old)
+{
+	for (int i = 0; i < 100; i++) {
+		uint32_t s = info_serial();
+		if (s != old)
+			return s;
+		usleep(50 * 1000);
+	}
+	return old;
+}
+
+START_TEST(reload_under_load_loses_nothing)
+{
+	uint8_t resp[PORTQ_MSG_MAX];
+	uint32_t first = info_serial(), seen_max = first;
+	int lost = 0, sighup_done = 0, edit_done = 0;
+	const int rounds = 3000;
+	for (int i = 0; i < rounds; i++) {
+		if (i == rounds / 3) {
+			send_cmd(CMD_RELOAD);             /* what SIGHUP does */
+			sighup_done = 1;
+		}
+		if (i == 2 * rounds / 3) {
+			replace_file("portq-test-svc,40001,tcp,added by the test,,,,,,,,\n", 1);
+			edit_done = 1;
+		}
+		portq_question_t q = { .port_lo = (uint16_t)(i % 1024), .transport = PORTQ_TP_ANY };
+		size_t n = udp_query(PORTQ_OP_PORT, &q, resp, sizeof(resp));
+		if (n == 0) {
+			lost++;
+			continue;
+		}
+		portq_header_t h;
+		reply(resp, n, &h);
+		ck_assert(h.rcode == PORTQ_RC_OK || h.rcode == PORTQ_RC_NOTFOUND);
+		if (h.serial > seen_max)
+			seen_max = h.serial;
+	}
+	ck_assert(sighup_done && edit_done);
+	ck_assert_int_eq(lost, 0);
+	uint32_t last = wait_serial_change(first);
+	ck_assert_uint_gt(last, first);
+	/* The edit is served: the added row answers by name. */
+	for (int i = 0; i < 100; i++) {
+		portq_question_t q = { 0 };
+		portq_question_set_text(&q, "portq-test-svc");
+		portq_header_t h;
+		reply(resp, udp_query(PORTQ_OP_NAME, &q, resp, sizeof(resp)), &h);
+		if (h.rcode == PORTQ_RC_OK)
+			return;
+		usleep(50 * 1000);
+	}
+	ck_abort_msg("the edited registry was never served");
+}
+END_TEST
+
+START_TEST(broken_file_keeps_old_serial)
+{
+	uint32_t before = info_serial();
+	/* A reload of the good file moves the serial forward... */
+	send_cmd(CMD_RELOAD);
+	uint32_t good = wait_serial_change(before);
+	ck_assert_uint_gt(good, before);
+	/* ...a corrupted file does not: the old registry keeps serving. */
+	replace_file("Service Name,Port Number,Transport Protocol,Description\n"
+	             "broken,70000,tcp,port out of range\n", 0);
+	usleep(600 * 1000);
+	send_cmd(CMD_RELOAD);
+	usleep(300 * 1000);
+	ck_assert_uint_eq(info_serial(), good);
+	uint8_t resp[PORTQ_MSG_MAX];
+	portq_question_t q = { .port_lo = 1303 };
+	portq_header_t h;
+	reply(resp, udp_query(PORTQ_OP_PORT, &q, resp, sizeof(resp)), &h);
+	ck_assert_uint_eq(h.rcode, PORTQ_RC_OK);
+	ck_assert_uint_eq(h.serial, good);
+}
+END_TEST
+
+/* The real binary: SIGTERM ends it with exit 0 after it has answered. */
+START_TEST(sigterm_exits_zero)
+{
+	int err_pipe[2];
+	ck_assert_int_eq(pipe(err_pipe), 0);
+	pid_t pid = fork();
+	if (pid == 0) {
+		dup2(err_pipe[1], 2);
+		close(err_pipe[0]);
+		execl(PORTQD_PATH, "portqd", "--registry", SNAPSHOT,
+		      "--listen", "127.0.0.1:0", (char *)NULL);
+		_exit(127);
+	}
+	close(err_pipe[1]);
+	/* Its log names the port it was given. */
+	FILE *log = fdopen(err_pipe[0], "r");
+	char line[512];
+	unsigned port = 0;
+	while (port == 0 && fgets(line, sizeof(line), log) != NULL) {
+		const char *p = strstr(line, "(port ");
+		if (p != NULL)
+			port = (unsigned)atoi(p + 6);
+	}
+	ck_assert_uint_ne(port, 0);
+	uint16_t saved = t.port;
+	t.port = (uint16_t)port;
+	uint8_t resp[PORTQ_MSG_MAX];
+	portq_question_t q = { .port_lo = 1303 };
+	portq_header_t h;
+	reply(resp, udp_query(PORTQ_OP_PORT, &q, resp, sizeof(resp)), &h);
+	ck_assert_uint_eq(h.rcode, PORTQ_RC_OK);
+	t.port = saved;
+
+	ck_assert_int_eq(kill(pid, SIGTERM), 0);
+	int status = 0;
+	for (int i = 0; i < 100; i++) {
+		if (waitpid(pid, &status, WNOHANG) == pid)
+			break;
+		usleep(50 * 1000);
+		if (i == 99) {
+			kill(pid, SIGKILL);
+			waitpid(pid, &status, 0);
+			ck_abort_msg("portqd did not stop within 5 s of SIGTERM");
+		}
+	}
+	fclose(log);
+	ck_assert(WIFEXITED(status));
+	ck_assert_int_eq(WEXITSTATUS(status), 0);
+}
+END_TEST
+
+static Suite *
+server_suite(void)
+{
+	Suite *s = suite_create("server");
+	TCase *tc = tcase_create("loopback");
+	tcase_add_checked_fixture(tc, setup, teardown);
+	tcase_set_timeout(tc, 60);
+	tcase_add_test(tc, port_over_udp_and_tcp);
+	tcase_add_test(tc, name_range_search_info);
+	tcase_add_test(tc, truncated_udp_then_tcp);
+	tcase_add_test(tc, hostile_datagrams_then_answers);
+	tcase_add_test(tc, tcp_pipelined_in_order);
+	tcase_add_test(tc, tcp_bad_frames_close);
+	tcase_add_test(tc, reload_under_load_loses_nothing);
+	tcase_add_test(tc, broken_file_keeps_old_serial);
+	tcase_add_test(tc, sigterm_exits_zero);
+	suite_add_tcase(s, tc);
+	return s;
+}
+
+int
+main(void)
+{
+	signal(SIGPIPE, SIG_IGN);
+	SRunner *sr = srunner_create(server_suite());
+	srunner_run_all(sr, CK_NORMAL);
+	int failed = srunner_ntests_failed(sr);
+	srunner_free(sr);
+	return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+}
