@@ -24,6 +24,8 @@ portq_header_write(wire_t *w, const portq_header_t *h)
 int
 portq_header_read(wire_t *w, portq_header_t *h)
 {
+	if (w->error != PORTQ_OK)
+		return w->error;
 	if (wire_left(w) < PORTQ_HEADER_LEN)
 		return PORTQ_ESHORT;
 	if (wire_read_u8(w) != PORTQ_MAGIC)
@@ -129,6 +131,7 @@ portq_context_write(wire_t *w, const portq_context_t *c)
 int
 portq_context_read(wire_t *w, portq_context_t *c)
 {
+	memset(c, 0, sizeof(*c));
 	if (wire_left(w) < PORTQ_CONTEXT_LEN)
 		return PORTQ_ESHORT;
 	c->range_class = wire_read_u8(w);
@@ -139,6 +142,8 @@ portq_context_read(wire_t *w, portq_context_t *c)
 	c->free_hi = wire_read_u16(w);
 	c->below = wire_read_u16(w);
 	c->above = wire_read_u16(w);
+	if (w->error != PORTQ_OK)
+		return w->error;
 	if (c->range_class > PORTQ_CLASS_DYNAMIC || c->state > PORTQ_ST_LOCAL ||
 	    ((c->cflags & PORTQ_CF_FREE) && c->free_lo > c->free_hi))
 		return PORTQ_EMALFORMED;
@@ -301,7 +306,7 @@ int
 portq_query_encode(uint8_t *buf, size_t len, const portq_header_t *h,
                    const portq_question_t *q)
 {
-	if (buf == NULL || h == NULL || q == NULL)
+	if (buf == NULL || h == NULL || q == NULL || q->transport >= PORTQ_TP_COUNT)
 		return PORTQ_EINVAL;
 	wire_t w = wire_writer(buf, len);
 	portq_header_t qh = *h;
