@@ -231,6 +231,10 @@ load_argv(config_t *c, int argc, char **argv, FILE *err)
 			return -1;
 		}
 		const char *value = eq ? eq + 1 : NULL;
+		/* "--watch no" as well as "--watch=no" and a bare "--watch". */
+		if (value == NULL && o->type == OPT_BOOL && i + 1 < argc &&
+		    (strcmp(argv[i + 1], "yes") == 0 || strcmp(argv[i + 1], "no") == 0))
+			value = argv[++i];
 		if (value == NULL && o->type != OPT_BOOL) {
 			if (i + 1 >= argc) {
 				fprintf(err, "portqd: --%s needs a value\n", o->name);

@@ -1,0 +1,160 @@
+/*
+ * test_config.c -- the option table: config file, flags, ranges, errors.
+ */
+#include <check.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "config.h"
+
+static char path[64];
+static char errtext[1024];
+
+/* Write a config file and load it with these extra flags; returns config_load's result. */
+static int
+load(config_t *c, const char *text, int argc, char **extra)
+{
+	strcpy(path, "/tmp/portq-config-XXXXXX");
+	int fd = mkstemp(path);
+	ck_assert_int_ge(fd, 0);
+	ck_assert_int_eq(write(fd, text, strlen(text)), (ssize_t)strlen(text));
+	close(fd);
+	char *argv[16] = { "portqd", "--config", path };
+	for (int i = 0; i < argc; i++)
+		argv[3 + i] = extra[i];
+	FILE *err = fmemopen(errtext, sizeof(errtext), "w");
+	config_init(c);
+	int rc = config_load(c, 3 + argc, argv, err);
+	fclose(err);
+	unlink(path);
+	return rc;
+}
+
+START_TEST(defaults_from_table)
+{
+	config_t c;
+	config_init(&c);
+	ck_assert_int_eq(c.tcp_idle_timeout, 10000);
+	ck_assert_int_eq(c.tcp_max_connections, 256);
+	ck_assert_int_eq(c.watch, 1);
+	ck_assert_str_eq(c.log_level, "info");
+	ck_assert_int_eq(c.listen.n, 0);
+	config_free(&c);
+}
+END_TEST
+
+START_TEST(file_then_flags_win)
+{
+	config_t c;
+	char *flags[] = { "--tcp-idle-timeout", "500", "--listen=[::1]:9", "--watch", "no" };
+	ck_assert_int_eq(load(&c, "# a comment\n"
+	                          "listen 127.0.0.1:5380   # trailing comment\n"
+	                          "listen 127.0.0.2:5380\n"
+	                          "\n"
+	                          "tcp-idle-timeout 2000\n"
+	                          "tcp-max-connections 7\n"
+	                          "registry csv:/tmp/x.csv\n"
+	                          "log-level debug\n", 5, flags), 0);
+	ck_assert_int_eq(c.tcp_idle_timeout, 500);      /* the flag */
+	ck_assert_int_eq(c.tcp_max_connections, 7);     /* the file */
+	ck_assert_int_eq(c.listen.n, 1);                /* flag lists replace */
+	ck_assert_str_eq(c.listen.items[0], "[::1]:9");
+	ck_assert_int_eq(c.registry.n, 1);
+	ck_assert_str_eq(c.registry.items[0], "csv:/tmp/x.csv");
+	ck_assert_int_eq(c.watch, 0);
+	ck_assert_str_eq(c.log_level, "debug");
+	ck_assert_int_eq(config_validate(&c, stderr), 0);
+	config_free(&c);
+}
+END_TEST
+
+START_TEST(file_errors_name_the_line)
+{
+	static const struct { const char *text; const char *want; } cases[] = {
+		{ "listen 1.2.3.4:5\nbogus 1\n", ":2: unknown setting \"bogus\"" },
+		{ "tcp-idle-timeout 5\n", ":1: tcp-idle-timeout takes a whole number from 100 to 3600000, not \"5\"" },
+		{ "\n\ntcp-max-frame lots\n", ":3: tcp-max-frame takes a whole number" },
+		{ "watch maybe\n", ":1: watch takes yes or no" },
+		{ "listen\n", ":1: listen needs a value" },
+		{ "log-level loud\n", ":1: log-level is err, warn, info or debug" },
+		{ "check yes\n", ":1: unknown setting \"check\"" },   /* command line only */
+	};
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		config_t c;
+		ck_assert_int_eq(load(&c, cases[i].text, 0, NULL), -1);
+		ck_assert_msg(strstr(errtext, cases[i].want) != NULL, "case %zu: got \"%s\"",
+		              i, errtext);
+		ck_assert_msg(strstr(errtext, path) != NULL, "no file name in \"%s\"", errtext);
+		config_free(&c);
+	}
+}
+END_TEST
+
+START_TEST(flag_errors)
+{
+	static char *const cases[][3] = {
+		{ "--nope", NULL, NULL }, { "--listen", NULL, NULL },
+		{ "--tcp-max-connections", "0", NULL }, { "stray", NULL, NULL },
+	};
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		char *argv[4] = { "portqd", cases[i][0], cases[i][1], NULL };
+		int argc = cases[i][1] ? 3 : 2;
+		config_t c;
+		config_init(&c);
+		FILE *err = fmemopen(errtext, sizeof(errtext), "w");
+		ck_assert_int_eq(config_load(&c, argc, argv, err), -1);
+		fclose(err);
+		ck_assert_msg(errtext[0] != '\0', "case %zu printed nothing", i);
+		config_free(&c);
+	}
+}
+END_TEST
+
+START_TEST(listen_addresses)
+{
+	struct sockaddr_storage ss;
+	ck_assert_int_eq(config_parse_addr("127.0.0.1:5380", &ss), 0);
+	ck_assert_int_eq(ss.ss_family, AF_INET);
+	ck_assert_int_eq(config_parse_addr("[::1]:0", &ss), 0);
+	ck_assert_int_eq(ss.ss_family, AF_INET6);
+	const char *bad[] = { "localhost:53", "127.0.0.1", "127.0.0.1:", "127.0.0.1:65536",
+	                      "[::1]53", "::1:53x", "[::1", "1.2.3.4:-1" };
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
+		ck_assert_msg(config_parse_addr(bad[i], &ss) == -1, "accepted %s", bad[i]);
+}
+END_TEST
+
+START_TEST(help_lists_every_option)
+{
+	char buf[8192];
+	FILE *f = fmemopen(buf, sizeof(buf), "w");
+	config_usage(f);
+	fclose(f);
+	const char *names[] = { "--listen", "--registry", "--tcp-idle-timeout",
+		"--tcp-max-connections", "--tcp-max-frame", "--reload-delay", "--watch",
+		"--log-level", "--syslog", "--check", "--config", "--help" };
+	for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++)
+		ck_assert_msg(strstr(buf, names[i]) != NULL, "%s missing from --help", names[i]);
+}
+END_TEST
+
+int
+main(void)
+{
+	Suite *s = suite_create("config");
+	TCase *tc = tcase_create("core");
+	tcase_add_test(tc, defaults_from_table);
+	tcase_add_test(tc, file_then_flags_win);
+	tcase_add_test(tc, file_errors_name_the_line);
+	tcase_add_test(tc, flag_errors);
+	tcase_add_test(tc, listen_addresses);
+	tcase_add_test(tc, help_lists_every_option);
+	suite_add_tcase(s, tc);
+	SRunner *sr = srunner_create(s);
+	srunner_run_all(sr, CK_NORMAL);
+	int failed = srunner_ntests_failed(sr);
+	srunner_free(sr);
+	return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+}
