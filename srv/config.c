@@ -157,14 +157,9 @@ config_free(config_t *c)
 	memset(c, 0, sizeof(*c));
 }
 
-static int
-load_file(config_t *c, const char *path, FILE *err)
+int
+config_load_stream(config_t *c, FILE *f, const char *path, FILE *err)
 {
-	FILE *f = fopen(path, "r");
-	if (f == NULL) {
-		fprintf(err, "%s: %s\n", path, strerror(errno));
-		return -1;
-	}
 	char line[4096], why[512];
 	int rc = 0;
 	for (unsigned n = 1; fgets(line, sizeof(line), f) != NULL; n++) {
@@ -207,6 +202,18 @@ load_file(config_t *c, const char *path, FILE *err)
 			break;
 		}
 	}
+	return rc;
+}
+
+static int
+load_file(config_t *c, const char *path, FILE *err)
+{
+	FILE *f = fopen(path, "r");
+	if (f == NULL) {
+		fprintf(err, "%s: %s\n", path, strerror(errno));
+		return -1;
+	}
+	int rc = config_load_stream(c, f, path, err);
 	fclose(f);
 	return rc;
 }

@@ -46,6 +46,12 @@ int config_load(config_t *c, int argc, char **argv, FILE *err);
 /* Parse "1.2.3.4:53" or "[::1]:53"; 0, or -1 when it is neither. */
 int config_parse_addr(const char *text, struct sockaddr_storage *ss);
 
+/*
+ * Apply settings from an open config file; `path` names it in messages.
+ * Returns 0, or -1 after printing "path:line: reason" to `err`.
+ */
+int config_load_stream(config_t *c, FILE *f, const char *path, FILE *err);
+
 /* Check cross-option rules (ranges are checked while parsing). */
 int config_validate(const config_t *c, FILE *err);
 

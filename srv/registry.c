@@ -55,7 +55,8 @@ struct registry {
 	name_slot_t *slots;
 	size_t slot_mask, n_names;
 	uint32_t *name_list;
-	const char **hay;        /* case-folded search text per entry */
+	const char **hay;        /* per entry: case-folded name, aliases and
+	                            description, as consecutive strings */
 };
 
 /* ---------------------------------------------------------------- builder */
@@ -220,6 +221,14 @@ reg_load_add(reg_load_t *ld, const reg_row_t *row)
 		wire += 3 + row->aliases[i].n;
 	if (wire > UINT16_MAX)
 		return reg_load_fail(ld, row->line, "record of %zu bytes is too large", wire);
+	/* A name no question could carry could never be looked up. */
+	if (row->name.n > PORTQ_TEXT_MAX)
+		return reg_load_fail(ld, row->line, "service name of %zu bytes is longer "
+		                     "than %d", row->name.n, PORTQ_TEXT_MAX);
+	for (unsigned i = 0; i < row->n_aliases; i++)
+		if (row->aliases[i].n > PORTQ_TEXT_MAX)
+			return reg_load_fail(ld, row->line, "alias of %zu bytes is longer "
+			                     "than %d", row->aliases[i].n, PORTQ_TEXT_MAX);
 
 	if (b->n == b->cap) {
 		size_t cap = b->cap ? b->cap * 2 : 16384;
@@ -674,12 +683,13 @@ build_search_text(registry_t *r)
 		char *h = arena_alloc(&r->arena, len + 1), *p = h;
 		if (h == NULL)
 			return PORTQ_ENOMEM;
-		/* '\n' separates the parts so a match cannot span two of them. */
-		p += sprintf(p, "%s\n", e->name);
+		/* Separate strings, not one joined by '\n': descriptions hold
+		 * line breaks, and a match must not span two parts. */
+		p += sprintf(p, "%s", e->name) + 1;
 		for (unsigned a = 0; a < e->n_aliases; a++)
-			p += sprintf(p, "%s\n", e->aliases[a]);
+			p += sprintf(p, "%s", e->aliases[a]) + 1;
 		strcpy(p, e->description);
-		for (p = h; *p; p++)
+		for (p = h; p < h + len; p++)
 			*p = (char)tolower((unsigned char)*p);
 		r->hay[i] = h;
 	}
@@ -921,8 +931,17 @@ registry_search(const registry_t *r, const char *text, uint8_t tp,
 		folded[n] = (char)tolower((unsigned char)text[n]);
 	}
 	folded[n] = '\0';
-	for (size_t i = 0; i < r->n; i++)
-		if (matches(&r->entries[i], tp) && strstr(r->hay[i], folded) != NULL)
-			page_add(&r->entries[i], &found, offset, out, max);
+	for (size_t i = 0; i < r->n; i++) {
+		const reg_entry_t *e = &r->entries[i];
+		if (!matches(e, tp))
+			continue;
+		const char *h = r->hay[i];
+		for (unsigned k = 0; k < 2u + e->n_aliases; k++, h += strlen(h) + 1) {
+			if (strstr(h, folded) != NULL) {
+				page_add(e, &found, offset, out, max);
+				break;
+			}
+		}
+	}
 	return found;
 }

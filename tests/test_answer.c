@@ -430,6 +430,23 @@ START_TEST(no_registry_is_servfail)
 }
 END_TEST
 
+/* Found by fuzz_services: a name longer than any question could carry. */
+START_TEST(overlong_name_refused)
+{
+	char data[600] = "";
+	strcat(data, "echo 7/tcp\n");
+	size_t at = strlen(data);
+	memset(data + at, 'w', 300);
+	strcpy(data + at + 300, " 8/tcp\n");
+	reg_builder_t *b = reg_builder_new();
+	reg_error_t err;
+	ck_assert_int_eq(reg_builder_load_mem(b, "long", data, strlen(data),
+	                                      REG_FMT_SERVICES, &err), PORTQ_EPARSE);
+	ck_assert_str_eq(err.text, "long:2: service name of 300 bytes is longer than 255");
+	reg_builder_free(b);
+}
+END_TEST
+
 static Suite *
 answer_suite(void)
 {
@@ -451,6 +468,7 @@ answer_suite(void)
 	tcase_add_test(tc, dropped_inputs);
 	tcase_add_test(tc, malformed_and_notimpl);
 	tcase_add_test(tc, no_registry_is_servfail);
+	tcase_add_test(tc, overlong_name_refused);
 	suite_add_tcase(s, tc);
 	return s;
 }

@@ -1,0 +1,87 @@
+/*
+ * fuzz_message.c -- the message decoders, as a client reads a response,
+ * and the server's whole answer path, as it reads a query.
+ */
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "answer.h"
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+
+static const char registry_csv[] =
+	"Service Name,Port Number,Transport Protocol,Description\n"
+	"echo,7,tcp,Echo\n" "echo,7,udp,Echo\n" ",8-79,,Unassigned\n"
+	"http,80,tcp,World Wide Web HTTP\n" ",81,tcp,Reserved\n"
+	"sftsrv,1303,,sftsrv\n" "names-only,,tcp,no port\n";
+
+static registry_t *
+fixture(void)
+{
+	static registry_t *reg;
+	if (reg == NULL) {
+		reg_builder_t *b = reg_builder_new();
+		reg_error_t err;
+		if (reg_builder_load_mem(b, "fuzz.csv", registry_csv, sizeof(registry_csv) - 1,
+		                         REG_FMT_AUTO, &err) != PORTQ_OK)
+			abort();
+		reg = registry_build(b, 1);
+	}
+	return reg;
+}
+
+static void
+read_response(const uint8_t *data, size_t size)
+{
+	wire_t r = wire_reader(data, size);
+	portq_header_t h;
+	portq_question_t q;
+	if (portq_header_read(&r, &h) != PORTQ_OK || portq_question_read(&r, &q) != PORTQ_OK)
+		return;
+	if (h.opcode == PORTQ_OP_PORT) {
+		portq_context_t c;
+		if (portq_context_read(&r, &c) != PORTQ_OK)
+			return;
+	}
+	if (h.opcode == PORTQ_OP_INFO) {
+		portq_str_t k, v;
+		for (unsigned i = 0; i < h.ancount; i++)
+			if (portq_info_read(&r, &k, &v) != PORTQ_OK)
+				return;
+		return;
+	}
+	for (unsigned i = 0; i < (unsigned)h.ancount + h.adcount; i++) {
+		portq_record_t rec;
+		if (portq_record_read(&r, &rec) != PORTQ_OK)
+			return;
+		/* Every string must lie inside the input. */
+		if (rec.name.len && ((const uint8_t *)rec.name.ptr < data ||
+		    (const uint8_t *)rec.name.ptr + rec.name.len > data + size))
+			abort();
+	}
+}
+
+int
+LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+	static uint8_t out[PORTQ_MSG_MAX];
+	read_response(data, size);
+
+	answer_stats_t st;
+	memset(&st, 0, sizeof(st));
+	answer_ctx_t ctx = { fixture(), &st, NULL, NULL };
+	size_t max = size > 0 && (data[0] & 1) ? PORTQ_UDP_MAX : PORTQ_MSG_MAX;
+	size_t n = answer_query(&ctx, data, size, out, max);
+	if (n > max)
+		abort();
+	if (n > 0) {
+		/* What the server writes, its own decoder must read back. */
+		wire_t r = wire_reader(out, n);
+		portq_header_t h;
+		if (portq_header_read(&r, &h) != PORTQ_OK || !(h.flags & PORTQ_FLAG_QR))
+			abort();
+		read_response(out, n);
+	}
+	return 0;
+}
