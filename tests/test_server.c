@@ -111,6 +111,17 @@ copy_file(const char *from, const char *to)
 	ck_assert_int_eq(fclose(out), 0);
 }
 
+static int
+ipv6_loopback(void)
+{
+	int fd = socket(AF_INET6, SOCK_DGRAM, 0);
+	struct sockaddr_in6 a = { .sin6_family = AF_INET6, .sin6_addr = IN6ADDR_LOOPBACK_INIT };
+	int ok = fd >= 0 && bind(fd, (struct sockaddr *)&a, sizeof(a)) == 0;
+	if (fd >= 0)
+		close(fd);
+	return ok;
+}
+
 static void
 setup(void)
 {
@@ -124,6 +135,9 @@ setup(void)
 
 	config_init(&t.cfg);
 	t.cfg.listen.items[t.cfg.listen.n++] = strdup("127.0.0.1:0");
+	if (ipv6_loopback())
+		t.cfg.listen.items[t.cfg.listen.n++] = strdup("[::1]:0");
+	t.cfg.tcp_max_connections = 8;
 	t.cfg.registry.items[t.cfg.registry.n++] = strdup(t.file);
 	t.cfg.reload_delay = 50;
 	t.cfg.tcp_idle_timeout = 2000;
@@ -456,6 +470,74 @@ START_TEST(tcp_bad_frames_close)
 }
 END_TEST
 
+START_TEST(ipv6_listener)
+{
+	if (!ipv6_loopback()) {
+		fprintf(stderr, "ipv6_listener: no IPv6 loopback here, skipped\n");
+		return;
+	}
+	int port = server_port(t.srv, 1);
+	ck_assert_int_gt(port, 0);
+	uint8_t req[512], resp[PORTQ_MSG_MAX];
+	portq_question_t q = { .port_lo = 1303 };
+	size_t len = encode(req, sizeof(req), PORTQ_OP_PORT, 77, &q);
+	struct sockaddr_in6 a = { .sin6_family = AF_INET6, .sin6_port = htons((uint16_t)port),
+	                          .sin6_addr = IN6ADDR_LOOPBACK_INIT };
+	int fd = socket(AF_INET6, SOCK_DGRAM, 0);
+	ck_assert_int_eq(sendto(fd, req, len, 0, (struct sockaddr *)&a, sizeof(a)), (ssize_t)len);
+	struct pollfd p = { fd, POLLIN, 0 };
+	ck_assert_int_eq(poll(&p, 1, 2000), 1);
+	ssize_t n = recv(fd, resp, sizeof(resp), 0);
+	close(fd);
+	portq_header_t h;
+	reply(resp, (size_t)n, &h);
+	ck_assert_uint_eq(h.id, 77);
+	ck_assert_uint_eq(h.rcode, PORTQ_RC_OK);
+	fd = socket(AF_INET6, SOCK_STREAM, 0);
+	ck_assert_int_eq(connect(fd, (struct sockaddr *)&a, sizeof(a)), 0);
+	close(fd);
+}
+END_TEST
+
+START_TEST(tcp_idle_connection_closed)
+{
+	int fd = tcp_connect();              /* idle timeout 2 s in this fixture */
+	uint8_t b[16];
+	struct timespec t0, t1;
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	ck_assert_int_eq(recv(fd, b, sizeof(b), 0), 0);
+	clock_gettime(CLOCK_MONOTONIC, &t1);
+	double waited = (double)(t1.tv_sec - t0.tv_sec) + (double)(t1.tv_nsec - t0.tv_nsec) / 1e9;
+	ck_assert_msg(waited >= 1.5, "closed after %.2f s, before the idle timeout", waited);
+	close(fd);
+}
+END_TEST
+
+START_TEST(tcp_connection_limit)
+{
+	int fds[8];
+	uint8_t resp[PORTQ_MSG_MAX];
+	portq_question_t q = { .port_lo = 80 };
+	for (int i = 0; i < 8; i++) {
+		fds[i] = tcp_connect();
+		tcp_send_query(fds[i], PORTQ_OP_PORT, (uint16_t)i, &q);
+		ck_assert_uint_gt(tcp_read_frame(fds[i], resp, sizeof(resp)), 0);
+	}
+	/* The ninth is closed at accept. */
+	int extra = tcp_connect();
+	ck_assert_int_eq(recv(extra, resp, sizeof(resp), 0), 0);
+	close(extra);
+	/* Freeing a place lets a new client in. */
+	close(fds[0]);
+	usleep(100 * 1000);
+	fds[0] = tcp_connect();
+	tcp_send_query(fds[0], PORTQ_OP_PORT, 99, &q);
+	ck_assert_uint_gt(tcp_read_frame(fds[0], resp, sizeof(resp)), 0);
+	for (int i = 0; i < 8; i++)
+		close(fds[i]);
+}
+END_TEST
+
 /* Replace the registry file the way an update would: write, then rename. */
 static void
 replace_file(const char *text, int append_snapshot)
@@ -616,6 +698,9 @@ server_suite(void)
 	tcase_add_test(tc, hostile_datagrams_then_answers);
 	tcase_add_test(tc, tcp_pipelined_in_order);
 	tcase_add_test(tc, tcp_bad_frames_close);
+	tcase_add_test(tc, ipv6_listener);
+	tcase_add_test(tc, tcp_idle_connection_closed);
+	tcase_add_test(tc, tcp_connection_limit);
 	tcase_add_test(tc, reload_under_load_loses_nothing);
 	tcase_add_test(tc, broken_file_keeps_old_serial);
 	tcase_add_test(tc, sigterm_exits_zero);
