@@ -238,7 +238,7 @@ answer_query(const answer_ctx_t *ctx, const uint8_t *req, size_t req_len,
 	if (rp.h.rcode == PORTQ_RC_MALFORMED)
 		wire_rewind(&rp.w, PORTQ_HEADER_LEN);   /* a MALFORMED answer has no body */
 done:
-	if (rp.truncated) {
+	if (rp.truncated && !(ctx->stream && (rp.h.flags & PORTQ_FLAG_MORE))) {
 		rp.h.flags |= PORTQ_FLAG_TC;
 		st->truncated++;
 	}

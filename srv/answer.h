@@ -31,6 +31,9 @@ typedef struct {
 	answer_stats_t *stats;    /* may be NULL */
 	answer_info_fn info;
 	void *info_arg;
+	int stream;               /* TCP: a page cut by the size limit ends
+	                             with MORE, never TC (there is no retry
+	                             transport above TCP) */
 } answer_ctx_t;
 
 /*

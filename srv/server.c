@@ -145,9 +145,9 @@ info_stats(wire_t *w, void *arg)
 }
 
 static size_t
-answer(server_t *s, const uint8_t *req, size_t len, uint8_t *out, size_t max)
+answer(server_t *s, const uint8_t *req, size_t len, uint8_t *out, size_t max, int stream)
 {
-	answer_ctx_t ctx = { s->reg, &s->stats, info_stats, s };
+	answer_ctx_t ctx = { s->reg, &s->stats, info_stats, s, stream };
 	return answer_query(&ctx, req, len, out, max);
 }
 
@@ -185,7 +185,7 @@ udp_recv(uv_udp_t *h, ssize_t nread, const uv_buf_t *buf,
 		s->stats.dropped++;     /* larger than any query can be */
 		return;
 	}
-	size_t n = answer(s, (const uint8_t *)buf->base, (size_t)nread, s->out, PORTQ_UDP_MAX);
+	size_t n = answer(s, (const uint8_t *)buf->base, (size_t)nread, s->out, PORTQ_UDP_MAX, 0);
 	if (n == 0)
 		return;
 	uv_buf_t b = uv_buf_init((char *)s->out, (unsigned)n);
@@ -310,7 +310,7 @@ conn_read(uv_stream_t *stream, ssize_t nread, const uv_buf_t *buf)
 			return;
 		}
 		off += (size_t)used;
-		size_t n = answer(s, msg, mlen, s->out, PORTQ_MSG_MAX);
+		size_t n = answer(s, msg, mlen, s->out, PORTQ_MSG_MAX, 1);
 		if (n == 0 || conn_send(c, s->out, n) < 0) {
 			conn_close(c);      /* not portq at all, or a client that does not read */
 			return;

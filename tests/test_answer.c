@@ -81,7 +81,7 @@ ask_max(const portq_question_t *q, uint8_t op, size_t max)
 	portq_header_t h = { .opcode = op, .id = 0xBEEF };
 	int n = portq_query_encode(req, sizeof(req), &h, q);
 	ck_assert_int_gt(n, 0);
-	answer_ctx_t ctx = { reg, &stats, NULL, NULL };
+	answer_ctx_t ctx = { reg, &stats, NULL, NULL, 0 };
 	return answer_query(&ctx, req, (size_t)n, out, max);
 }
 
@@ -303,6 +303,31 @@ START_TEST(udp_truncation_at_record_boundary)
 }
 END_TEST
 
+START_TEST(tcp_page_cut_is_more_not_tc)
+{
+	/* A page bigger than a TCP message: MORE, and no TC over TCP. */
+	uint8_t req[512];
+	portq_question_t q = { .port_lo = 1000, .port_hi = 65535, .limit = 1000 };
+	portq_header_t h = { .opcode = PORTQ_OP_RANGE, .id = 0xBEEF };
+	int n = portq_query_encode(req, sizeof(req), &h, &q);
+	answer_ctx_t ctx = { reg, &stats, NULL, NULL, 1 };
+	size_t len = answer_query(&ctx, req, (size_t)n, out, 4000);
+	wire_t r = open_reply(len, &h);
+	ck_assert(!(h.flags & PORTQ_FLAG_TC));
+	ck_assert(h.flags & PORTQ_FLAG_MORE);
+	ck_assert_uint_gt(h.ancount, 0);
+	ck_assert_uint_lt(h.ancount, 201);
+	for (unsigned i = 0; i < h.ancount; i++) {
+		portq_record_t rec;
+		ck_assert_int_eq(portq_record_read(&r, &rec), PORTQ_OK);
+	}
+	/* The same over UDP is truncated. */
+	ctx.stream = 0;
+	open_reply(answer_query(&ctx, req, (size_t)n, out, 4000), &h);
+	ck_assert(h.flags & PORTQ_FLAG_TC);
+}
+END_TEST
+
 START_TEST(big_record_alone_truncates)
 {
 	portq_question_t q = { .port_lo = 1000, .transport = PORTQ_TP_TCP };
@@ -364,7 +389,7 @@ END_TEST
 
 START_TEST(dropped_inputs)
 {
-	answer_ctx_t ctx = { reg, &stats, NULL, NULL };
+	answer_ctx_t ctx = { reg, &stats, NULL, NULL, 0 };
 	uint8_t req[64] = { 0 };
 	/* Shorter than a header, wrong magic, and a response: no answer. */
 	req[0] = PORTQ_MAGIC;
@@ -383,7 +408,7 @@ END_TEST
 
 START_TEST(malformed_and_notimpl)
 {
-	answer_ctx_t ctx = { reg, &stats, NULL, NULL };
+	answer_ctx_t ctx = { reg, &stats, NULL, NULL, 0 };
 	uint8_t req[64];
 	portq_question_t q = { .port_lo = 7 };
 	portq_header_t h = { .opcode = PORTQ_OP_PORT, .id = 0xBEEF };
@@ -418,7 +443,7 @@ END_TEST
 
 START_TEST(no_registry_is_servfail)
 {
-	answer_ctx_t ctx = { NULL, NULL, NULL, NULL };
+	answer_ctx_t ctx = { NULL, NULL, NULL, NULL, 0 };
 	uint8_t req[64];
 	portq_question_t q = { .port_lo = 7 };
 	portq_header_t h = { .opcode = PORTQ_OP_PORT, .id = 0xBEEF };
@@ -463,6 +488,7 @@ answer_suite(void)
 	tcase_add_test(tc, range_starting_inside_a_range);
 	tcase_add_test(tc, udp_truncation_at_record_boundary);
 	tcase_add_test(tc, big_record_alone_truncates);
+	tcase_add_test(tc, tcp_page_cut_is_more_not_tc);
 	tcase_add_test(tc, search_and_paging);
 	tcase_add_test(tc, info_items);
 	tcase_add_test(tc, dropped_inputs);

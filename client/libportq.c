@@ -1,0 +1,340 @@
+/*
+ * libportq.c -- the client handle and its queries (see portq.h).
+ *
+ * A query goes to the servers in their configured order, each asked once
+ * per attempt (as resolv.conf's nameservers are): over UDP, then again
+ * over TCP when the answer is truncated; over TCP alone when the handle
+ * says so. A server that refuses, fails or answers nonsense only moves the
+ * query on to the next one.
+ */
+#include <stdlib.h>
+#include <string.h>
+#include <stdio.h>
+
+#include "client.h"
+#include "msg.h"
+#include "result.h"
+
+_Static_assert(PORTQ_CLIENT_DEFAULT_PORT == PORTQ_DEFAULT_PORT,
+               "portq.h and msg.h disagree on the default port");
+
+int
+client_proto_parse(const char *proto)
+{
+	if (proto == NULL)
+		return PORTQ_TP_ANY;
+	return portq_transport_parse(proto, strlen(proto));
+}
+
+PORTQ_EXPORT int
+portq_client_new(portq_client_t **out, const portq_options_t *opts)
+{
+	if (out == NULL)
+		return PORTQ_EINVAL;
+	*out = NULL;
+	portq_options_t none;
+	if (opts == NULL) {
+		memset(&none, 0, sizeof(none));
+		opts = &none;
+	}
+	if (opts->timeout_ms < 0 || opts->attempts < 0)
+		return PORTQ_EINVAL;
+	portq_client_t *c = calloc(1, sizeof(*c));
+	if (c == NULL)
+		return PORTQ_ENOMEM;
+
+	/* Lowest precedence first: the file, then the environment, then opts. */
+	const char *file = opts->config_file ? opts->config_file : PORTQ_CLIENT_CONFIG_FILE;
+	int rc = PORTQ_OK;
+	if (file[0] != '\0')
+		(void)conf_read_file(&c->conf, file);   /* unreadable: as if absent */
+	const char *env = getenv("PORTQ_SERVER");
+	if (opts->servers != NULL)
+		rc = conf_servers_set(&c->conf, opts->servers, c->error, sizeof(c->error));
+	else if (env != NULL && env[0] != '\0' &&
+	         conf_servers_set(&c->conf, env, c->error, sizeof(c->error)) < 0)
+		c->error[0] = '\0';  /* a broken variable must not stop every lookup */
+	if (rc < 0) {
+		free(c);
+		return rc;
+	}
+	if (c->conf.n_servers == 0) {
+		snprintf(c->conf.servers[0].host, sizeof(c->conf.servers[0].host), "127.0.0.1");
+		c->conf.servers[0].port = PORTQ_DEFAULT_PORT;
+		c->conf.n_servers = 1;
+	}
+	if (opts->timeout_ms > 0)
+		c->conf.timeout_ms = opts->timeout_ms;
+	if (opts->attempts > 0)
+		c->conf.attempts = opts->attempts;
+	if (c->conf.timeout_ms <= 0)
+		c->conf.timeout_ms = PORTQ_CLIENT_TIMEOUT_MS;
+	if (c->conf.attempts <= 0)
+		c->conf.attempts = PORTQ_CLIENT_ATTEMPTS;
+	c->tcp = opts->tcp != 0;
+	*out = c;
+	return PORTQ_OK;
+}
+
+PORTQ_EXPORT void
+portq_client_free(portq_client_t *c)
+{
+	free(c);
+}
+
+PORTQ_EXPORT const char *
+portq_client_error(const portq_client_t *c)
+{
+	return c ? c->error : "no client handle";
+}
+
+PORTQ_EXPORT void
+portq_result_free(portq_result_t *r)
+{
+	free(r);   /* result_decode() made it one allocation */
+}
+
+/* Append "; text" (or just text) to dst[0..cap), cutting what does not fit. */
+static void
+text_append(char *dst, size_t cap, const char *text)
+{
+	size_t used = strnlen(dst, cap - 1);
+	if (used > 0 && used + 2 < cap) {
+		memcpy(dst + used, "; ", 2);
+		used += 2;
+	}
+	size_t n = strlen(text);
+	if (n > cap - used - 1)
+		n = cap - used - 1;
+	memcpy(dst + used, text, n);
+	dst[used + n] = '\0';
+}
+
+/* Each server's failure once, however many attempts repeated it. */
+static void
+error_add(portq_client_t *c, const char *text)
+{
+	if (text[0] == '\0' || strstr(c->error, text) != NULL)
+		return;
+	text_append(c->error, sizeof(c->error), text);
+}
+
+static int
+client_resolve(portq_client_t *c)
+{
+	if (c->resolved)
+		return PORTQ_OK;
+	int worst = PORTQ_OK;
+	c->n_addrs = 0;
+	c->resolve_error[0] = '\0';
+	for (int i = 0; i < c->conf.n_servers; i++) {
+		char err[256] = "";
+		int rc = resolve_server(&c->conf.servers[i], c->conf.timeout_ms,
+		                        c->conf.attempts, c->addrs, CLIENT_MAX_ADDRS,
+		                        &c->n_addrs, err, sizeof(err));
+		if (rc < 0) {
+			text_append(c->resolve_error, sizeof(c->resolve_error), err);
+			worst = rc == PORTQ_ENOMEM || worst == PORTQ_ENOMEM ? PORTQ_ENOMEM :
+			        rc == PORTQ_ETIMEDOUT ? PORTQ_ETIMEDOUT : PORTQ_EIO;
+		}
+	}
+	if (c->n_addrs == 0)
+		return worst == PORTQ_OK ? PORTQ_EIO : worst;
+	/* Keep a partial list: the names that did resolve are usable now, and
+	 * a handle is short-lived enough not to retry the others. */
+	c->resolved = 1;
+	return PORTQ_OK;
+}
+
+/* Ask one server; on success *len bytes of an OK/NOT-FOUND answer in c->buf. */
+static int
+ask_one(portq_client_t *c, const resolve_addr_t *a, portq_question_t *q,
+        uint8_t opcode, size_t *len, int *via_tcp)
+{
+	uint8_t query[PORTQ_HEADER_LEN + PORTQ_QUESTION_MIN + PORTQ_TEXT_MAX];
+	portq_header_t h;
+	memset(&h, 0, sizeof(h));
+	h.opcode = opcode;
+	h.id = transport_new_id();   /* fresh per send: a late answer is ignored */
+	int qlen = portq_query_encode(query, sizeof(query), &h, q);
+	if (qlen < 0)
+		return qlen;
+	char err[256] = "";
+	int rc;
+	*via_tcp = c->tcp;
+	if (c->tcp) {
+		rc = transport_tcp(a, query, (size_t)qlen, c->conf.timeout_ms, c->buf,
+		                   sizeof(c->buf), len, err, sizeof(err));
+	} else {
+		rc = transport_udp(a, query, (size_t)qlen, c->conf.timeout_ms, c->buf,
+		                   sizeof(c->buf), len, err, sizeof(err));
+		portq_header_t rh;
+		wire_t w = wire_reader(c->buf, *len);
+		if (rc == PORTQ_OK && portq_header_read(&w, &rh) == PORTQ_OK &&
+		    (rh.flags & PORTQ_FLAG_TC)) {
+			*via_tcp = 1;
+			rc = transport_tcp(a, query, (size_t)qlen, c->conf.timeout_ms, c->buf,
+			                   sizeof(c->buf), len, err, sizeof(err));
+		}
+	}
+	if (rc < 0) {
+		error_add(c, err);
+		return rc;
+	}
+	portq_header_t rh;
+	wire_t w = wire_reader(c->buf, *len);
+	if (portq_header_read(&w, &rh) != PORTQ_OK)
+		return PORTQ_EMALFORMED;    /* transport_*() matched it: cannot happen */
+	if (rh.rcode == PORTQ_RC_OK || rh.rcode == PORTQ_RC_NOTFOUND)
+		return PORTQ_OK;
+	snprintf(err, sizeof(err), "%s: server answered %s", a->label,
+	         portq_rcode_name(rh.rcode));
+	error_add(c, err);
+	/* MALFORMED means the server could not read our query: a server of
+	 * another version, most likely; the others may do better. */
+	return rh.rcode == PORTQ_RC_MALFORMED ? PORTQ_EMALFORMED : PORTQ_EIO;
+}
+
+static int
+client_ask(portq_client_t *c, portq_question_t *q, uint8_t opcode, portq_result_t **out)
+{
+	c->error[0] = '\0';
+	int rc = client_resolve(c);
+	if (rc < 0) {
+		error_add(c, c->resolve_error);
+		return rc;
+	}
+	/* Timeouts only when nothing else went wrong: another failure says more. */
+	int failure = PORTQ_ETIMEDOUT;
+	for (int attempt = 0; attempt < c->conf.attempts; attempt++) {
+		for (size_t i = 0; i < c->n_addrs; i++) {
+			size_t len = 0;
+			int via_tcp = 0;
+			rc = ask_one(c, &c->addrs[i], q, opcode, &len, &via_tcp);
+			if (rc == PORTQ_OK) {
+				rc = result_decode(c->buf, len, c->addrs[i].label, via_tcp, out);
+				if (rc == PORTQ_OK) {
+					c->error[0] = '\0';
+					return PORTQ_OK;
+				}
+				if (rc == PORTQ_ENOMEM)
+					return rc;
+				char err[128];
+				snprintf(err, sizeof(err), "%s: malformed answer", c->addrs[i].label);
+				error_add(c, err);
+			}
+			if (rc == PORTQ_ENOMEM || rc == PORTQ_EINVAL)
+				return rc;
+			if (rc != PORTQ_ETIMEDOUT)
+				failure = rc;
+		}
+	}
+	if (c->resolve_error[0] != '\0')
+		error_add(c, c->resolve_error);   /* servers that were never asked */
+	return failure;
+}
+
+/* Every query starts the same way: check the handle, the output, the protocol. */
+static int
+query_begin(portq_client_t *c, portq_result_t **out, portq_question_t *q,
+            const char *proto)
+{
+	if (out != NULL)
+		*out = NULL;
+	if (c == NULL || out == NULL)
+		return PORTQ_EINVAL;
+	memset(q, 0, sizeof(*q));
+	int tp = client_proto_parse(proto);
+	if (tp < 0) {
+		snprintf(c->error, sizeof(c->error), "unknown protocol \"%.32s\"", proto);
+		return PORTQ_EINVAL;
+	}
+	q->transport = (uint8_t)tp;
+	return PORTQ_OK;
+}
+
+static int
+text_set(portq_client_t *c, portq_question_t *q, const char *text)
+{
+	if (text == NULL || text[0] == '\0' || portq_question_set_text(q, text) < 0) {
+		snprintf(c->error, sizeof(c->error), "%s",
+		         text == NULL || text[0] == '\0' ? "empty text" : "text longer than 255 bytes");
+		return PORTQ_EINVAL;
+	}
+	return PORTQ_OK;
+}
+
+PORTQ_EXPORT int
+portq_query_port(portq_client_t *c, unsigned port, const char *proto, portq_result_t **out)
+{
+	portq_question_t q;
+	int rc = query_begin(c, out, &q, proto);
+	if (rc < 0)
+		return rc;
+	if (port > 65535) {
+		snprintf(c->error, sizeof(c->error), "port %u above 65535", port);
+		return PORTQ_EINVAL;
+	}
+	q.port_lo = (uint16_t)port;
+	return client_ask(c, &q, PORTQ_OP_PORT, out);
+}
+
+PORTQ_EXPORT int
+portq_query_name(portq_client_t *c, const char *name, const char *proto, portq_result_t **out)
+{
+	portq_question_t q;
+	int rc = query_begin(c, out, &q, proto);
+	if (rc < 0)
+		return rc;
+	if (text_set(c, &q, name) < 0)
+		return PORTQ_EINVAL;
+	return client_ask(c, &q, PORTQ_OP_NAME, out);
+}
+
+PORTQ_EXPORT int
+portq_query_range(portq_client_t *c, unsigned lo, unsigned hi, const char *proto,
+                  uint32_t offset, unsigned limit, portq_result_t **out)
+{
+	portq_question_t q;
+	int rc = query_begin(c, out, &q, proto);
+	if (rc < 0)
+		return rc;
+	if (lo > hi || hi > 65535 || limit > 65535) {
+		snprintf(c->error, sizeof(c->error), "bad range %u-%u (limit %u)", lo, hi, limit);
+		return PORTQ_EINVAL;
+	}
+	q.port_lo = (uint16_t)lo;
+	q.port_hi = (uint16_t)hi;
+	q.offset = offset;
+	q.limit = (uint16_t)limit;
+	return client_ask(c, &q, PORTQ_OP_RANGE, out);
+}
+
+PORTQ_EXPORT int
+portq_query_search(portq_client_t *c, const char *text, const char *proto,
+                   uint32_t offset, unsigned limit, portq_result_t **out)
+{
+	portq_question_t q;
+	int rc = query_begin(c, out, &q, proto);
+	if (rc < 0)
+		return rc;
+	if (text_set(c, &q, text) < 0)
+		return PORTQ_EINVAL;
+	if (limit > 65535) {
+		snprintf(c->error, sizeof(c->error), "limit %u above 65535", limit);
+		return PORTQ_EINVAL;
+	}
+	q.offset = offset;
+	q.limit = (uint16_t)limit;
+	return client_ask(c, &q, PORTQ_OP_SEARCH, out);
+}
+
+PORTQ_EXPORT int
+portq_query_info(portq_client_t *c, portq_result_t **out)
+{
+	portq_question_t q;
+	int rc = query_begin(c, out, &q, NULL);
+	if (rc < 0)
+		return rc;
+	return client_ask(c, &q, PORTQ_OP_INFO, out);
+}

@@ -1,0 +1,1055 @@
+/*
+ * portq.c -- the portq command: ask the portq server about ports and
+ * service names, through libportq only (no network code here).
+ *
+ * Output is for people by default, grouped the way a reference page
+ * would group it (one block per service, its protocols together); --json
+ * is the stable form for programs (docs/client.md); --services writes the
+ * whole registry as an /etc/services file.
+ */
+#include <ctype.h>
+#include <errno.h>
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include "portq.h"
+
+enum { EXIT_FOUND = 0, EXIT_NOTFOUND = 1, EXIT_TROUBLE = 2 };
+
+#define PAGE_LIMIT     500     /* records asked per page of a range or search */
+#define MAX_PAGES      2000    /* bounds a listing even if a server never ends it */
+#define MAX_RESTARTS   3       /* registry reloaded while paging: start over */
+
+typedef enum { Q_PORT, Q_NAME, Q_RANGE, Q_SEARCH, Q_INFO } query_kind_t;
+
+static const char *const kind_names[] = { "port", "name", "range", "search", "info" };
+
+typedef struct {
+	query_kind_t kind;
+	const char *arg;          /* as typed, for messages and JSON */
+	char text[256];           /* name or search text */
+	char proto[8];            /* "" for any */
+	unsigned lo, hi;
+} query_t;
+
+/* What a query brought back: one page, or every page of a listing. */
+typedef struct {
+	int rc;                   /* PORTQ_OK or the error */
+	char error[512];
+	portq_result_t **pages;
+	size_t n_pages;
+} answer_t;
+
+typedef enum { V_FOUND, V_NOTASSIGNED, V_NOTFOUND, V_ERROR } verdict_t;
+
+static const char *const verdict_names[] = { "found", "not-assigned", "not-found", "error" };
+
+/* ---- usage ---------------------------------------------------------- */
+
+static void
+usage(FILE *f)
+{
+	fprintf(f,
+"usage: portq [OPTIONS] QUERY...\n"
+"       portq [OPTIONS] --services\n"
+"\n"
+"Ask the portq registry server what runs on a port or which port a service\n"
+"uses (IANA Service Name and Transport Protocol Port Number Registry).\n"
+"\n"
+"Queries (any number, answered in order):\n"
+"  PORT[/PROTO]          what is on a port: 293, 1303/udp\n"
+"  NAME[/PROTO]          where a service lives: sftsrv, http/tcp\n"
+"  LO-HI[/PROTO]         every record in a port range: 1300-1310\n"
+"  --search TEXT         records whose name, alias or description contains TEXT\n"
+"  --info                the registry the server holds (serial, sources, date)\n"
+"  PROTO is tcp, udp, sctp or dccp; without it, any protocol.\n"
+"\n"
+"Options:\n"
+"  -s, --server HOST[:PORT]  ask this server (repeat for fallbacks, tried in\n"
+"                            order; IPv6 as [ADDR]:PORT). Default: $PORTQ_SERVER,\n"
+"                            then the server lines of %s,\n"
+"                            then 127.0.0.1:%d\n"
+"  -t, --timeout MS          wait per server and attempt (default %d)\n"
+"  -a, --attempts N          rounds over the server list (default %d)\n"
+"  -T, --tcp                 ask over TCP only\n"
+"  -j, --json                print JSON (schema in docs/client.md)\n"
+"      --services            write the registry in services(5) format\n"
+"  -h, --help                this help\n"
+"  -V, --version             the version\n"
+"\n"
+"Exit status (as getent):\n"
+"  0  every query found an assigned service (or --info, --services worked)\n"
+"  1  a query found nothing, or only ports that are not assigned\n"
+"     (free, reserved, de-registered)\n"
+"  2  usage error, or no server gave an answer (timeout, refused, failure)\n",
+	        PORTQ_CLIENT_CONFIG_FILE, PORTQ_CLIENT_DEFAULT_PORT,
+	        PORTQ_CLIENT_TIMEOUT_MS, PORTQ_CLIENT_ATTEMPTS);
+}
+
+/* ---- query parsing -------------------------------------------------- */
+
+static int
+all_digits(const char *s, size_t n)
+{
+	if (n == 0)
+		return 0;
+	for (size_t i = 0; i < n; i++)
+		if (!isdigit((unsigned char)s[i]))
+			return 0;
+	return 1;
+}
+
+static int
+port_of(const char *s, size_t n, unsigned *out)
+{
+	if (!all_digits(s, n) || n > 5)
+		return -1;
+	unsigned long v = strtoul(s, NULL, 10);
+	if (v > 65535)
+		return -1;
+	*out = (unsigned)v;
+	return 0;
+}
+
+/* Split "WHAT/PROTO"; *what_len is the length of WHAT. */
+static int
+proto_split(const char *arg, size_t *what_len, char proto[8])
+{
+	const char *slash = strrchr(arg, '/');
+	proto[0] = '\0';
+	*what_len = strlen(arg);
+	if (slash == NULL)
+		return 0;
+	const char *p = slash + 1;
+	static const char *const known[] = { "tcp", "udp", "sctp", "dccp", "any" };
+	for (size_t i = 0; i < sizeof(known) / sizeof(known[0]); i++)
+		if (strcasecmp(p, known[i]) == 0) {
+			if (i < 4)
+				snprintf(proto, 8, "%s", known[i]);
+			*what_len = (size_t)(slash - arg);
+			return 0;
+		}
+	return -1;
+}
+
+static int
+query_parse(const char *arg, query_t *q)
+{
+	memset(q, 0, sizeof(*q));
+	q->arg = arg;
+	size_t n;
+	if (proto_split(arg, &n, q->proto) < 0) {
+		fprintf(stderr, "portq: %s: unknown protocol (tcp, udp, sctp, dccp)\n", arg);
+		return -1;
+	}
+	if (n == 0) {
+		fprintf(stderr, "portq: \"%s\": empty query\n", arg);
+		return -1;
+	}
+	const char *dash = memchr(arg, '-', n);
+	if (all_digits(arg, n)) {
+		q->kind = Q_PORT;
+		if (port_of(arg, n, &q->lo) < 0)
+			goto bad_port;
+		return 0;
+	}
+	if (dash != NULL && all_digits(arg, (size_t)(dash - arg)) &&
+	    all_digits(dash + 1, n - (size_t)(dash - arg) - 1)) {
+		q->kind = Q_RANGE;
+		if (port_of(arg, (size_t)(dash - arg), &q->lo) < 0 ||
+		    port_of(dash + 1, n - (size_t)(dash - arg) - 1, &q->hi) < 0)
+			goto bad_port;
+		if (q->lo > q->hi) {
+			fprintf(stderr, "portq: %s: range ends before it starts\n", arg);
+			return -1;
+		}
+		return 0;
+	}
+	if (n >= sizeof(q->text)) {
+		fprintf(stderr, "portq: %s: name too long\n", arg);
+		return -1;
+	}
+	q->kind = Q_NAME;
+	memcpy(q->text, arg, n);
+	q->text[n] = '\0';
+	return 0;
+bad_port:
+	fprintf(stderr, "portq: %s: ports are 0 to 65535\n", arg);
+	return -1;
+}
+
+/* ---- asking --------------------------------------------------------- */
+
+static const char *
+proto_arg(const query_t *q)
+{
+	return q->proto[0] ? q->proto : NULL;
+}
+
+static int
+pages_add(answer_t *a, portq_result_t *r)
+{
+	portq_result_t **p = realloc(a->pages, (a->n_pages + 1) * sizeof(*p));
+	if (p == NULL) {
+		portq_result_free(r);
+		return PORTQ_ENOMEM;
+	}
+	a->pages = p;
+	a->pages[a->n_pages++] = r;
+	return PORTQ_OK;
+}
+
+static void
+pages_clear(answer_t *a)
+{
+	for (size_t i = 0; i < a->n_pages; i++)
+		portq_result_free(a->pages[i]);
+	free(a->pages);
+	a->pages = NULL;
+	a->n_pages = 0;
+}
+
+/*
+ * Every page of a range or search: offset moves by what each page held,
+ * while the server says MORE. A changed serial means the registry was
+ * reloaded between pages, and offsets no longer line up: start again.
+ */
+static int
+fetch_listing(portq_client_t *c, const query_t *q, answer_t *a)
+{
+	for (int restart = 0; restart <= MAX_RESTARTS; restart++) {
+		uint32_t offset = 0;
+		int rc = PORTQ_OK, reloaded = 0;
+		for (int page = 0; page < MAX_PAGES; page++) {
+			portq_result_t *r;
+			if (q->kind == Q_RANGE)
+				rc = portq_query_range(c, q->lo, q->hi, proto_arg(q), offset,
+				                       PAGE_LIMIT, &r);
+			else
+				rc = portq_query_search(c, q->text, proto_arg(q), offset,
+				                        PAGE_LIMIT, &r);
+			if (rc < 0)
+				return rc;
+			if (a->n_pages > 0 && r->serial != a->pages[0]->serial) {
+				portq_result_free(r);
+				reloaded = 1;
+				break;
+			}
+			int more = r->more && r->n_entries > 0;
+			offset += (uint32_t)r->n_entries;
+			if ((rc = pages_add(a, r)) < 0)
+				return rc;
+			if (!more)
+				return PORTQ_OK;
+		}
+		if (!reloaded) {
+			snprintf(a->error, sizeof(a->error), "more than %d pages", MAX_PAGES);
+			return PORTQ_EIO;
+		}
+		pages_clear(a);
+	}
+	snprintf(a->error, sizeof(a->error), "the registry kept changing while paging");
+	return PORTQ_EIO;
+}
+
+/* How a failed query reads: the library's detail follows. */
+static const char *
+failure_text(int rc)
+{
+	switch (rc) {
+	case PORTQ_ETIMEDOUT:  return "no answer (timed out)";
+	case PORTQ_EIO:        return "no server could answer";
+	case PORTQ_EMALFORMED: return "no valid answer";
+	default:               return portq_strerror(rc);
+	}
+}
+
+static void
+ask(portq_client_t *c, const query_t *q, answer_t *a)
+{
+	memset(a, 0, sizeof(*a));
+	portq_result_t *r = NULL;
+	switch (q->kind) {
+	case Q_PORT:
+		a->rc = portq_query_port(c, q->lo, proto_arg(q), &r);
+		break;
+	case Q_NAME:
+		a->rc = portq_query_name(c, q->text, proto_arg(q), &r);
+		break;
+	case Q_INFO:
+		a->rc = portq_query_info(c, &r);
+		break;
+	case Q_RANGE:
+	case Q_SEARCH:
+		a->rc = fetch_listing(c, q, a);
+		break;
+	}
+	if (r != NULL && a->rc == PORTQ_OK)
+		a->rc = pages_add(a, r);
+	if (a->rc < 0 && a->error[0] == '\0') {
+		const char *why = portq_client_error(c);
+		snprintf(a->error, sizeof(a->error), "%s%s%s", failure_text(a->rc),
+		         why[0] ? ": " : "", why);
+	}
+}
+
+/* Call fn for every answer record of every page. */
+#define FOR_EACH_ENTRY(a, e)                                                  \
+	for (size_t pg_ = 0; pg_ < (a)->n_pages; pg_++)                       \
+		for (const portq_entry_t *e = (a)->pages[pg_]->entries;       \
+		     e < (a)->pages[pg_]->entries + (a)->pages[pg_]->n_entries; e++)
+
+static size_t
+entry_count(const answer_t *a)
+{
+	size_t n = 0;
+	for (size_t i = 0; i < a->n_pages; i++)
+		n += a->pages[i]->n_entries;
+	return n;
+}
+
+static verdict_t
+verdict_of(const query_t *q, const answer_t *a)
+{
+	if (a->rc < 0)
+		return V_ERROR;
+	if (q->kind == Q_INFO)
+		return V_FOUND;
+	int any = 0;
+	FOR_EACH_ENTRY(a, e) {
+		if (e->assigned)
+			return V_FOUND;
+		any = 1;
+	}
+	/* A port is "there" even when nothing covers it: it is free. */
+	return any || q->kind == Q_PORT ? V_NOTASSIGNED : V_NOTFOUND;
+}
+
+static int
+exit_of(verdict_t v)
+{
+	return v == V_FOUND ? EXIT_FOUND : v == V_ERROR ? EXIT_TROUBLE : EXIT_NOTFOUND;
+}
+
+/* ---- human output --------------------------------------------------- */
+
+static const char *
+class_of(unsigned port)
+{
+	return port < 1024 ? "system" : port < 49152 ? "user" : "dynamic";
+}
+
+static const char *
+class_span(const char *cls)
+{
+	return strcmp(cls, "system") == 0 ? "0-1023" :
+	       strcmp(cls, "user") == 0 ? "1024-49151" : "49152-65535";
+}
+
+/* Print text on one line: the registry's notes may hold line breaks. */
+static void
+put_flat(FILE *f, const char *s)
+{
+	int space = 0;
+	for (; *s; s++) {
+		if (*s == '\n' || *s == '\r' || *s == '\t' || *s == ' ') {
+			space = 1;
+			continue;
+		}
+		if (space)
+			fputc(' ', f);
+		space = 0;
+		fputc((unsigned char)*s < 0x20 ? '?' : *s, f);
+	}
+}
+
+static void
+put_field(const char *label, const char *value)
+{
+	if (value == NULL || value[0] == '\0')
+		return;
+	printf("    %-13s", label);
+	put_flat(stdout, value);
+	putchar('\n');
+}
+
+static void
+put_ports(const portq_entry_t *e)
+{
+	if (!e->has_port)
+		printf("no port");
+	else if (e->port_lo == e->port_hi)
+		printf("%u", e->port_lo);
+	else
+		printf("%u-%u", e->port_lo, e->port_hi);
+}
+
+static int
+str_eq(const char *a, const char *b)
+{
+	return strcmp(a, b) == 0;
+}
+
+/* Records that differ only in protocol are shown as one block. */
+static int
+same_but_protocol(const portq_entry_t *a, const portq_entry_t *b)
+{
+	if (a->n_aliases != b->n_aliases)
+		return 0;
+	for (size_t i = 0; i < a->n_aliases; i++)
+		if (!str_eq(a->aliases[i], b->aliases[i]))
+			return 0;
+	return str_eq(a->name, b->name) && str_eq(a->status, b->status) &&
+	       str_eq(a->origin, b->origin) && a->has_port == b->has_port &&
+	       a->port_lo == b->port_lo && a->port_hi == b->port_hi &&
+	       str_eq(a->description, b->description) && str_eq(a->assignee, b->assignee) &&
+	       str_eq(a->contact, b->contact) && str_eq(a->registered, b->registered) &&
+	       str_eq(a->modified, b->modified) && str_eq(a->reference, b->reference) &&
+	       str_eq(a->notes, b->notes) && str_eq(a->service_code, b->service_code) &&
+	       str_eq(a->unauthorized, b->unauthorized);
+}
+
+static const char *
+protocol_label(const char *p)
+{
+	return strcmp(p, "any") == 0 ? "all protocols" : p;
+}
+
+/*
+ * The group of records like list[i] (same but protocol) that have not been
+ * printed yet: marks them in `done` and writes their protocols.
+ */
+static void
+group_protocols(const portq_entry_t *const *list, size_t n, size_t i,
+                unsigned char *done, char *out, size_t outlen)
+{
+	size_t used = 0;
+	out[0] = '\0';
+	for (size_t j = i; j < n; j++) {
+		if (done[j] || !same_but_protocol(list[i], list[j]))
+			continue;
+		done[j] = 1;
+		int w = snprintf(out + used, outlen - used, "%s%s", used ? ", " : "",
+		                 protocol_label(list[j]->protocol));
+		if (w < 0 || (size_t)w >= outlen - used)
+			break;
+		used += (size_t)w;
+	}
+}
+
+static void
+print_entry_block(const portq_entry_t *e, const char *protocols)
+{
+	printf("  %s  ", e->name[0] ? e->name : "(no name)");
+	put_ports(e);
+	printf("  %s\n", protocols);
+	put_field("description", e->description);
+	if (e->n_aliases > 0) {
+		printf("    %-13s", "aliases");
+		for (size_t i = 0; i < e->n_aliases; i++)
+			printf("%s%s", i ? " " : "", e->aliases[i]);
+		putchar('\n');
+	}
+	printf("    %-13s%s (%s)\n", "status", e->status,
+	       strcmp(e->origin, "iana") == 0 ? "IANA registry" :
+	       strcmp(e->origin, "services") == 0 ? "services file" : "local assignment");
+	if (e->has_port) {
+		const char *cls = class_of(e->port_lo);
+		printf("    %-13s%s ports (%s)%s\n", "range", cls, class_span(cls),
+		       e->port_lo < 1024 ? ", binding needs privileges" : "");
+	}
+	put_field("reference", e->reference);
+	put_field("assignee", e->assignee);
+	put_field("contact", e->contact);
+	put_field("registered", e->registered);
+	put_field("modified", e->modified);
+	put_field("service code", e->service_code);
+	put_field("unauthorized", e->unauthorized);
+	put_field("notes", e->notes);
+}
+
+/* Print the records of an answer as blocks, protocols grouped. */
+static void
+print_entry_blocks(const answer_t *a, int skip_unassigned)
+{
+	size_t n = entry_count(a), k = 0;
+	const portq_entry_t **list = malloc((n ? n : 1) * sizeof(*list));
+	unsigned char *done = calloc(n ? n : 1, 1);
+	if (list == NULL || done == NULL) {
+		free(list);
+		free(done);
+		fprintf(stderr, "portq: out of memory\n");
+		return;
+	}
+	FOR_EACH_ENTRY(a, e)
+		list[k++] = e;
+	for (size_t i = 0; i < n; i++) {
+		if (done[i])
+			continue;
+		char protocols[128];
+		group_protocols(list, n, i, done, protocols, sizeof(protocols));
+		/* An "Unassigned" row only restates the free block shown above. */
+		if (skip_unassigned && strcmp(list[i]->status, "unassigned") == 0)
+			continue;
+		putchar('\n');
+		print_entry_block(list[i], protocols);
+	}
+	free(list);
+	free(done);
+}
+
+/* "287 k-block (tcp, udp): K-BLOCK", one line per service at that port. */
+static void
+print_neighbour(const char *label, unsigned port, const portq_entry_t *list, size_t n)
+{
+	const portq_entry_t *at[64];
+	unsigned char done[64] = { 0 };
+	if (n > 64)
+		n = 64;
+	for (size_t i = 0; i < n; i++)
+		at[i] = &list[i];
+	printf("  %-13s%u", label, port);
+	int first = 1;
+	for (size_t i = 0; i < n; i++) {
+		if (done[i])
+			continue;
+		char protocols[128];
+		group_protocols(at, n, i, done, protocols, sizeof(protocols));
+		if (!first)
+			printf("\n  %-13s%u", "", port);
+		first = 0;
+		printf(" %s (%s)", at[i]->name[0] ? at[i]->name : "(no name)", protocols);
+		if (at[i]->description[0] && strcasecmp(at[i]->description, at[i]->name)) {
+			printf(": ");
+			put_flat(stdout, at[i]->description);
+		}
+	}
+	putchar('\n');
+}
+
+static void
+print_port(const query_t *q, const answer_t *a)
+{
+	const portq_result_t *r = a->pages[0];
+	const portq_port_t *p = r->port;
+	printf("port %u%s%s\n", q->lo, q->proto[0] ? "/" : "", q->proto);
+	printf("  %-13s%s\n", "state", p->state);
+	printf("  %-13s%s ports (%s)%s\n", "range", p->range_class,
+	       class_span(p->range_class),
+	       p->privileged ? ", binding needs privileges" : ", no privileges needed to bind");
+	if (p->has_free)
+		printf("  %-13s%u-%u (%u port%s)\n", "free block", p->free_lo, p->free_hi,
+		       p->free_hi - p->free_lo + 1, p->free_hi == p->free_lo ? "" : "s");
+	if (p->has_below)
+		print_neighbour("below", p->below, r->neighbours, r->n_below);
+	if (p->has_above)
+		print_neighbour("above", p->above, r->neighbours + r->n_below,
+		                r->n_neighbours - r->n_below);
+	print_entry_blocks(a, 1);
+}
+
+static void
+print_table(const answer_t *a)
+{
+	size_t n = entry_count(a), k = 0;
+	const portq_entry_t **list = malloc((n ? n : 1) * sizeof(*list));
+	unsigned char *done = calloc(n ? n : 1, 1);
+	if (list == NULL || done == NULL) {
+		free(list);
+		free(done);
+		fprintf(stderr, "portq: out of memory\n");
+		return;
+	}
+	FOR_EACH_ENTRY(a, e)
+		list[k++] = e;
+	for (size_t i = 0; i < n; i++) {
+		if (done[i])
+			continue;
+		char protocols[128], ports[16];
+		group_protocols(list, n, i, done, protocols, sizeof(protocols));
+		const portq_entry_t *e = list[i];
+		if (!e->has_port)
+			snprintf(ports, sizeof(ports), "-");
+		else if (e->port_lo == e->port_hi)
+			snprintf(ports, sizeof(ports), "%u", e->port_lo);
+		else
+			snprintf(ports, sizeof(ports), "%u-%u", e->port_lo, e->port_hi);
+		printf("%-11s %-15s %-13s %-13s ", ports, e->name[0] ? e->name : "-",
+		       protocols, e->status);
+		put_flat(stdout, e->description);
+		putchar('\n');
+	}
+	free(list);
+	free(done);
+}
+
+static void
+print_info(const answer_t *a)
+{
+	const portq_result_t *r = a->pages[0];
+	int width = (int)strlen("server");
+	for (size_t i = 0; i < r->n_info; i++)
+		if ((int)strlen(r->info[i].key) > width)
+			width = (int)strlen(r->info[i].key);
+	for (size_t i = 0; i < r->n_info; i++) {
+		printf("%-*s  ", width, r->info[i].key);
+		put_flat(stdout, r->info[i].value);
+		putchar('\n');
+	}
+	printf("%-*s  %s (%s)\n", width, "server", r->server, r->tcp ? "tcp" : "udp");
+}
+
+static void
+print_human(const query_t *q, const answer_t *a, verdict_t v)
+{
+	if (v == V_ERROR) {
+		fprintf(stderr, "portq: %s: %s\n", q->arg, a->error);
+		return;
+	}
+	switch (q->kind) {
+	case Q_PORT:
+		print_port(q, a);
+		break;
+	case Q_NAME:
+		if (v == V_NOTFOUND) {
+			fprintf(stderr, "portq: %s: no such service\n", q->arg);
+			return;
+		}
+		printf("service %s%s%s\n", q->text, q->proto[0] ? "/" : "", q->proto);
+		print_entry_blocks(a, 0);
+		break;
+	case Q_RANGE:
+	case Q_SEARCH:
+		if (v == V_NOTFOUND) {
+			fprintf(stderr, "portq: %s: nothing matches\n", q->arg);
+			return;
+		}
+		print_table(a);
+		break;
+	case Q_INFO:
+		print_info(a);
+		break;
+	}
+}
+
+/* ---- JSON output ---------------------------------------------------- */
+
+static void
+json_str(const char *s)
+{
+	putchar('"');
+	for (; *s; s++) {
+		unsigned char ch = (unsigned char)*s;
+		switch (ch) {
+		case '"':  fputs("\\\"", stdout); break;
+		case '\\': fputs("\\\\", stdout); break;
+		case '\n': fputs("\\n", stdout); break;
+		case '\r': fputs("\\r", stdout); break;
+		case '\t': fputs("\\t", stdout); break;
+		default:
+			if (ch < 0x20 || ch == 0x7f)
+				printf("\\u%04x", ch);
+			else
+				putchar(ch);
+		}
+	}
+	putchar('"');
+}
+
+/* A string member, or null when the registry gives no value. */
+static void
+json_opt(const char *key, const char *value, int comma)
+{
+	printf("\"%s\":", key);
+	if (value[0] == '\0')
+		fputs("null", stdout);
+	else
+		json_str(value);
+	if (comma)
+		putchar(',');
+}
+
+static void
+json_entry(const portq_entry_t *e)
+{
+	fputs("{\"name\":", stdout);
+	if (e->name[0])
+		json_str(e->name);
+	else
+		fputs("null", stdout);
+	fputs(",\"aliases\":[", stdout);
+	for (size_t i = 0; i < e->n_aliases; i++) {
+		if (i)
+			putchar(',');
+		json_str(e->aliases[i]);
+	}
+	printf("],\"protocol\":\"%s\",\"status\":\"%s\",\"assigned\":%s,\"origin\":\"%s\",",
+	       e->protocol, e->status, e->assigned ? "true" : "false", e->origin);
+	if (e->has_port)
+		printf("\"port_first\":%u,\"port_last\":%u,\"range_class\":\"%s\","
+		       "\"privileged\":%s,", e->port_lo, e->port_hi, class_of(e->port_lo),
+		       e->port_lo < 1024 ? "true" : "false");
+	else
+		fputs("\"port_first\":null,\"port_last\":null,\"range_class\":null,"
+		      "\"privileged\":null,", stdout);
+	json_opt("description", e->description, 1);
+	json_opt("assignee", e->assignee, 1);
+	json_opt("contact", e->contact, 1);
+	json_opt("registered", e->registered, 1);
+	json_opt("modified", e->modified, 1);
+	json_opt("reference", e->reference, 1);
+	json_opt("notes", e->notes, 1);
+	json_opt("service_code", e->service_code, 1);
+	json_opt("unauthorized", e->unauthorized, 0);
+	putchar('}');
+}
+
+static void
+json_neighbour(const char *key, int has, unsigned port, const portq_entry_t *list,
+               size_t n)
+{
+	printf("\"%s\":", key);
+	if (!has) {
+		fputs("null", stdout);
+		return;
+	}
+	printf("{\"port\":%u,\"records\":[", port);
+	for (size_t i = 0; i < n; i++) {
+		if (i)
+			putchar(',');
+		json_entry(&list[i]);
+	}
+	fputs("]}", stdout);
+}
+
+static void
+json_result(const query_t *q, const answer_t *a, verdict_t v)
+{
+	fputs("{\"query\":", stdout);
+	json_str(q->arg);
+	printf(",\"type\":\"%s\",\"protocol\":\"%s\",\"status\":\"%s\"",
+	       kind_names[q->kind], q->proto[0] ? q->proto : "any", verdict_names[v]);
+	if (v == V_ERROR) {
+		fputs(",\"error\":", stdout);
+		json_str(a->error);
+		fputs("}", stdout);
+		return;
+	}
+	const portq_result_t *r = a->pages[0];
+	fputs(",\"server\":", stdout);
+	json_str(r->server);
+	printf(",\"transport\":\"%s\",\"serial\":%u", r->tcp ? "tcp" : "udp", r->serial);
+	if (q->kind == Q_PORT) {
+		const portq_port_t *p = r->port;
+		printf(",\"port\":{\"port\":%u,\"range_class\":\"%s\",\"privileged\":%s,"
+		       "\"state\":\"%s\",\"free_block\":", p->port, p->range_class,
+		       p->privileged ? "true" : "false", p->state);
+		if (p->has_free)
+			printf("{\"first\":%u,\"last\":%u,\"size\":%u}", p->free_lo, p->free_hi,
+			       p->free_hi - p->free_lo + 1);
+		else
+			fputs("null", stdout);
+		putchar(',');
+		json_neighbour("below", p->has_below, p->below, r->neighbours, r->n_below);
+		putchar(',');
+		json_neighbour("above", p->has_above, p->above, r->neighbours + r->n_below,
+		               r->n_neighbours - r->n_below);
+		putchar('}');
+	}
+	if (q->kind == Q_INFO) {
+		fputs(",\"info\":[", stdout);
+		for (size_t i = 0; i < r->n_info; i++) {
+			fputs(i ? ",{\"key\":" : "{\"key\":", stdout);
+			json_str(r->info[i].key);
+			fputs(",\"value\":", stdout);
+			json_str(r->info[i].value);
+			putchar('}');
+		}
+		fputs("]}", stdout);
+		return;
+	}
+	fputs(",\"records\":[", stdout);
+	int first = 1;
+	FOR_EACH_ENTRY(a, e) {
+		if (!first)
+			putchar(',');
+		first = 0;
+		json_entry(e);
+	}
+	fputs("]}", stdout);
+}
+
+/* ---- services(5) ---------------------------------------------------- */
+
+static int
+services_name_ok(const char *s)
+{
+	if (s[0] == '\0' || s[0] == '#')
+		return 0;
+	for (; *s; s++)
+		if (isspace((unsigned char)*s) || (unsigned char)*s < 0x20)
+			return 0;
+	return 1;
+}
+
+static void
+services_line(const portq_entry_t *e, const char *proto)
+{
+	char pp[24];
+	snprintf(pp, sizeof(pp), "%u/%s", e->port_lo, proto);
+	int comment = e->description[0] && strcasecmp(e->description, e->name) != 0;
+	int aliases = 0;
+	for (size_t i = 0; i < e->n_aliases; i++)
+		aliases += services_name_ok(e->aliases[i]);
+	printf("%-15s %s", e->name, pp);
+	size_t w = strlen(pp);
+	if ((aliases > 0 || comment) && w < 15)
+		printf("%*s", (int)(15 - w), "");   /* pad only before more text */
+	for (size_t i = 0; i < e->n_aliases; i++)
+		if (services_name_ok(e->aliases[i]))
+			printf(" %s", e->aliases[i]);
+	if (comment) {
+		fputs("\t# ", stdout);
+		put_flat(stdout, e->description);
+	}
+	putchar('\n');
+}
+
+/*
+ * The registry as /etc/services: assigned or local records with a name, a
+ * single port and a protocol; a record for all protocols gives a tcp and a
+ * udp line. Lines already written for the same port are not repeated (a
+ * local assignment and the IANA record may say the same).
+ */
+static int
+print_services(portq_client_t *c)
+{
+	query_t q;
+	memset(&q, 0, sizeof(q));
+	q.kind = Q_RANGE;
+	q.arg = "0-65535";
+	q.hi = 65535;
+	answer_t a;
+	memset(&a, 0, sizeof(a));
+	a.rc = fetch_listing(c, &q, &a);
+	if (a.rc < 0) {
+		if (a.error[0] == '\0')
+			snprintf(a.error, sizeof(a.error), "%s: %s", failure_text(a.rc),
+			         portq_client_error(c));
+		fprintf(stderr, "portq: --services: %s\n", a.error);
+		pages_clear(&a);
+		return EXIT_TROUBLE;
+	}
+	printf("# services(5) from the portq registry, serial %u, server %s\n",
+	       a.n_pages ? a.pages[0]->serial : 0, a.n_pages ? a.pages[0]->server : "-");
+	printf("# name          port/protocol   aliases  # description\n");
+
+	const portq_entry_t *same_port[256];
+	size_t n_same = 0;
+	unsigned cur = 70000;
+	FOR_EACH_ENTRY(&a, e) {
+		if (!e->assigned || !e->has_port || e->port_lo != e->port_hi ||
+		    !services_name_ok(e->name))
+			continue;
+		if (e->port_lo != cur) {
+			cur = e->port_lo;
+			n_same = 0;
+		}
+		const char *protos[2] = { e->protocol, NULL };
+		if (strcmp(e->protocol, "any") == 0) {
+			protos[0] = "tcp";
+			protos[1] = "udp";
+		}
+		for (int k = 0; k < 2 && protos[k] != NULL; k++) {
+			int dup = 0;
+			for (size_t i = 0; i < n_same && !dup; i++) {
+				const char *p = strcmp(same_port[i]->protocol, "any") == 0 ? NULL :
+				                same_port[i]->protocol;
+				dup = strcasecmp(same_port[i]->name, e->name) == 0 &&
+				      (p == NULL ? (strcmp(protos[k], "tcp") == 0 ||
+				                    strcmp(protos[k], "udp") == 0)
+				                 : strcmp(p, protos[k]) == 0);
+			}
+			if (!dup)
+				services_line(e, protos[k]);
+		}
+		if (n_same < sizeof(same_port) / sizeof(same_port[0]))
+			same_port[n_same++] = e;
+	}
+	pages_clear(&a);
+	if (fflush(stdout) != 0 || ferror(stdout)) {
+		fprintf(stderr, "portq: writing: %s\n", strerror(errno));
+		return EXIT_TROUBLE;
+	}
+	return EXIT_FOUND;
+}
+
+/* ---- main ----------------------------------------------------------- */
+
+static int
+count_arg(const char *opt, const char *s, int max, int *out)
+{
+	char *end;
+	errno = 0;
+	long v = strtol(s, &end, 10);
+	if (errno != 0 || end == s || *end != '\0' || v <= 0 || v > max) {
+		fprintf(stderr, "portq: %s %s: expected a number from 1 to %d\n", opt, s, max);
+		return -1;
+	}
+	*out = (int)v;
+	return 0;
+}
+
+int
+main(int argc, char **argv)
+{
+	enum { OPT_SERVICES = 256 };
+	static const struct option longopts[] = {
+		{ "server",   required_argument, NULL, 's' },
+		{ "timeout",  required_argument, NULL, 't' },
+		{ "attempts", required_argument, NULL, 'a' },
+		{ "tcp",      no_argument,       NULL, 'T' },
+		{ "json",     no_argument,       NULL, 'j' },
+		{ "search",   required_argument, NULL, 'S' },
+		{ "info",     no_argument,       NULL, 'I' },
+		{ "services", no_argument,       NULL, OPT_SERVICES },
+		{ "help",     no_argument,       NULL, 'h' },
+		{ "version",  no_argument,       NULL, 'V' },
+		{ NULL, 0, NULL, 0 }
+	};
+	portq_options_t opts;
+	memset(&opts, 0, sizeof(opts));
+	int json = 0, services = 0, status = EXIT_FOUND;
+	char servers[2048] = "";
+	size_t servers_len = 0;
+	query_t *queries = calloc((size_t)argc + 1, sizeof(*queries));
+	int nq = 0, ch;
+	if (queries == NULL) {
+		fprintf(stderr, "portq: out of memory\n");
+		return EXIT_TROUBLE;
+	}
+	/* "-" first: operands come back in order, interleaved with --search. */
+	while ((ch = getopt_long(argc, argv, "-s:t:a:TjhV", longopts, NULL)) != -1) {
+		switch (ch) {
+		case 1:
+			if (query_parse(optarg, &queries[nq]) < 0)
+				goto usage_error;
+			nq++;
+			break;
+		case 'S':
+			if (optarg[0] == '\0' || strlen(optarg) >= sizeof(queries[nq].text)) {
+				fprintf(stderr, "portq: --search: text of 1 to 255 bytes\n");
+				goto usage_error;
+			}
+			queries[nq].kind = Q_SEARCH;
+			queries[nq].arg = optarg;
+			snprintf(queries[nq].text, sizeof(queries[nq].text), "%s", optarg);
+			nq++;
+			break;
+		case 'I':
+			queries[nq].kind = Q_INFO;
+			queries[nq].arg = "--info";
+			nq++;
+			break;
+		case 's': {
+			size_t n = strlen(optarg);
+			if (servers_len + n + 2 > sizeof(servers)) {
+				fprintf(stderr, "portq: too many --server options\n");
+				goto usage_error;
+			}
+			if (servers_len > 0)
+				servers[servers_len++] = ',';
+			memcpy(servers + servers_len, optarg, n + 1);
+			servers_len += n;
+			break;
+		}
+		case 't':
+			if (count_arg("--timeout", optarg, 600000, &opts.timeout_ms) < 0)
+				goto usage_error;
+			break;
+		case 'a':
+			if (count_arg("--attempts", optarg, 100, &opts.attempts) < 0)
+				goto usage_error;
+			break;
+		case 'T':
+			opts.tcp = 1;
+			break;
+		case 'j':
+			json = 1;
+			break;
+		case OPT_SERVICES:
+			services = 1;
+			break;
+		case 'h':
+			usage(stdout);
+			free(queries);
+			return EXIT_FOUND;
+		case 'V':
+			printf("portq %s\n", PORTQ_CLIENT_VERSION);
+			free(queries);
+			return EXIT_FOUND;
+		default:
+			goto usage_error;
+		}
+	}
+	if (services ? nq > 0 || json : nq == 0) {
+		fprintf(stderr, services ? "portq: --services takes no queries and no --json\n"
+		                         : "portq: nothing to ask\n");
+		goto usage_error;
+	}
+	if (servers_len > 0)
+		opts.servers = servers;
+	if (services)
+		opts.tcp = 1;   /* the whole registry: pages far beyond one datagram */
+
+	portq_client_t *c;
+	int rc = portq_client_new(&c, &opts);
+	if (rc < 0) {
+		fprintf(stderr, "portq: %s%s%s\n", portq_strerror(rc),
+		        servers_len ? ": --server " : "", servers_len ? servers : "");
+		free(queries);
+		return EXIT_TROUBLE;
+	}
+	if (services) {
+		status = print_services(c);
+	} else {
+		if (json)
+			fputs("{\"version\":1,\"results\":[", stdout);
+		for (int i = 0; i < nq; i++) {
+			answer_t a;
+			ask(c, &queries[i], &a);
+			verdict_t v = verdict_of(&queries[i], &a);
+			int code = exit_of(v);
+			if (code > status)
+				status = code;
+			if (json) {
+				if (i > 0)
+					putchar(',');
+				putchar('\n');
+				json_result(&queries[i], &a, v);
+			} else {
+				if (i > 0 && v != V_ERROR)
+					putchar('\n');
+				print_human(&queries[i], &a, v);
+			}
+			pages_clear(&a);
+		}
+		if (json)
+			fputs("\n]}\n", stdout);
+		if (fflush(stdout) != 0 || ferror(stdout)) {
+			fprintf(stderr, "portq: writing: %s\n", strerror(errno));
+			status = EXIT_TROUBLE;
+		}
+	}
+	portq_client_free(c);
+	free(queries);
+	return status;
+
+usage_error:
+	fprintf(stderr, "Try 'portq --help'.\n");
+	free(queries);
+	return EXIT_TROUBLE;
+}

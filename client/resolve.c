@@ -1,0 +1,231 @@
+/*
+ * resolve.c -- server addresses, numeric or through c-ares (see resolve.h).
+ *
+ * c-ares runs on its own here: its sockets are polled by a small loop
+ * bounded by a deadline, so the library needs no event loop from its
+ * caller and a resolver that never answers cannot hang a lookup.
+ */
+#include <arpa/inet.h>
+#include <ares.h>
+#include <errno.h>
+#include <poll.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <string.h>
+#include <time.h>
+
+#include "error.h"
+#include "resolve.h"
+
+void
+resolve_addr_label(resolve_addr_t *a)
+{
+	char text[INET6_ADDRSTRLEN] = "?";
+	unsigned port = 0;
+	if (a->ss.ss_family == AF_INET6) {
+		const struct sockaddr_in6 *s6 = (const struct sockaddr_in6 *)&a->ss;
+		inet_ntop(AF_INET6, &s6->sin6_addr, text, sizeof(text));
+		port = ntohs(s6->sin6_port);
+		snprintf(a->label, sizeof(a->label), "[%s]:%u", text, port);
+	} else {
+		const struct sockaddr_in *s4 = (const struct sockaddr_in *)&a->ss;
+		inet_ntop(AF_INET, &s4->sin_addr, text, sizeof(text));
+		port = ntohs(s4->sin_port);
+		snprintf(a->label, sizeof(a->label), "%s:%u", text, port);
+	}
+}
+
+static int
+add_sockaddr(const struct sockaddr *sa, uint16_t port, resolve_addr_t *out,
+             size_t max, size_t *n)
+{
+	if (*n >= max)
+		return 0;
+	resolve_addr_t *a = &out[*n];
+	memset(a, 0, sizeof(*a));
+	if (sa->sa_family == AF_INET) {
+		struct sockaddr_in *s4 = (struct sockaddr_in *)&a->ss;
+		memcpy(s4, sa, sizeof(*s4));
+		s4->sin_port = htons(port);
+		a->len = sizeof(*s4);
+	} else if (sa->sa_family == AF_INET6) {
+		struct sockaddr_in6 *s6 = (struct sockaddr_in6 *)&a->ss;
+		memcpy(s6, sa, sizeof(*s6));
+		s6->sin6_port = htons(port);
+		a->len = sizeof(*s6);
+	} else {
+		return 0;
+	}
+	resolve_addr_label(a);
+	(*n)++;
+	return 1;
+}
+
+static int
+numeric_parse(const conf_server_t *s, resolve_addr_t *out, size_t max, size_t *n)
+{
+	struct sockaddr_in s4;
+	struct sockaddr_in6 s6;
+	memset(&s4, 0, sizeof(s4));
+	memset(&s6, 0, sizeof(s6));
+	if (inet_pton(AF_INET, s->host, &s4.sin_addr) == 1) {
+		s4.sin_family = AF_INET;
+		add_sockaddr((struct sockaddr *)&s4, s->port, out, max, n);
+		return 1;
+	}
+	if (inet_pton(AF_INET6, s->host, &s6.sin6_addr) == 1) {
+		s6.sin6_family = AF_INET6;
+		add_sockaddr((struct sockaddr *)&s6, s->port, out, max, n);
+		return 1;
+	}
+	return 0;
+}
+
+static pthread_once_t ares_once = PTHREAD_ONCE_INIT;
+static int ares_init_status = ARES_ENOTINITIALIZED;
+
+/*
+ * ares_library_init() is not thread-safe in c-ares 1.18, and libportq may
+ * be called from many threads at once (portq_getservbyport); once per
+ * process, and never cleaned up, since another thread may be mid-lookup.
+ */
+static void
+ares_once_init(void)
+{
+	ares_init_status = ares_library_init(ARES_LIB_INIT_ALL);
+}
+
+typedef struct {
+	int done;
+	int status;
+	const conf_server_t *s;
+	resolve_addr_t *out;
+	size_t max;
+	size_t *n;
+	size_t added;
+} lookup_t;
+
+static void
+on_addrinfo(void *arg, int status, int timeouts, struct ares_addrinfo *res)
+{
+	(void)timeouts;
+	lookup_t *l = arg;
+	l->done = 1;
+	l->status = status;
+	if (status == ARES_SUCCESS && res != NULL)
+		for (struct ares_addrinfo_node *ai = res->nodes; ai != NULL; ai = ai->ai_next)
+			l->added += (size_t)add_sockaddr(ai->ai_addr, l->s->port, l->out,
+			                                 l->max, l->n);
+	if (res != NULL)
+		ares_freeaddrinfo(res);
+}
+
+static long long
+now_ms(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* Run c-ares until the lookup is done or the deadline passes. */
+static void
+channel_run(ares_channel ch, lookup_t *l, long long deadline)
+{
+	/* Each turn waits at most 100 ms or so, so the turns are bounded. */
+	for (int turn = 0; !l->done && turn < 100000; turn++) {
+		long long left = deadline - now_ms();
+		if (left <= 0)
+			break;
+		ares_socket_t socks[ARES_GETSOCK_MAXNUM];
+		/* Unsigned: ARES_GETSOCK_WRITABLE() shifts an int by up to 31. */
+		unsigned bits = (unsigned)ares_getsock(ch, socks, ARES_GETSOCK_MAXNUM);
+		struct pollfd pfd[ARES_GETSOCK_MAXNUM];
+		nfds_t nfd = 0;
+		for (int i = 0; i < ARES_GETSOCK_MAXNUM; i++) {
+			short ev = 0;
+			if ((bits >> i) & 1u)
+				ev |= POLLIN;
+			if ((bits >> (i + ARES_GETSOCK_MAXNUM)) & 1u)
+				ev |= POLLOUT;
+			if (ev == 0)
+				continue;
+			pfd[nfd].fd = socks[i];
+			pfd[nfd].events = ev;
+			pfd[nfd].revents = 0;
+			nfd++;
+		}
+		struct timeval maxtv = { left / 1000, (left % 1000) * 1000 }, tv;
+		struct timeval *tvp = ares_timeout(ch, &maxtv, &tv);
+		int wait = (int)(tvp->tv_sec * 1000 + (tvp->tv_usec + 999) / 1000);
+		if (wait > 100)
+			wait = 100;
+		int rc = poll(pfd, nfd, wait);
+		if (rc < 0 && errno != EINTR)
+			break;
+		if (rc <= 0) {
+			ares_process_fd(ch, ARES_SOCKET_BAD, ARES_SOCKET_BAD);   /* timeouts */
+			continue;
+		}
+		for (nfds_t i = 0; i < nfd; i++) {
+			if (pfd[i].revents == 0)
+				continue;
+			ares_socket_t r = pfd[i].revents & (POLLIN | POLLERR | POLLHUP) ?
+			                  pfd[i].fd : ARES_SOCKET_BAD;
+			ares_socket_t w = pfd[i].revents & POLLOUT ? pfd[i].fd : ARES_SOCKET_BAD;
+			ares_process_fd(ch, r, w);
+		}
+	}
+}
+
+int
+resolve_server(const conf_server_t *s, int timeout_ms, int tries,
+               resolve_addr_t *out, size_t max, size_t *n,
+               char *err, size_t errlen)
+{
+	if (s == NULL || out == NULL || n == NULL)
+		return PORTQ_EINVAL;
+	if (numeric_parse(s, out, max, n))
+		return PORTQ_OK;
+
+	pthread_once(&ares_once, ares_once_init);
+	if (ares_init_status != ARES_SUCCESS) {
+		snprintf(err, errlen, "c-ares: %s", ares_strerror(ares_init_status));
+		return PORTQ_EIO;
+	}
+	struct ares_options opts;
+	memset(&opts, 0, sizeof(opts));
+	opts.timeout = timeout_ms;
+	opts.tries = tries;
+	ares_channel ch;
+	int rc = ares_init_options(&ch, &opts, ARES_OPT_TIMEOUTMS | ARES_OPT_TRIES);
+	if (rc != ARES_SUCCESS) {
+		snprintf(err, errlen, "c-ares: %s", ares_strerror(rc));
+		return rc == ARES_ENOMEM ? PORTQ_ENOMEM : PORTQ_EIO;
+	}
+	struct ares_addrinfo_hints hints;
+	memset(&hints, 0, sizeof(hints));
+	hints.ai_family = AF_UNSPEC;
+	hints.ai_socktype = SOCK_DGRAM;
+	lookup_t l = { 0, ARES_ETIMEOUT, s, out, max, n, 0 };
+	ares_getaddrinfo(ch, s->host, NULL, &hints, on_addrinfo, &l);
+	/* c-ares keeps its own per-try timeouts; this is the backstop. */
+	channel_run(ch, &l, now_ms() + (long long)timeout_ms * tries + 500);
+	if (!l.done)
+		ares_cancel(ch);   /* runs the callback with ARES_ECANCELLED */
+	ares_destroy(ch);
+
+	if (l.status == ARES_SUCCESS && l.added > 0)
+		return PORTQ_OK;
+	if (l.status == ARES_ETIMEOUT || l.status == ARES_ECANCELLED) {
+		snprintf(err, errlen, "resolving %s: timed out", s->host);
+		return PORTQ_ETIMEDOUT;
+	}
+	if (l.status == ARES_ENOMEM) {
+		snprintf(err, errlen, "resolving %s: out of memory", s->host);
+		return PORTQ_ENOMEM;
+	}
+	snprintf(err, errlen, "resolving %s: %s", s->host,
+	         l.status == ARES_SUCCESS ? "no usable address" : ares_strerror(l.status));
+	return PORTQ_ENOTFOUND;
+}

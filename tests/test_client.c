@@ -1,0 +1,1202 @@
+/*
+ * test_client.c -- libportq and the portq command against the real portqd
+ * on loopback, serving the real IANA CSV.
+ *
+ * What the answers should say is worked out here from the CSV itself,
+ * with a reader of its own, so that the daemon's registry code is not
+ * checked against itself. Fake servers (a socket in this process) cover
+ * what portqd never does: stay silent, answer with the wrong ID, from the
+ * wrong address, or with bytes that break the protocol.
+ */
+#include <arpa/inet.h>
+#include <check.h>
+#include <ctype.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "msg.h"
+#include "portq.h"
+
+#define CSV_PATH PORTQ_DATA_DIR "/service-names-port-numbers.csv"
+
+/* ---- the CSV, read independently of srv/ --------------------------- */
+
+typedef struct {
+	char *name, *proto, *desc;
+	int has_port;
+	unsigned lo, hi;
+} row_t;
+
+static row_t *rows;
+static size_t n_rows;
+
+/* RFC 4180: quoted fields may hold commas, quotes ("") and line breaks. */
+static void
+csv_load(void)
+{
+	if (rows != NULL)
+		return;
+	FILE *f = fopen(CSV_PATH, "rb");
+	ck_assert_msg(f != NULL, "cannot open %s", CSV_PATH);
+	fseek(f, 0, SEEK_END);
+	long size = ftell(f);
+	fseek(f, 0, SEEK_SET);
+	char *text = malloc((size_t)size + 1);
+	ck_assert_ptr_nonnull(text);
+	ck_assert_uint_eq(fread(text, 1, (size_t)size, f), (size_t)size);
+	text[size] = '\0';
+	fclose(f);
+
+	size_t cap = 20000;
+	rows = calloc(cap, sizeof(*rows));
+	ck_assert_ptr_nonnull(rows);
+	char *field[12];
+	int nf = 0, header = 1;
+	char *out = text, *start = text;
+	for (char *p = text; p <= text + size; ) {
+		if (*p == '"') {
+			for (p++; p < text + size; p++) {
+				if (*p == '"' && p[1] == '"') {
+					*out++ = '"';
+					p++;
+				} else if (*p == '"') {
+					p++;
+					break;
+				} else {
+					*out++ = *p;
+				}
+			}
+			continue;
+		}
+		if (*p == ',' || *p == '\n' || *p == '\r' || p == text + size) {
+			char c = *p;
+			*out = '\0';
+			if (nf < 12)
+				field[nf++] = start;
+			out = start = p + 1;
+			if (c == '\r' && p[1] == '\n')
+				out = start = ++p + 1;
+			if (c != ',') {
+				if (!header && nf >= 4) {
+					ck_assert_uint_lt(n_rows, cap);
+					row_t *r = &rows[n_rows++];
+					r->name = field[0];
+					r->proto = field[2];
+					r->desc = field[3];
+					r->has_port = field[1][0] != '\0';
+					if (r->has_port) {
+						r->lo = r->hi = (unsigned)strtoul(field[1], NULL, 10);
+						char *dash = strchr(field[1], '-');
+						if (dash != NULL)
+							r->hi = (unsigned)strtoul(dash + 1, NULL, 10);
+					}
+				}
+				header = 0;
+				nf = 0;
+			}
+			p++;
+			continue;
+		}
+		*out++ = *p++;
+	}
+	ck_assert_uint_gt(n_rows, 10000);
+}
+
+static int
+row_covers(const row_t *r, unsigned port)
+{
+	return r->has_port && r->lo <= port && port <= r->hi;
+}
+
+/* IANA's rows: a named row is assigned unless it says De-registered. */
+static int
+row_assigned(const row_t *r)
+{
+	return r->name[0] != '\0' && strcasecmp(r->desc, "De-registered") != 0;
+}
+
+static int
+row_unassigned(const row_t *r)
+{
+	return r->name[0] == '\0' && strcasestr(r->desc, "unassigned") != NULL;
+}
+
+/* For "any protocol": assigned if any row says so, free if every row does. */
+static int
+port_assigned(unsigned port)
+{
+	for (size_t i = 0; i < n_rows; i++)
+		if (row_covers(&rows[i], port) && row_assigned(&rows[i]))
+			return 1;
+	return 0;
+}
+
+static int
+port_free(unsigned port)
+{
+	for (size_t i = 0; i < n_rows; i++)
+		if (row_covers(&rows[i], port) && !row_unassigned(&rows[i]))
+			return 0;
+	return 1;
+}
+
+static const row_t *
+row_named(const char *name, const char *proto)
+{
+	for (size_t i = 0; i < n_rows; i++)
+		if (strcasecmp(rows[i].name, name) == 0 && rows[i].has_port &&
+		    (proto == NULL || strcasecmp(rows[i].proto, proto) == 0))
+			return &rows[i];
+	return NULL;
+}
+
+/* ---- portqd ---------------------------------------------------------- */
+
+typedef struct {
+	pid_t pid;
+	unsigned port;
+	char log[64];
+} daemon_t;
+
+static daemon_t server;     /* the one the fixture starts */
+
+static long long
+now_ms(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/*
+ * Start portqd on an ephemeral loopback port, its stderr in a file (not a
+ * pipe: a pipe nobody reads would one day block the daemon's logging), and
+ * read the port it logs.
+ */
+static void
+daemon_start_on(daemon_t *d, const char *listen)
+{
+	snprintf(d->log, sizeof(d->log), "/tmp/test_client.XXXXXX");
+	int fd = mkstemp(d->log);
+	ck_assert_int_ge(fd, 0);
+	d->pid = fork();
+	ck_assert_int_ge(d->pid, 0);
+	if (d->pid == 0) {
+		dup2(fd, STDERR_FILENO);
+		execl(PORTQD_PATH, "portqd", "--registry", CSV_PATH,
+		      "--listen", listen, (char *)NULL);
+		_exit(127);
+	}
+	close(fd);
+	d->port = 0;
+	for (int tries = 0; tries < 600 && d->port == 0; tries++) {
+		FILE *f = fopen(d->log, "r");
+		char line[512];
+		while (f != NULL && fgets(line, sizeof(line), f) != NULL) {
+			const char *p = strstr(line, "listening on udp and tcp");
+			if (p != NULL && (p = strstr(p, "(port ")) != NULL)
+				d->port = (unsigned)strtoul(p + 6, NULL, 10);
+		}
+		if (f != NULL)
+			fclose(f);
+		/* Serving is logged after listening: wait for both. */
+		if (d->port != 0) {
+			int serving = 0;
+			f = fopen(d->log, "r");
+			while (f != NULL && fgets(line, sizeof(line), f) != NULL)
+				serving |= strstr(line, "serving ") != NULL;
+			if (f != NULL)
+				fclose(f);
+			if (!serving)
+				d->port = 0;
+		}
+		int status;
+		ck_assert_msg(waitpid(d->pid, &status, WNOHANG) == 0,
+		              "portqd exited early (see %s)", d->log);
+		if (d->port == 0)
+			usleep(50 * 1000);
+	}
+	ck_assert_msg(d->port != 0, "portqd logged no port within 30 s (see %s)", d->log);
+}
+
+static void
+daemon_start(daemon_t *d)
+{
+	daemon_start_on(d, "127.0.0.1:0");
+}
+
+/* SIGTERM, then the exit status (bounded wait); -1 if it did not exit. */
+static int
+daemon_stop(daemon_t *d)
+{
+	kill(d->pid, SIGTERM);
+	int status = 0;
+	for (int tries = 0; tries < 200; tries++) {
+		pid_t w = waitpid(d->pid, &status, WNOHANG);
+		if (w == d->pid) {
+			unlink(d->log);
+			return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+		}
+		usleep(50 * 1000);
+	}
+	kill(d->pid, SIGKILL);
+	waitpid(d->pid, &status, 0);
+	return -1;
+}
+
+static char server_env[64];
+
+static void
+fixture_up(void)
+{
+	daemon_start(&server);
+	snprintf(server_env, sizeof(server_env), "127.0.0.1:%u", server.port);
+	/* Only the servers a test names: never the machine's own portq.conf. */
+	setenv("PORTQ_SERVER", server_env, 1);
+}
+
+static void
+fixture_down(void)
+{
+	daemon_stop(&server);
+}
+
+/* A handle on the fixture's server; no config file. */
+static portq_client_t *
+client_new(const char *servers, int timeout_ms, int attempts, int tcp)
+{
+	portq_options_t o;
+	memset(&o, 0, sizeof(o));
+	o.servers = servers ? servers : server_env;
+	o.config_file = "";
+	o.timeout_ms = timeout_ms;
+	o.attempts = attempts;
+	o.tcp = tcp;
+	portq_client_t *c = NULL;
+	ck_assert_int_eq(portq_client_new(&c, &o), PORTQ_OK);
+	ck_assert_ptr_nonnull(c);
+	return c;
+}
+
+/* A loopback port with nothing behind it: bound, then closed. */
+static unsigned
+closed_port(int type)
+{
+	int fd = socket(AF_INET, type, 0);
+	struct sockaddr_in a = { .sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
+	socklen_t len = sizeof(a);
+	ck_assert_int_eq(bind(fd, (struct sockaddr *)&a, sizeof(a)), 0);
+	ck_assert_int_eq(getsockname(fd, (struct sockaddr *)&a, &len), 0);
+	close(fd);
+	return ntohs(a.sin_port);
+}
+
+/* A bound loopback socket; *port is its port. */
+static int
+bound_socket(int type, unsigned *port)
+{
+	int fd = socket(AF_INET, type, 0);
+	ck_assert_int_ge(fd, 0);
+	struct sockaddr_in a = { .sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
+	socklen_t len = sizeof(a);
+	ck_assert_int_eq(bind(fd, (struct sockaddr *)&a, sizeof(a)), 0);
+	ck_assert_int_eq(getsockname(fd, (struct sockaddr *)&a, &len), 0);
+	*port = ntohs(a.sin_port);
+	return fd;
+}
+
+/* ---- libc-style lookups --------------------------------------------- */
+
+START_TEST(servbyport_protocols)
+{
+	csv_load();
+	const row_t *ssh = row_named("ssh", "tcp");
+	ck_assert_ptr_nonnull(ssh);
+
+	struct servent *se = portq_getservbyport(htons((uint16_t)ssh->lo), "tcp");
+	ck_assert_ptr_nonnull(se);
+	ck_assert_str_eq(se->s_name, "ssh");
+	ck_assert_str_eq(se->s_proto, "tcp");
+	ck_assert_int_eq(ntohs((uint16_t)se->s_port), (int)ssh->lo);
+	ck_assert_ptr_nonnull(se->s_aliases);
+	ck_assert_ptr_null(se->s_aliases[0]);
+
+	const row_t *sft = row_named("sftsrv", "udp");
+	ck_assert_ptr_nonnull(sft);
+	se = portq_getservbyport(htons((uint16_t)sft->lo), "udp");
+	ck_assert_ptr_nonnull(se);
+	ck_assert_str_eq(se->s_name, "sftsrv");
+	ck_assert_str_eq(se->s_proto, "udp");
+
+	/* Any protocol: the registry's first record, with its own protocol. */
+	se = portq_getservbyport(htons((uint16_t)ssh->lo), NULL);
+	ck_assert_ptr_nonnull(se);
+	ck_assert_str_eq(se->s_name, "ssh");
+	ck_assert_str_eq(se->s_proto, ssh->proto);
+
+	/* A free port, and a protocol portq does not carry: no entry. */
+	csv_load();
+	ck_assert(port_free(293));
+	errno = EINVAL;
+	ck_assert_ptr_null(portq_getservbyport(htons(293), NULL));
+	ck_assert_int_eq(errno, 0);
+	ck_assert_ptr_null(portq_getservbyport(htons(22), "icmp"));
+}
+END_TEST
+
+START_TEST(servbyname_protocols)
+{
+	csv_load();
+	const row_t *sft = row_named("sftsrv", NULL);
+	ck_assert_ptr_nonnull(sft);
+	struct servent *se = portq_getservbyname("sftsrv", NULL);
+	ck_assert_ptr_nonnull(se);
+	ck_assert_str_eq(se->s_name, "sftsrv");
+	ck_assert_int_eq(ntohs((uint16_t)se->s_port), (int)sft->lo);
+	ck_assert_str_eq(se->s_proto, sft->proto);
+
+	const row_t *http = row_named("http", "udp");
+	ck_assert_ptr_nonnull(http);
+	se = portq_getservbyname("HTTP", "udp");     /* names ignore case */
+	ck_assert_ptr_nonnull(se);
+	ck_assert_str_eq(se->s_name, "http");
+	ck_assert_str_eq(se->s_proto, "udp");
+	ck_assert_int_eq(ntohs((uint16_t)se->s_port), (int)http->lo);
+
+	ck_assert_ptr_null(row_named("no-such-service-here", NULL));
+	errno = EINVAL;
+	ck_assert_ptr_null(portq_getservbyname("no-such-service-here", NULL));
+	ck_assert_int_eq(errno, 0);
+	ck_assert_ptr_null(portq_getservbyname(NULL, "tcp"));
+	ck_assert_int_eq(errno, EINVAL);
+}
+END_TEST
+
+START_TEST(servby_reentrant)
+{
+	struct servent se, *res = &se;
+	char buf[1024], tiny[4];
+
+	ck_assert_int_eq(portq_getservbyname_r("sftsrv", "tcp", &se, buf, sizeof(buf), &res), 0);
+	ck_assert_ptr_eq(res, &se);
+	ck_assert_str_eq(se.s_name, "sftsrv");
+	ck_assert_str_eq(se.s_proto, "tcp");
+	/* Every string of the entry lives in the caller's buffer. */
+	ck_assert(se.s_name >= buf && se.s_name < buf + sizeof(buf));
+	ck_assert(se.s_proto >= buf && se.s_proto < buf + sizeof(buf));
+	ck_assert((char *)se.s_aliases >= buf && (char *)se.s_aliases < buf + sizeof(buf));
+
+	ck_assert_int_eq(portq_getservbyport_r(htons(1303), "udp", &se, buf, sizeof(buf), &res), 0);
+	ck_assert_ptr_eq(res, &se);
+	ck_assert_int_eq(ntohs((uint16_t)se.s_port), 1303);
+
+	res = &se;
+	ck_assert_int_eq(portq_getservbyport_r(htons(1303), "udp", &se, tiny, sizeof(tiny), &res),
+	                 ERANGE);
+	ck_assert_ptr_null(res);
+	res = &se;
+	ck_assert_int_eq(portq_getservbyname_r("sftsrv", NULL, &se, tiny, sizeof(tiny), &res),
+	                 ERANGE);
+	ck_assert_ptr_null(res);
+
+	res = &se;
+	ck_assert_int_eq(portq_getservbyport_r(htons(293), NULL, &se, buf, sizeof(buf), &res), 0);
+	ck_assert_ptr_null(res);
+	ck_assert_int_eq(portq_getservbyname_r("sftsrv", NULL, NULL, buf, sizeof(buf), &res),
+	                 EINVAL);
+	ck_assert_int_eq(portq_getservbyname_r("sftsrv", NULL, &se, buf, sizeof(buf), NULL),
+	                 EINVAL);
+}
+END_TEST
+
+typedef struct {
+	struct servent *se;
+	char name[32];
+} thread_out_t;
+
+static void *
+lookup_thread(void *arg)
+{
+	thread_out_t *o = arg;
+	o->se = portq_getservbyname("sftsrv", "tcp");
+	if (o->se != NULL)
+		snprintf(o->name, sizeof(o->name), "%s", o->se->s_name);
+	return NULL;
+}
+
+START_TEST(servby_thread_local)
+{
+	/* Each thread gets its own storage: the pointers differ. */
+	thread_out_t out[2];
+	pthread_t t[2];
+	memset(out, 0, sizeof(out));
+	for (int i = 0; i < 2; i++)
+		ck_assert_int_eq(pthread_create(&t[i], NULL, lookup_thread, &out[i]), 0);
+	for (int i = 0; i < 2; i++)
+		pthread_join(t[i], NULL);
+	ck_assert_ptr_nonnull(out[0].se);
+	ck_assert_ptr_nonnull(out[1].se);
+	ck_assert_ptr_ne(out[0].se, out[1].se);
+	ck_assert_str_eq(out[0].name, "sftsrv");
+	ck_assert_str_eq(out[1].name, "sftsrv");
+	struct servent *mine = portq_getservbyname("sftsrv", "tcp");
+	ck_assert_ptr_nonnull(mine);
+	ck_assert_ptr_ne(mine, out[0].se);
+}
+END_TEST
+
+/* ---- the rich API ----------------------------------------------------- */
+
+START_TEST(port_free_block_and_neighbours)
+{
+	csv_load();
+	const unsigned port = 293;
+	ck_assert_msg(port_free(port), "the CSV no longer has %u free", port);
+	unsigned lo = port, hi = port, below = 0, above = 0;
+	while (lo > 0 && port_free(lo - 1))
+		lo--;
+	while (hi < 65535 && port_free(hi + 1))
+		hi++;
+	for (below = port - 1; below > 0 && !port_assigned(below); below--)
+		;
+	for (above = port + 1; above < 65535 && !port_assigned(above); above++)
+		;
+	ck_assert(port_assigned(below) && port_assigned(above));
+
+	portq_client_t *c = client_new(NULL, 2000, 2, 0);
+	portq_result_t *r = NULL;
+	ck_assert_int_eq(portq_query_port(c, port, NULL, &r), PORTQ_OK);
+	ck_assert_ptr_nonnull(r);
+	ck_assert_ptr_nonnull(r->port);
+	ck_assert_uint_eq(r->port->port, port);
+	ck_assert_str_eq(r->port->state, "unassigned");
+	ck_assert_str_eq(r->port->range_class, "system");
+	ck_assert_int_eq(r->port->privileged, 1);
+	ck_assert_int_eq(r->port->has_free, 1);
+	ck_assert_uint_eq(r->port->free_lo, lo);
+	ck_assert_uint_eq(r->port->free_hi, hi);
+	ck_assert_int_eq(r->port->has_below, 1);
+	ck_assert_int_eq(r->port->has_above, 1);
+	ck_assert_uint_eq(r->port->below, below);
+	ck_assert_uint_eq(r->port->above, above);
+	for (size_t i = 0; i < r->n_entries; i++)
+		ck_assert_int_eq(r->entries[i].assigned, 0);
+
+	/* The neighbours are exactly the CSV's assigned rows at those ports. */
+	size_t n_below = 0, n_above = 0;
+	for (size_t i = 0; i < n_rows; i++) {
+		n_below += row_covers(&rows[i], below) && row_assigned(&rows[i]);
+		n_above += row_covers(&rows[i], above) && row_assigned(&rows[i]);
+	}
+	ck_assert_uint_eq(r->n_neighbours, n_below + n_above);
+	ck_assert_uint_eq(r->n_below, n_below);
+	for (size_t i = 0; i < r->n_neighbours; i++) {
+		const portq_entry_t *e = &r->neighbours[i];
+		ck_assert(e->assigned);
+		ck_assert_uint_eq(e->port_lo, i < r->n_below ? below : above);
+		ck_assert_ptr_nonnull(row_named(e->name, e->protocol));
+	}
+	ck_assert_str_eq(r->server, server_env);
+	ck_assert_int_eq(r->tcp, 0);
+	portq_result_free(r);
+
+	/* An assigned port: its records, and no free block. */
+	ck_assert_int_eq(portq_query_port(c, 1303, "udp", &r), PORTQ_OK);
+	ck_assert_str_eq(r->port->state, "assigned");
+	ck_assert_int_eq(r->port->has_free, 0);
+	ck_assert_int_eq(r->port->privileged, 0);
+	ck_assert_uint_eq(r->n_entries, 1);
+	ck_assert_str_eq(r->entries[0].name, "sftsrv");
+	ck_assert_str_eq(r->entries[0].protocol, "udp");
+	ck_assert_str_eq(r->entries[0].origin, "iana");
+	ck_assert_str_eq(r->entries[0].assignee, "[Robert_Frazier]");
+	ck_assert_str_eq(r->entries[0].registered, "");
+	portq_result_free(r);
+	portq_client_free(c);
+}
+END_TEST
+
+START_TEST(range_neighbour_on_both_sides)
+{
+	/* A port inside a long assigned range: the range is its neighbour
+	 * below and above, so the same record comes twice. */
+	csv_load();
+	const row_t *wide = NULL;
+	for (size_t i = 0; i < n_rows && wide == NULL; i++)
+		if (row_assigned(&rows[i]) && rows[i].has_port && rows[i].hi - rows[i].lo >= 4)
+			wide = &rows[i];
+	ck_assert_ptr_nonnull(wide);
+	unsigned port = wide->lo + 2;
+	size_t n_below = 0, n_above = 0;
+	for (size_t i = 0; i < n_rows; i++) {
+		n_below += row_covers(&rows[i], port - 1) && row_assigned(&rows[i]);
+		n_above += row_covers(&rows[i], port + 1) && row_assigned(&rows[i]);
+	}
+	portq_client_t *c = client_new(NULL, 2000, 2, 1);
+	portq_result_t *r;
+	ck_assert_int_eq(portq_query_port(c, port, NULL, &r), PORTQ_OK);
+	ck_assert_uint_eq(r->port->below, port - 1);
+	ck_assert_uint_eq(r->port->above, port + 1);
+	ck_assert_uint_eq(r->n_below, n_below);
+	ck_assert_uint_eq(r->n_neighbours - r->n_below, n_above);
+	portq_result_free(r);
+	portq_client_free(c);
+}
+END_TEST
+
+START_TEST(name_lookup)
+{
+	csv_load();
+	size_t expect = 0;
+	for (size_t i = 0; i < n_rows; i++)
+		expect += strcasecmp(rows[i].name, "http") == 0;
+	portq_client_t *c = client_new(NULL, 2000, 2, 0);
+	portq_result_t *r;
+	ck_assert_int_eq(portq_query_name(c, "http", NULL, &r), PORTQ_OK);
+	ck_assert_uint_eq(r->n_entries, expect);
+	ck_assert_ptr_null(r->port);
+	portq_result_free(r);
+	ck_assert_int_eq(portq_query_name(c, "no-such-service-here", "tcp", &r), PORTQ_OK);
+	ck_assert_uint_eq(r->n_entries, 0);
+	portq_result_free(r);
+	portq_client_free(c);
+}
+END_TEST
+
+/* Rows overlapping lo..hi, as RANGE counts them. */
+static size_t
+csv_range_count(unsigned lo, unsigned hi)
+{
+	size_t n = 0;
+	for (size_t i = 0; i < n_rows; i++)
+		n += rows[i].has_port && rows[i].lo <= hi && rows[i].hi >= lo;
+	return n;
+}
+
+START_TEST(range_paging)
+{
+	csv_load();
+	const unsigned lo = 1300, hi = 1310, limit = 4;
+	size_t expect = csv_range_count(lo, hi);
+	ck_assert_uint_gt(expect, 2 * limit);
+	portq_client_t *c = client_new(NULL, 2000, 2, 0);
+	uint32_t offset = 0, serial = 0;
+	size_t got = 0;
+	unsigned last_port = 0;
+	int pages = 0, more = 1;
+	for (; more && pages < 100; pages++) {
+		portq_result_t *r;
+		ck_assert_int_eq(portq_query_range(c, lo, hi, NULL, offset, limit, &r), PORTQ_OK);
+		if (pages == 0)
+			serial = r->serial;
+		ck_assert_uint_eq(r->serial, serial);
+		ck_assert_uint_le(r->n_entries, limit);
+		for (size_t i = 0; i < r->n_entries; i++) {
+			ck_assert(r->entries[i].has_port);
+			ck_assert_uint_le(r->entries[i].port_lo, hi);
+			ck_assert_uint_ge(r->entries[i].port_hi, lo);
+			ck_assert_uint_ge(r->entries[i].port_lo, last_port);
+			last_port = r->entries[i].port_lo;
+		}
+		got += r->n_entries;
+		offset += (uint32_t)r->n_entries;
+		more = r->more;
+		if (more)
+			ck_assert_uint_eq(r->n_entries, limit);
+		portq_result_free(r);
+	}
+	ck_assert_int_eq(more, 0);
+	ck_assert_uint_eq(got, expect);
+	ck_assert_int_eq(pages, (int)((expect + limit - 1) / limit));
+
+	/* Past the end: an empty page, not an error. */
+	portq_result_t *r;
+	ck_assert_int_eq(portq_query_range(c, lo, hi, NULL, (uint32_t)expect, limit, &r), PORTQ_OK);
+	ck_assert_uint_eq(r->n_entries, 0);
+	ck_assert_int_eq(r->more, 0);
+	portq_result_free(r);
+	portq_client_free(c);
+}
+END_TEST
+
+START_TEST(search_paging)
+{
+	csv_load();
+	const char *text = "backup";
+	size_t expect = 0;
+	for (size_t i = 0; i < n_rows; i++)
+		expect += strcasestr(rows[i].name, text) != NULL ||
+		          strcasestr(rows[i].desc, text) != NULL;
+	ck_assert_uint_gt(expect, 10);
+	portq_client_t *c = client_new(NULL, 2000, 2, 0);
+	uint32_t offset = 0;
+	size_t got = 0;
+	int more = 1;
+	for (int pages = 0; more && pages < 100; pages++) {
+		portq_result_t *r;
+		ck_assert_int_eq(portq_query_search(c, "BackUp", NULL, offset, 10, &r), PORTQ_OK);
+		for (size_t i = 0; i < r->n_entries; i++)
+			ck_assert(strcasestr(r->entries[i].name, text) != NULL ||
+			          strcasestr(r->entries[i].description, text) != NULL);
+		got += r->n_entries;
+		offset += (uint32_t)r->n_entries;
+		more = r->more;
+		portq_result_free(r);
+	}
+	ck_assert_int_eq(more, 0);
+	ck_assert_uint_eq(got, expect);
+	portq_client_free(c);
+}
+END_TEST
+
+START_TEST(info_items)
+{
+	csv_load();
+	portq_client_t *c = client_new(NULL, 2000, 2, 0);
+	portq_result_t *r;
+	ck_assert_int_eq(portq_query_info(c, &r), PORTQ_OK);
+	ck_assert_uint_gt(r->n_info, 2);
+	ck_assert_uint_eq(r->n_entries, 0);
+	int seen_serial = 0, seen_records = 0;
+	for (size_t i = 0; i < r->n_info; i++) {
+		if (strcmp(r->info[i].key, "serial") == 0) {
+			ck_assert_uint_eq(strtoul(r->info[i].value, NULL, 10), r->serial);
+			seen_serial = 1;
+		} else if (strcmp(r->info[i].key, "records") == 0) {
+			ck_assert_uint_eq(strtoul(r->info[i].value, NULL, 10), n_rows);
+			seen_records = 1;
+		}
+	}
+	ck_assert(seen_serial && seen_records);
+	portq_result_free(r);
+	portq_client_free(c);
+}
+END_TEST
+
+START_TEST(bad_arguments)
+{
+	portq_result_t *r = (portq_result_t *)1;
+	ck_assert_int_eq(portq_query_port(NULL, 22, NULL, &r), PORTQ_EINVAL);
+	ck_assert_ptr_null(r);
+	portq_client_t *c = client_new(NULL, 2000, 1, 0);
+	ck_assert_int_eq(portq_query_port(c, 22, NULL, NULL), PORTQ_EINVAL);
+	ck_assert_int_eq(portq_query_port(c, 65536, NULL, &r), PORTQ_EINVAL);
+	ck_assert_int_eq(portq_query_port(c, 22, "icmp", &r), PORTQ_EINVAL);
+	ck_assert(strstr(portq_client_error(c), "icmp") != NULL);
+	ck_assert_int_eq(portq_query_name(c, "", NULL, &r), PORTQ_EINVAL);
+	ck_assert_int_eq(portq_query_name(c, NULL, NULL, &r), PORTQ_EINVAL);
+	ck_assert_int_eq(portq_query_range(c, 10, 9, NULL, 0, 0, &r), PORTQ_EINVAL);
+	ck_assert_int_eq(portq_query_search(c, "", NULL, 0, 0, &r), PORTQ_EINVAL);
+	ck_assert_ptr_null(r);
+	portq_client_free(c);
+	portq_client_free(NULL);
+	portq_result_free(NULL);
+	ck_assert_str_eq(portq_client_error(NULL), "no client handle");
+
+	portq_options_t o;
+	memset(&o, 0, sizeof(o));
+	o.config_file = "";
+	const char *bad[] = { "127.0.0.1:0", "127.0.0.1:65536", "[::1", "[::1]x", "a b", "," };
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		o.servers = bad[i];
+		c = (portq_client_t *)1;
+		ck_assert_msg(portq_client_new(&c, &o) == PORTQ_EINVAL, "accepted %s", bad[i]);
+		ck_assert_ptr_null(c);
+	}
+	ck_assert_int_eq(portq_client_new(NULL, NULL), PORTQ_EINVAL);
+	o.servers = NULL;
+	o.timeout_ms = -1;
+	ck_assert_int_eq(portq_client_new(&c, &o), PORTQ_EINVAL);
+}
+END_TEST
+
+/* ---- servers that fail ------------------------------------------------ */
+
+START_TEST(first_server_dead)
+{
+	char list[128];
+	unsigned dead = closed_port(SOCK_DGRAM);
+	snprintf(list, sizeof(list), "127.0.0.1:%u, %s", dead, server_env);
+	portq_client_t *c = client_new(list, 2000, 1, 0);
+	portq_result_t *r;
+	ck_assert_int_eq(portq_query_port(c, 1303, "tcp", &r), PORTQ_OK);
+	ck_assert_str_eq(r->server, server_env);
+	ck_assert_uint_eq(r->n_entries, 1);
+	portq_result_free(r);
+	portq_client_free(c);
+}
+END_TEST
+
+START_TEST(config_file_servers)
+{
+	char path[] = "/tmp/test_client_conf.XXXXXX";
+	int fd = mkstemp(path);
+	ck_assert_int_ge(fd, 0);
+	FILE *f = fdopen(fd, "w");
+	fprintf(f, "# portq.conf for a test\n"
+	           "server 127.0.0.1:%u   ; dead\n"
+	           "bogus line that is skipped\n"
+	           "server %s\n"
+	           "timeout 1500\n"
+	           "attempts 1\n", closed_port(SOCK_DGRAM), server_env);
+	fclose(f);
+	unsetenv("PORTQ_SERVER");       /* the file's servers, not the fixture's */
+	portq_options_t o;
+	memset(&o, 0, sizeof(o));
+	o.config_file = path;
+	portq_client_t *c;
+	ck_assert_int_eq(portq_client_new(&c, &o), PORTQ_OK);
+	portq_result_t *r;
+	ck_assert_int_eq(portq_query_name(c, "sftsrv", "udp", &r), PORTQ_OK);
+	ck_assert_str_eq(r->server, server_env);
+	ck_assert_uint_eq(r->n_entries, 1);
+	portq_result_free(r);
+	portq_client_free(c);
+
+	/* PORTQ_SERVER wins over the file: a dead one alone now fails. */
+	char dead[64];
+	snprintf(dead, sizeof(dead), "127.0.0.1:%u", closed_port(SOCK_DGRAM));
+	setenv("PORTQ_SERVER", dead, 1);
+	ck_assert_int_eq(portq_client_new(&c, &o), PORTQ_OK);
+	ck_assert_int_eq(portq_query_name(c, "sftsrv", "udp", &r), PORTQ_EIO);
+	ck_assert_ptr_null(r);
+	ck_assert(strstr(portq_client_error(c), dead) != NULL);
+	portq_client_free(c);
+	setenv("PORTQ_SERVER", server_env, 1);
+	unlink(path);
+}
+END_TEST
+
+START_TEST(host_name_through_cares)
+{
+	char list[64];
+	snprintf(list, sizeof(list), "localhost:%u", server.port);
+	portq_client_t *c = client_new(list, 2000, 1, 0);
+	portq_result_t *r;
+	ck_assert_int_eq(portq_query_port(c, 22, "tcp", &r), PORTQ_OK);
+	ck_assert_str_eq(r->server, server_env);
+	portq_result_free(r);
+	portq_client_free(c);
+
+	/* c-ares refuses .onion names itself (RFC 7686): no DNS query leaves
+	 * the machine, so the test stays on loopback. */
+	c = client_new("portq-test.onion", 1000, 1, 0);
+	ck_assert_int_eq(portq_query_port(c, 22, NULL, &r), PORTQ_EIO);
+	ck_assert(strstr(portq_client_error(c), "resolving portq-test.onion") != NULL);
+	portq_client_free(c);
+}
+END_TEST
+
+START_TEST(ipv6_bracketed_server)
+{
+	int fd = socket(AF_INET6, SOCK_DGRAM, 0);
+	struct sockaddr_in6 a = { .sin6_family = AF_INET6, .sin6_addr = IN6ADDR_LOOPBACK_INIT };
+	int have_v6 = fd >= 0 && bind(fd, (struct sockaddr *)&a, sizeof(a)) == 0;
+	if (fd >= 0)
+		close(fd);
+	if (!have_v6)
+		return;        /* no IPv6 loopback here: nothing to test against */
+	daemon_t d;
+	daemon_start_on(&d, "[::1]:0");
+	char list[64], label[64];
+	snprintf(list, sizeof(list), "[::1]:%u", d.port);
+	snprintf(label, sizeof(label), "[::1]:%u", d.port);
+	portq_client_t *c = client_new(list, 2000, 1, 0);
+	portq_result_t *r;
+	ck_assert_int_eq(portq_query_name(c, "sftsrv", "tcp", &r), PORTQ_OK);
+	ck_assert_str_eq(r->server, label);
+	ck_assert_uint_eq(r->n_entries, 1);
+	portq_result_free(r);
+	portq_client_free(c);
+	ck_assert_int_eq(daemon_stop(&d), 0);
+}
+END_TEST
+
+START_TEST(truncated_then_tcp)
+{
+	portq_client_t *c = client_new(NULL, 2000, 1, 0);
+	portq_result_t *r;
+	/* 200 records are far more than the 1232 bytes of a UDP answer. */
+	ck_assert_int_eq(portq_query_range(c, 0, 65535, NULL, 0, 200, &r), PORTQ_OK);
+	ck_assert_int_eq(r->tcp, 1);
+	ck_assert_uint_eq(r->n_entries, 200);
+	ck_assert_int_eq(r->more, 1);
+	portq_result_free(r);
+	/* A short answer stays on UDP. */
+	ck_assert_int_eq(portq_query_range(c, 1303, 1303, "tcp", 0, 0, &r), PORTQ_OK);
+	ck_assert_int_eq(r->tcp, 0);
+	ck_assert_uint_eq(r->n_entries, 1);
+	portq_result_free(r);
+	portq_client_free(c);
+
+	c = client_new(NULL, 2000, 1, 1);    /* TCP asked for */
+	ck_assert_int_eq(portq_query_port(c, 293, NULL, &r), PORTQ_OK);
+	ck_assert_int_eq(r->tcp, 1);
+	ck_assert_int_eq(r->port->has_free, 1);
+	portq_result_free(r);
+	portq_client_free(c);
+}
+END_TEST
+
+START_TEST(silent_server_times_out)
+{
+	unsigned port;
+	int fd = bound_socket(SOCK_DGRAM, &port);    /* receives, never answers */
+	char list[64];
+	snprintf(list, sizeof(list), "127.0.0.1:%u", port);
+	portq_client_t *c = client_new(list, 150, 2, 0);
+	portq_result_t *r = (portq_result_t *)1;
+	ck_assert_int_eq(portq_query_port(c, 22, NULL, &r), PORTQ_ETIMEDOUT);
+	ck_assert_ptr_null(r);
+	ck_assert(strstr(portq_client_error(c), "timed out") != NULL);
+	ck_assert(strstr(portq_client_error(c), list) != NULL);
+	ck_assert_str_eq(portq_strerror(PORTQ_ETIMEDOUT), "timed out");
+	portq_client_free(c);
+	/* Both attempts were sent. */
+	uint8_t b[512];
+	int got = 0;
+	for (int i = 0; i < 4 && recv(fd, b, sizeof(b), MSG_DONTWAIT) > 0; i++)
+		got++;
+	ck_assert_int_eq(got, 2);
+	close(fd);
+
+	/* Over TCP: a listener that accepts (the kernel does) and never answers. */
+	fd = bound_socket(SOCK_STREAM, &port);
+	ck_assert_int_eq(listen(fd, 4), 0);
+	snprintf(list, sizeof(list), "127.0.0.1:%u", port);
+	c = client_new(list, 150, 1, 1);
+	ck_assert_int_eq(portq_query_port(c, 22, NULL, &r), PORTQ_ETIMEDOUT);
+	ck_assert(strstr(portq_client_error(c), "timed out") != NULL);
+	portq_client_free(c);
+	close(fd);
+}
+END_TEST
+
+/* ---- a fake server for what portqd never does ----------------------- */
+
+typedef enum { FAKE_STRAYS, FAKE_LIAR } fake_mode_t;
+
+typedef struct {
+	int fd;
+	fake_mode_t mode;
+	int ok;
+} fake_t;
+
+static size_t
+fake_answer(uint8_t *buf, size_t len, const portq_header_t *qh,
+            const portq_question_t *q, uint16_t id, uint16_t free_lo, uint16_t ancount)
+{
+	wire_t w = wire_writer(buf, len);
+	portq_header_t h = *qh;
+	h.id = id;
+	h.flags = PORTQ_FLAG_QR;
+	h.rcode = PORTQ_RC_NOTFOUND;
+	h.ancount = ancount;      /* a liar promises records it does not send */
+	h.adcount = 0;
+	h.serial = 77;
+	portq_header_write(&w, &h);
+	portq_question_write(&w, q);
+	portq_context_t c = { .range_class = PORTQ_CLASS_USER, .state = PORTQ_ST_UNLISTED,
+	                      .cflags = PORTQ_CF_FREE, .free_lo = free_lo,
+	                      .free_hi = (uint16_t)(free_lo + 10) };
+	portq_context_write(&w, &c);
+	return w.error == PORTQ_OK ? wire_used(&w) : 0;
+}
+
+static void *
+fake_run(void *arg)
+{
+	fake_t *f = arg;
+	uint8_t in[512], out[512];
+	struct sockaddr_storage from;
+	socklen_t flen = sizeof(from);
+	struct pollfd p = { f->fd, POLLIN, 0 };
+	if (poll(&p, 1, 5000) != 1)
+		return NULL;
+	ssize_t n = recvfrom(f->fd, in, sizeof(in), 0, (struct sockaddr *)&from, &flen);
+	portq_header_t h;
+	portq_question_t q;
+	if (n <= 0 || portq_query_decode(in, (size_t)n, &h, &q) != PORTQ_OK)
+		return NULL;
+	size_t len;
+	if (f->mode == FAKE_LIAR) {
+		len = fake_answer(out, sizeof(out), &h, &q, h.id, 1111, 3);
+		sendto(f->fd, out, len, 0, (struct sockaddr *)&from, flen);
+		f->ok = 1;
+		return NULL;
+	}
+	/* Wrong ID. */
+	len = fake_answer(out, sizeof(out), &h, &q, (uint16_t)(h.id + 1), 9999, 0);
+	sendto(f->fd, out, len, 0, (struct sockaddr *)&from, flen);
+	/* Right ID, someone else's question. */
+	portq_question_t other = q;
+	other.port_lo = (uint16_t)(q.port_lo + 1);
+	len = fake_answer(out, sizeof(out), &h, &other, h.id, 9999, 0);
+	sendto(f->fd, out, len, 0, (struct sockaddr *)&from, flen);
+	/* Right ID, wrong source address. */
+	unsigned other_port;
+	int fd2 = bound_socket(SOCK_DGRAM, &other_port);
+	len = fake_answer(out, sizeof(out), &h, &q, h.id, 9999, 0);
+	sendto(fd2, out, len, 0, (struct sockaddr *)&from, flen);
+	close(fd2);
+	/* Not portq at all. */
+	sendto(f->fd, "hello", 5, 0, (struct sockaddr *)&from, flen);
+	/* At last, the answer. */
+	usleep(20 * 1000);
+	len = fake_answer(out, sizeof(out), &h, &q, h.id, 1111, 0);
+	sendto(f->fd, out, len, 0, (struct sockaddr *)&from, flen);
+	f->ok = 1;
+	return NULL;
+}
+
+START_TEST(mismatched_answers_ignored)
+{
+	unsigned port;
+	fake_t f = { bound_socket(SOCK_DGRAM, &port), FAKE_STRAYS, 0 };
+	pthread_t t;
+	ck_assert_int_eq(pthread_create(&t, NULL, fake_run, &f), 0);
+	char list[64];
+	snprintf(list, sizeof(list), "127.0.0.1:%u", port);
+	portq_client_t *c = client_new(list, 3000, 1, 0);
+	portq_result_t *r;
+	int rc = portq_query_port(c, 4242, NULL, &r);
+	pthread_join(t, NULL);
+	close(f.fd);
+	ck_assert_int_eq(f.ok, 1);
+	ck_assert_msg(rc == PORTQ_OK, "%s", portq_client_error(c));
+	ck_assert_uint_eq(r->serial, 77);
+	ck_assert_uint_eq(r->port->free_lo, 1111);
+	ck_assert_str_eq(r->port->state, "unlisted");
+	portq_result_free(r);
+	portq_client_free(c);
+}
+END_TEST
+
+START_TEST(malformed_answer_fails)
+{
+	unsigned port;
+	fake_t f = { bound_socket(SOCK_DGRAM, &port), FAKE_LIAR, 0 };
+	pthread_t t;
+	ck_assert_int_eq(pthread_create(&t, NULL, fake_run, &f), 0);
+	char list[64];
+	snprintf(list, sizeof(list), "127.0.0.1:%u", port);
+	portq_client_t *c = client_new(list, 3000, 1, 0);
+	portq_result_t *r = (portq_result_t *)1;
+	int rc = portq_query_port(c, 4242, NULL, &r);
+	pthread_join(t, NULL);
+	close(f.fd);
+	ck_assert_int_eq(f.ok, 1);
+	ck_assert_int_eq(rc, PORTQ_EMALFORMED);
+	ck_assert_ptr_null(r);
+	ck_assert(strstr(portq_client_error(c), "malformed") != NULL);
+	portq_client_free(c);
+}
+END_TEST
+
+/* ---- the portq command ------------------------------------------------- */
+
+/* Run portq with args; its stdout in out; returns the exit status. */
+static int
+run_cli(char *out, size_t outlen, const char *const *args)
+{
+	int pfd[2];
+	ck_assert_int_eq(pipe(pfd), 0);
+	pid_t pid = fork();
+	ck_assert_int_ge(pid, 0);
+	if (pid == 0) {
+		dup2(pfd[1], STDOUT_FILENO);
+		int null = open("/dev/null", O_WRONLY);
+		dup2(null, STDERR_FILENO);
+		close(pfd[0]);
+		char *argv[16];
+		int n = 0;
+		argv[n++] = (char *)"portq";
+		for (; args[n - 1] != NULL && n < 15; n++)
+			argv[n] = (char *)args[n - 1];
+		argv[n] = NULL;
+		execv(PORTQ_CLI_PATH, argv);
+		_exit(127);
+	}
+	close(pfd[1]);
+	size_t used = 0;
+	long long deadline = now_ms() + 20000;
+	while (now_ms() < deadline) {
+		struct pollfd p = { pfd[0], POLLIN, 0 };
+		if (poll(&p, 1, 1000) <= 0)
+			continue;
+		ssize_t n = read(pfd[0], out + used, outlen - 1 - used);
+		if (n <= 0)
+			break;
+		used += (size_t)n;
+		if (used == outlen - 1)
+			break;
+	}
+	out[used] = '\0';
+	close(pfd[0]);
+	int status;
+	ck_assert_int_eq(waitpid(pid, &status, 0), pid);
+	ck_assert(WIFEXITED(status));
+	return WEXITSTATUS(status);
+}
+
+START_TEST(cli_outputs_and_exit_codes)
+{
+	csv_load();
+	static char out[1 << 20];
+	unsigned lo = 293, hi = 293;
+	while (lo > 0 && port_free(lo - 1))
+		lo--;
+	while (hi < 65535 && port_free(hi + 1))
+		hi++;
+	char block[64];
+	snprintf(block, sizeof(block), "%u-%u (%u ports)", lo, hi, hi - lo + 1);
+
+	const char *free_port[] = { "--server", server_env, "293", NULL };
+	ck_assert_int_eq(run_cli(out, sizeof(out), free_port), 1);
+	ck_assert_msg(strstr(out, block) != NULL, "no \"%s\" in:\n%s", block, out);
+	ck_assert(strstr(out, "binding needs privileges") != NULL);
+
+	const char *two[] = { "--server", server_env, "sftsrv", "1303/udp", NULL };
+	ck_assert_int_eq(run_cli(out, sizeof(out), two), 0);
+	ck_assert(strstr(out, "sftsrv") != NULL);
+	ck_assert(strstr(out, "[Robert_Frazier]") != NULL);
+
+	const char *mixed[] = { "--server", server_env, "sftsrv", "no-such-service-here", NULL };
+	ck_assert_int_eq(run_cli(out, sizeof(out), mixed), 1);
+
+	const char *json[] = { "--json", "--server", server_env, "293", "--info", NULL };
+	ck_assert_int_eq(run_cli(out, sizeof(out), json), 1);
+	const char *head = "{\"version\":1,\"results\":[";
+	ck_assert(strncmp(out, head, strlen(head)) == 0);
+	ck_assert(strstr(out, "\"status\":\"not-assigned\"") != NULL);
+	char fb[96];
+	snprintf(fb, sizeof(fb), "\"free_block\":{\"first\":%u,\"last\":%u,\"size\":%u}",
+	         lo, hi, hi - lo + 1);
+	ck_assert_msg(strstr(out, fb) != NULL, "no %s", fb);
+	ck_assert(strstr(out, "\"type\":\"info\"") != NULL);
+
+	const char *range[] = { "--server", server_env, "1300-1310", NULL };
+	ck_assert_int_eq(run_cli(out, sizeof(out), range), 0);
+	ck_assert(strstr(out, "sftsrv") != NULL);
+
+	char dead[64];
+	snprintf(dead, sizeof(dead), "127.0.0.1:%u", closed_port(SOCK_DGRAM));
+	const char *down[] = { "--server", dead, "--timeout", "200", "22", NULL };
+	ck_assert_int_eq(run_cli(out, sizeof(out), down), 2);
+	const char *usage[] = { "--bogus", NULL };
+	ck_assert_int_eq(run_cli(out, sizeof(out), usage), 2);
+	const char *bad_port[] = { "70000", NULL };
+	ck_assert_int_eq(run_cli(out, sizeof(out), bad_port), 2);
+}
+END_TEST
+
+START_TEST(cli_services_file)
+{
+	csv_load();
+	static char out[4 << 20];
+	const char *args[] = { "--server", server_env, "--services", NULL };
+	ck_assert_int_eq(run_cli(out, sizeof(out), args), 0);
+	/* Every line the CSV says should be there, for a few known names. */
+	const char *names[] = { "ssh", "sftsrv", "http" };
+	for (size_t k = 0; k < 3; k++)
+		for (size_t i = 0; i < n_rows; i++) {
+			const row_t *r = &rows[i];
+			if (strcmp(r->name, names[k]) != 0 || !r->has_port || r->lo != r->hi ||
+			    !row_assigned(r))
+				continue;
+			char line[64];
+			snprintf(line, sizeof(line), "\n%-15s %u/%s", r->name, r->lo, r->proto);
+			ck_assert_msg(strstr(out, line) != NULL, "no line \"%s\"", line + 1);
+		}
+	/* Nothing unassigned, nothing unnamed, no ranges. */
+	ck_assert(strstr(out, "\n288-") == NULL);
+	ck_assert(strstr(out, "\n ") == NULL);
+}
+END_TEST
+
+/* ---- shutdown ----------------------------------------------------------- */
+
+START_TEST(daemon_stops_cleanly)
+{
+	daemon_t d;
+	daemon_start(&d);
+	char list[64];
+	snprintf(list, sizeof(list), "127.0.0.1:%u", d.port);
+	portq_client_t *c = client_new(list, 2000, 1, 0);
+	portq_result_t *r;
+	ck_assert_int_eq(portq_query_info(c, &r), PORTQ_OK);
+	portq_result_free(r);
+	portq_client_free(c);
+	ck_assert_int_eq(daemon_stop(&d), 0);
+}
+END_TEST
+
+static Suite *
+client_suite(void)
+{
+	Suite *s = suite_create("client");
+
+	TCase *tc = tcase_create("libc");
+	tcase_add_unchecked_fixture(tc, fixture_up, fixture_down);
+	tcase_add_test(tc, servbyport_protocols);
+	tcase_add_test(tc, servbyname_protocols);
+	tcase_add_test(tc, servby_reentrant);
+	tcase_add_test(tc, servby_thread_local);
+	suite_add_tcase(s, tc);
+
+	tc = tcase_create("api");
+	tcase_add_unchecked_fixture(tc, fixture_up, fixture_down);
+	tcase_add_test(tc, port_free_block_and_neighbours);
+	tcase_add_test(tc, range_neighbour_on_both_sides);
+	tcase_add_test(tc, name_lookup);
+	tcase_add_test(tc, range_paging);
+	tcase_add_test(tc, search_paging);
+	tcase_add_test(tc, info_items);
+	tcase_add_test(tc, bad_arguments);
+	suite_add_tcase(s, tc);
+
+	tc = tcase_create("servers");
+	tcase_add_unchecked_fixture(tc, fixture_up, fixture_down);
+	tcase_add_test(tc, first_server_dead);
+	tcase_add_test(tc, config_file_servers);
+	tcase_add_test(tc, host_name_through_cares);
+	tcase_add_test(tc, ipv6_bracketed_server);
+	tcase_add_test(tc, truncated_then_tcp);
+	tcase_add_test(tc, silent_server_times_out);
+	tcase_add_test(tc, mismatched_answers_ignored);
+	tcase_add_test(tc, malformed_answer_fails);
+	suite_add_tcase(s, tc);
+
+	tc = tcase_create("cli");
+	tcase_add_unchecked_fixture(tc, fixture_up, fixture_down);
+	tcase_add_test(tc, cli_outputs_and_exit_codes);
+	tcase_add_test(tc, cli_services_file);
+	suite_add_tcase(s, tc);
+
+	tc = tcase_create("shutdown");
+	tcase_add_test(tc, daemon_stops_cleanly);
+	suite_add_tcase(s, tc);
+	return s;
+}
+
+int
+main(void)
+{
+	SRunner *sr = srunner_create(client_suite());
+	srunner_run_all(sr, CK_NORMAL);
+	int failed = srunner_ntests_failed(sr);
+	srunner_free(sr);
+	return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+}
