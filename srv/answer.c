@@ -167,11 +167,11 @@ answer_query(const answer_ctx_t *ctx, const uint8_t *req, size_t req_len,
 	if (rc == PORTQ_EMAGIC || rc == PORTQ_EINVAL ||
 	    (rc != PORTQ_OK && (rp.h.flags & PORTQ_FLAG_QR)) ||
 	    out_max < PORTQ_HEADER_LEN) {
-		st->dropped++;
+		STAT_ADD(st->dropped, 1);
 		return 0;
 	}
 	uint8_t op = rp.h.opcode;
-	st->by_opcode[op <= PORTQ_OP_INFO ? op : 0]++;
+	STAT_ADD(st->by_opcode[op <= PORTQ_OP_INFO ? op : 0], 1);
 	rp.h.flags = PORTQ_FLAG_QR;
 	rp.h.ancount = rp.h.adcount = 0;
 	rp.h.rcode = PORTQ_RC_OK;
@@ -240,9 +240,9 @@ answer_query(const answer_ctx_t *ctx, const uint8_t *req, size_t req_len,
 done:
 	if (rp.truncated && !(ctx->stream && (rp.h.flags & PORTQ_FLAG_MORE))) {
 		rp.h.flags |= PORTQ_FLAG_TC;
-		st->truncated++;
+		STAT_ADD(st->truncated, 1);
 	}
-	st->by_rcode[rp.h.rcode]++;
+	STAT_ADD(st->by_rcode[rp.h.rcode], 1);
 	size_t len = wire_used(&rp.w);
 	wire_t hw = wire_writer(out, PORTQ_HEADER_LEN);
 	portq_header_write(&hw, &rp.h);

@@ -15,6 +15,16 @@
 #define ANSWER_MAX_RECORDS   1024  /* records one response may carry */
 #define ANSWER_DEFAULT_LIMIT 100   /* page size when a query gives 0 */
 
+/*
+ * Add to a counter that only its own thread writes and others may read
+ * (INFO sums every worker's): relaxed atomic load and store, no locked
+ * instruction on the query path.
+ */
+#define STAT_ADD(counter, n) \
+	__atomic_store_n(&(counter), __atomic_load_n(&(counter), __ATOMIC_RELAXED) + (n), \
+	                 __ATOMIC_RELAXED)
+#define STAT_GET(counter) __atomic_load_n(&(counter), __ATOMIC_RELAXED)
+
 /* Counters the answering function keeps; the server adds its own. */
 typedef struct {
 	uint64_t by_opcode[PORTQ_OP_INFO + 1];  /* [0]: unknown opcodes */

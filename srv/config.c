@@ -46,6 +46,8 @@ static const opt_t options[] = {
 	  "BYTES", "largest query frame accepted over TCP", 0 },
 	{ "reload-delay", OPT_INT, OFF(reload_delay), 0, 60000, "200",
 	  "MS", "wait this long after a registry file changes, then reload", 0 },
+	{ "workers", OPT_INT, OFF(workers), 1, 64, "1", "N",
+	  "event loops answering queries, one per core, on SO_REUSEPORT sockets", 0 },
 	{ "watch", OPT_BOOL, OFF(watch), 0, 1, "yes", NULL,
 	  "reload when a registry file changes", 0 },
 	{ "log-level", OPT_STR, OFF(log_level), 0, 0, "info", "LEVEL",

@@ -24,6 +24,7 @@ typedef struct {
 	long tcp_max_connections;
 	long tcp_max_frame;        /* bytes of one query frame */
 	long reload_delay;         /* ms between a file change and the reload */
+	long workers;              /* event loops, one per core */
 	int watch;                 /* reload when a registry file changes */
 	char *log_level;
 	int syslog;

@@ -5,8 +5,10 @@
  * for it: <br/> is a line break, person xrefs are "[Name]" contacts (the
  * <assignee> one, or else the contact, is the assignee), every other xref
  * is a "[...]" reference (rfc5326 -> [RFC5326]), an xref inside a
- * description or note is written inline. <record date="" updated="">
- * gives the registration and modification dates.
+ * description or note is written inline in the same brackets. A line that
+ * ends in a space runs on into the next, indented one (the CSV joins them
+ * with one space). <record date="" updated=""> gives the registration and
+ * modification dates.
  */
 #include <expat.h>
 #include <stdlib.h>
@@ -138,7 +140,7 @@ on_start(void *ud, const XML_Char *el, const XML_Char **atts)
 		if (type == NULL)
 			return;
 		if (x->field != X_NONE && data != NULL) {
-			buf_add(x, &x->text[x->field], data, strlen(data));
+			buf_bracket(x, &x->text[x->field], data, strcmp(type, "rfc") == 0);
 		} else if (strcmp(type, "person") == 0 && data != NULL) {
 			buf_bracket(x, &x->text[x->in_assignee ? X_ASSIGNEE : X_CONTACT], data, 0);
 		} else if (strcmp(type, "text") == 0) {
@@ -194,11 +196,21 @@ field_text(xml_t *x, int f)
 	buf_t *b = &x->text[f];
 	if (b->n == 0)
 		return reg_text("", 0);
-	/* <br/><br/> followed by a line break reads as one break, as in the CSV. */
+	/* <br/><br/> followed by a line break reads as one break, and
+	 * "text \n    more" as "text more", as in the CSV. */
 	size_t o = 0;
-	for (size_t i = 0; i < b->n; i++)
+	for (size_t i = 0; i < b->n; i++) {
+		if (b->p[i] == '\n' && o > 0 && b->p[o - 1] == ' ' && i + 1 < b->n &&
+		    (b->p[i + 1] == ' ' || b->p[i + 1] == '\t')) {
+			while (o > 1 && b->p[o - 2] == ' ')
+				o--;
+			while (i + 1 < b->n && (b->p[i + 1] == ' ' || b->p[i + 1] == '\t'))
+				i++;
+			continue;
+		}
 		if (!(b->p[i] == '\n' && o > 0 && b->p[o - 1] == '\n'))
 			b->p[o++] = b->p[i];
+	}
 	b->n = o;
 	return reg_text_trim(reg_text(b->p, b->n));
 }

@@ -84,8 +84,9 @@ run(const config_t *cfg, registry_t *reg)
 	if (failed)
 		server_stop(s);
 	uv_run(&loop, UV_RUN_DEFAULT);
-	server_free(s);
-	int rc = uv_loop_close(&loop);
+	int rc = server_free(s);
+	if (rc == 0)
+		rc = uv_loop_close(&loop);
 	if (rc < 0) {
 		log_err("handles still open at exit: %s", uv_strerror(rc));
 		return 1;

@@ -342,6 +342,8 @@ reg_builder_load_mem(reg_builder_t *b, const char *name, const char *data,
 {
 	if (b == NULL || name == NULL || (data == NULL && len > 0) || err == NULL)
 		return PORTQ_EINVAL;
+	if (data == NULL)
+		data = "";                     /* the parsers pass it to memchr() */
 	if (b->n_sources == b->cap_sources) {
 		size_t cap = b->cap_sources ? b->cap_sources * 2 : 4;
 		reg_source_t *s = realloc(b->sources, cap * sizeof(*s));
@@ -761,7 +763,8 @@ registry_build(reg_builder_t *b, uint32_t serial)
 	r->serial = serial;
 	free(b);
 
-	qsort(r->entries, r->n, sizeof(reg_entry_t), entry_cmp);
+	if (r->n > 0)                      /* entries is NULL when nothing loaded */
+		qsort(r->entries, r->n, sizeof(reg_entry_t), entry_cmp);
 	while (r->n_ported < r->n && r->entries[r->n_ported].has_port)
 		r->n_ported++;
 	for (size_t i = 0; i < r->n_sources; i++)

@@ -1,16 +1,32 @@
 /*
- * server.c -- UDP and TCP listeners, reloads and signals (see server.h).
+ * server.c -- UDP and TCP listeners, workers, reloads and signals (see
+ * server.h).
  *
- * The I/O callbacks only frame, call answer_query() and send. UDP answers
- * are built in one per-server buffer and sent with uv_udp_try_send, so the
- * UDP path allocates nothing unless the socket's send buffer is full.
+ * Each worker is one libuv loop with its own sockets on every listen
+ * address, bound with SO_REUSEPORT so the kernel spreads queries over
+ * the workers. Worker 0 runs on the caller's loop, which also owns the
+ * signals, the file watch and reloads; workers 1..N-1 run a loop each on
+ * a thread of their own.
+ *
+ * UDP: datagrams arrive in batches (recvmmsg through libuv's
+ * UV_UDP_RECVMMSG), answers are built in per-worker buffers and leave
+ * in one sendmmsg per batch. Nothing is allocated per query unless the
+ * socket's send buffer is full.
+ *
+ * The registry is shared read-only by all workers and counted: a reload
+ * publishes a new one under a mutex and wakes every worker, each of
+ * which takes the new one between two batches and drops the old one;
+ * the last to drop it frees it.
  */
+#include <errno.h>
 #include <libgen.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <time.h>
 
 #include "frame.h"
@@ -20,18 +36,27 @@
 #define container_of(ptr, type, member) \
 	((type *)((char *)(ptr) - offsetof(type, member)))
 
-#define WRITE_QUEUE_MAX (1024 * 1024)  /* unread answers before we give up on a client */
+#define WRITE_QUEUE_MAX (1024 * 1024)   /* unread answers before we give up on a client */
+#define UDP_CHUNK       (64 * 1024)     /* libuv's recvmmsg slot size */
+#define UDP_BATCH       20              /* libuv's recvmmsg width */
+
+typedef struct shared_reg {
+	registry_t *reg;
+	int refs;                        /* atomic */
+} shared_reg_t;
+
+typedef struct worker worker_t;
 
 typedef struct conn {
 	uv_tcp_t tcp;
 	uv_timer_t idle;
 	uv_shutdown_t shutdown;
-	struct server *srv;
+	worker_t *w;
 	struct conn *prev, *next;
 	int open_handles;
 	int closing;
 	size_t len, cap;
-	uint8_t buf[];               /* partial frames read so far */
+	uint8_t buf[];                   /* partial frames read so far */
 } conn_t;
 
 typedef struct {
@@ -50,40 +75,68 @@ typedef struct {
 	char dir[4096];
 } watch_t;
 
-struct server {
+/* Answers of one recvmmsg batch, sent with one sendmmsg. */
+typedef struct {
+	struct mmsghdr msg[UDP_BATCH];
+	struct iovec iov[UDP_BATCH];
+	struct sockaddr_storage peer[UDP_BATCH];
+	uint8_t data[UDP_BATCH][PORTQ_UDP_MAX];
+	uv_udp_t *handle[UDP_BATCH];
+	unsigned n;
+} udp_batch_t;
+
+struct worker {
+	struct server *srv;
+	int id;
+	uv_loop_t own_loop;
 	uv_loop_t *loop;
-	const config_t *cfg;
-	registry_t *reg;
+	uv_thread_t thread;
+	uv_async_t wake;                 /* a new registry, or stop */
+	shared_reg_t *reg;
+	int stopping;
+
 	answer_stats_t stats;
-	uint64_t tcp_accepted, tcp_refused, tcp_idle_closed, reloads, reload_failures;
-	uint64_t send_errors;
-	time_t started;
+	uint64_t tcp_accepted, tcp_refused, tcp_idle_closed, send_errors;
+	long n_conns;
+	conn_t *conns;
 
 	uv_udp_t udp[CONFIG_MAX_LIST];
 	uv_tcp_t tcp[CONFIG_MAX_LIST];
-	int n_udp, n_tcp, ports[CONFIG_MAX_LIST];
+	int n_udp, n_tcp;
+
+	udp_batch_t batch;
+	uint8_t *udp_in;                 /* UDP_BATCH * UDP_CHUNK */
+	uint8_t out[PORTQ_FRAME_PREFIX + PORTQ_MSG_MAX];
+};
+
+struct server {
+	uv_loop_t *loop;
+	const config_t *cfg;
+	time_t started;
+	int ports[CONFIG_MAX_LIST];
+	int stopping;
+
+	pthread_mutex_t reg_lock;
+	shared_reg_t *current;           /* the one new lookups take */
+
+	worker_t *workers[64];
+	int n_workers;
+
 	uv_signal_t sig_hup, sig_term, sig_int, sig_usr1;
 	int signals_on;
 	watch_t *watch[CONFIG_MAX_LIST];
 	int n_watch;
 	uv_timer_t reload_timer;
-	int reload_timer_on;
 
 	uv_work_t reload_work;
 	int reload_running, reload_again;
 	uint32_t reload_serial;
 	registry_t *reload_result;
 	reg_error_t reload_error;
-
-	conn_t *conns;
-	long n_conns;
-	int stopping;
-
-	uint8_t udp_in[PORTQ_MSG_MAX];
-	uint8_t out[PORTQ_FRAME_PREFIX + PORTQ_MSG_MAX];
+	uint64_t reloads, reload_failures;
 };
 
-/* ---------------------------------------------------------------- loading */
+/* ---------------------------------------------------------------- registry */
 
 registry_t *
 server_load_registry(const config_list_t *files, uint32_t serial, reg_error_t *err)
@@ -112,12 +165,60 @@ server_load_registry(const config_list_t *files, uint32_t serial, reg_error_t *e
 	return r;
 }
 
+static shared_reg_t *
+shared_new(registry_t *reg)
+{
+	shared_reg_t *sr = malloc(sizeof(*sr));
+	if (sr != NULL) {
+		sr->reg = reg;
+		sr->refs = 1;
+	}
+	return sr;
+}
+
+static void
+shared_release(shared_reg_t *sr)
+{
+	if (sr != NULL && __atomic_sub_fetch(&sr->refs, 1, __ATOMIC_ACQ_REL) == 0) {
+		registry_free(sr->reg);
+		free(sr);
+	}
+}
+
+/* A counted reference to the registry being served. */
+static shared_reg_t *
+shared_acquire(server_t *s)
+{
+	pthread_mutex_lock(&s->reg_lock);
+	shared_reg_t *sr = s->current;
+	__atomic_add_fetch(&sr->refs, 1, __ATOMIC_ACQ_REL);
+	pthread_mutex_unlock(&s->reg_lock);
+	return sr;
+}
+
 /* ---------------------------------------------------------------- answers */
 
 static void
 info_stats(wire_t *w, void *arg)
 {
-	const server_t *s = arg;
+	const worker_t *self = arg;
+	const server_t *s = self->srv;
+	answer_stats_t sum;
+	uint64_t accepted = 0, refused = 0;
+	long open = 0;
+	memset(&sum, 0, sizeof(sum));
+	for (int i = 0; i < s->n_workers; i++) {
+		const worker_t *k = s->workers[i];
+		for (unsigned op = 0; op <= PORTQ_OP_INFO; op++)
+			sum.by_opcode[op] += STAT_GET(k->stats.by_opcode[op]);
+		for (unsigned rc = 0; rc <= PORTQ_RC_NOTIMPL; rc++)
+			sum.by_rcode[rc] += STAT_GET(k->stats.by_rcode[rc]);
+		sum.truncated += STAT_GET(k->stats.truncated);
+		sum.dropped += STAT_GET(k->stats.dropped);
+		accepted += STAT_GET(k->tcp_accepted);
+		refused += STAT_GET(k->tcp_refused);
+		open += STAT_GET(k->n_conns);
+	}
 	char v[32];
 #define STAT(key, value) \
 	do { snprintf(v, sizeof(v), "%llu", (unsigned long long)(value)); \
@@ -125,29 +226,30 @@ info_stats(wire_t *w, void *arg)
 	for (unsigned op = PORTQ_OP_PORT; op <= PORTQ_OP_INFO; op++) {
 		char key[32];
 		snprintf(key, sizeof(key), "queries-%s", portq_opcode_name(op));
-		STAT(key, s->stats.by_opcode[op]);
+		STAT(key, sum.by_opcode[op]);
 	}
-	STAT("queries-unknown-opcode", s->stats.by_opcode[0]);
+	STAT("queries-unknown-opcode", sum.by_opcode[0]);
 	for (unsigned rc = 0; rc <= PORTQ_RC_NOTIMPL; rc++) {
 		char key[32];
 		snprintf(key, sizeof(key), "rcode-%s", portq_rcode_name(rc));
-		STAT(key, s->stats.by_rcode[rc]);
+		STAT(key, sum.by_rcode[rc]);
 	}
-	STAT("truncated", s->stats.truncated);
-	STAT("dropped", s->stats.dropped);
-	STAT("tcp-accepted", s->tcp_accepted);
-	STAT("tcp-refused", s->tcp_refused);
-	STAT("tcp-open", s->n_conns);
-	STAT("reloads", s->reloads);
-	STAT("reload-failures", s->reload_failures);
+	STAT("truncated", sum.truncated);
+	STAT("dropped", sum.dropped);
+	STAT("tcp-accepted", accepted);
+	STAT("tcp-refused", refused);
+	STAT("tcp-open", open);
+	STAT("workers", s->n_workers);
+	STAT("reloads", STAT_GET(s->reloads));
+	STAT("reload-failures", STAT_GET(s->reload_failures));
 	STAT("uptime", time(NULL) - s->started);
 #undef STAT
 }
 
 static size_t
-answer(server_t *s, const uint8_t *req, size_t len, uint8_t *out, size_t max, int stream)
+answer(worker_t *w, const uint8_t *req, size_t len, uint8_t *out, size_t max, int stream)
 {
-	answer_ctx_t ctx = { s->reg, &s->stats, info_stats, s, stream };
+	answer_ctx_t ctx = { w->reg->reg, &w->stats, info_stats, w, stream };
 	return answer_query(&ctx, req, len, out, max);
 }
 
@@ -156,9 +258,9 @@ answer(server_t *s, const uint8_t *req, size_t len, uint8_t *out, size_t max, in
 static void
 udp_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
 {
-	server_t *s = h->data;
+	worker_t *w = h->data;
 	(void)suggested;
-	*buf = uv_buf_init((char *)s->udp_in, sizeof(s->udp_in));
+	*buf = uv_buf_init((char *)w->udp_in, UDP_BATCH * UDP_CHUNK);
 }
 
 static void
@@ -170,43 +272,115 @@ udp_sent(uv_udp_send_t *req, int status)
 	free(o);
 }
 
+/* The socket buffer is full: queue a copy with libuv rather than lose it. */
+static void
+udp_send_queued(worker_t *w, uv_udp_t *h, const uint8_t *data, size_t n,
+                const struct sockaddr *to)
+{
+	out_send_t *o = malloc(sizeof(*o) + n);
+	if (o == NULL) {
+		STAT_ADD(w->send_errors, 1);
+		return;
+	}
+	memcpy(o->data, data, n);
+	uv_buf_t b = uv_buf_init((char *)o->data, (unsigned)n);
+	if (uv_udp_send(&o->req, h, &b, 1, to, udp_sent) < 0) {
+		free(o);
+		STAT_ADD(w->send_errors, 1);
+	}
+}
+
+static void
+udp_send_now(worker_t *w, uv_udp_t *h, const uint8_t *data, size_t n,
+             const struct sockaddr *to)
+{
+	uv_buf_t b = uv_buf_init((char *)(uintptr_t)data, (unsigned)n);
+	int rc = uv_udp_try_send(h, &b, 1, to);
+	if (rc == UV_EAGAIN || rc == UV_ENOSYS)
+		udp_send_queued(w, h, data, n, to);
+	else if (rc < 0)
+		STAT_ADD(w->send_errors, 1);
+}
+
+/* Send the answers gathered in this batch: one sendmmsg per socket run. */
+static void
+udp_flush(worker_t *w)
+{
+	udp_batch_t *b = &w->batch;
+	unsigned i = 0;
+	while (i < b->n) {
+		unsigned j = i;
+		while (j < b->n && b->handle[j] == b->handle[i])
+			j++;
+		uv_os_fd_t fd;
+		int sent = -1;
+		if (uv_fileno((uv_handle_t *)b->handle[i], &fd) == 0) {
+			do
+				sent = sendmmsg(fd, b->msg + i, j - i, MSG_DONTWAIT);
+			while (sent < 0 && errno == EINTR);
+		}
+		if (sent < 0)
+			sent = 0;
+		/* What the kernel would not take now goes through libuv's queue. */
+		for (unsigned k = i + (unsigned)sent; k < j; k++)
+			udp_send_queued(w, b->handle[k], b->data[k], b->iov[k].iov_len,
+			                (struct sockaddr *)&b->peer[k]);
+		i = j;
+	}
+	b->n = 0;
+}
+
+static socklen_t
+sockaddr_len(const struct sockaddr *sa)
+{
+	return sa->sa_family == AF_INET6 ? sizeof(struct sockaddr_in6)
+	                                 : sizeof(struct sockaddr_in);
+}
+
 static void
 udp_recv(uv_udp_t *h, ssize_t nread, const uv_buf_t *buf,
          const struct sockaddr *addr, unsigned flags)
 {
-	server_t *s = h->data;
+	worker_t *w = h->data;
+	if (flags & UV_UDP_MMSG_FREE) {
+		udp_flush(w);                    /* the end of a batch */
+		return;
+	}
 	if (nread < 0) {
 		log_warn("udp receive: %s", uv_strerror((int)nread));
 		return;
 	}
-	if (addr == NULL || s->stopping)
+	if (addr == NULL || w->stopping)
 		return;
 	if (flags & UV_UDP_PARTIAL) {
-		s->stats.dropped++;     /* larger than any query can be */
+		STAT_ADD(w->stats.dropped, 1);   /* larger than any query can be */
 		return;
 	}
-	size_t n = answer(s, (const uint8_t *)buf->base, (size_t)nread, s->out, PORTQ_UDP_MAX, 0);
+	const uint8_t *req = (const uint8_t *)buf->base;
+	if (!(flags & UV_UDP_MMSG_CHUNK)) {
+		size_t n = answer(w, req, (size_t)nread, w->out, PORTQ_UDP_MAX, 0);
+		if (n > 0)
+			udp_send_now(w, h, w->out, n, addr);
+		return;
+	}
+	udp_batch_t *b = &w->batch;
+	if (b->n == UDP_BATCH)
+		udp_flush(w);
+	unsigned k = b->n;
+	size_t n = answer(w, req, (size_t)nread, b->data[k], PORTQ_UDP_MAX, 0);
 	if (n == 0)
 		return;
-	uv_buf_t b = uv_buf_init((char *)s->out, (unsigned)n);
-	int rc = uv_udp_try_send(h, &b, 1, addr);
-	if (rc == UV_EAGAIN || rc == UV_ENOSYS) {
-		/* The socket buffer is full: queue a copy rather than lose it. */
-		out_send_t *o = malloc(sizeof(*o) + n);
-		if (o == NULL) {
-			s->send_errors++;
-			return;
-		}
-		memcpy(o->data, s->out, n);
-		b = uv_buf_init((char *)o->data, (unsigned)n);
-		rc = uv_udp_send(&o->req, h, &b, 1, addr, udp_sent);
-		if (rc < 0)
-			free(o);
-	}
-	if (rc < 0) {
-		s->send_errors++;
-		log_debug("udp send: %s", uv_strerror(rc));
-	}
+	socklen_t alen = sockaddr_len(addr);
+	memcpy(&b->peer[k], addr, alen);     /* libuv's copy lives only for this call */
+	b->iov[k].iov_base = b->data[k];
+	b->iov[k].iov_len = n;
+	memset(&b->msg[k], 0, sizeof(b->msg[k]));
+	b->msg[k].msg_hdr.msg_name = &b->peer[k];
+	b->msg[k].msg_hdr.msg_namelen = alen;
+	b->msg[k].msg_hdr.msg_iov = &b->iov[k];
+	b->msg[k].msg_hdr.msg_iovlen = 1;
+	b->handle[k] = h;
+	b->n++;
 }
 
 /* ---------------------------------------------------------------- TCP */
@@ -217,14 +391,14 @@ conn_handle_closed(uv_handle_t *h)
 	conn_t *c = h->data;
 	if (--c->open_handles > 0)
 		return;
-	server_t *s = c->srv;
+	worker_t *w = c->w;
 	if (c->prev)
 		c->prev->next = c->next;
 	else
-		s->conns = c->next;
+		w->conns = c->next;
 	if (c->next)
 		c->next->prev = c->prev;
-	s->n_conns--;
+	STAT_ADD(w->n_conns, -1);
 	free(c);
 }
 
@@ -242,7 +416,7 @@ static void
 conn_idle(uv_timer_t *t)
 {
 	conn_t *c = t->data;
-	c->srv->tcp_idle_closed++;
+	STAT_ADD(c->w->tcp_idle_closed, 1);
 	conn_close(c);
 }
 
@@ -268,7 +442,7 @@ static int
 conn_send(conn_t *c, const uint8_t *msg, size_t n)
 {
 	if (uv_stream_get_write_queue_size((uv_stream_t *)&c->tcp) > WRITE_QUEUE_MAX)
-		return -1;              /* the client does not read its answers */
+		return -1;                       /* the client does not read its answers */
 	out_write_t *o = malloc(sizeof(*o) + PORTQ_FRAME_PREFIX + n);
 	if (o == NULL)
 		return -1;
@@ -286,10 +460,10 @@ static void
 conn_read(uv_stream_t *stream, ssize_t nread, const uv_buf_t *buf)
 {
 	conn_t *c = stream->data;
-	server_t *s = c->srv;
+	worker_t *w = c->w;
 	(void)buf;
 	if (nread < 0) {
-		conn_close(c);          /* EOF or error: nothing left to answer */
+		conn_close(c);                   /* EOF or error: nothing left to answer */
 		return;
 	}
 	c->len += (size_t)nread;
@@ -300,19 +474,19 @@ conn_read(uv_stream_t *stream, ssize_t nread, const uv_buf_t *buf)
 		const uint8_t *msg;
 		size_t mlen;
 		int used = portq_frame_next(c->buf + off, c->len - off,
-		                            (size_t)s->cfg->tcp_max_frame, &msg, &mlen);
+		                            (size_t)w->srv->cfg->tcp_max_frame, &msg, &mlen);
 		if (used == PORTQ_EAGAIN)
 			break;
 		if (used < 0) {
 			log_debug("tcp: bad frame (%s), closing", portq_strerror(used));
-			s->stats.dropped++;
+			STAT_ADD(w->stats.dropped, 1);
 			conn_close(c);
 			return;
 		}
 		off += (size_t)used;
-		size_t n = answer(s, msg, mlen, s->out, PORTQ_MSG_MAX, 1);
-		if (n == 0 || conn_send(c, s->out, n) < 0) {
-			conn_close(c);      /* not portq at all, or a client that does not read */
+		size_t n = answer(w, msg, mlen, w->out, PORTQ_MSG_MAX, 1);
+		if (n == 0 || conn_send(c, w->out, n) < 0) {
+			conn_close(c);               /* not portq at all, or a client that does not read */
 			return;
 		}
 	}
@@ -323,41 +497,229 @@ conn_read(uv_stream_t *stream, ssize_t nread, const uv_buf_t *buf)
 static void
 tcp_accept(uv_stream_t *server, int status)
 {
-	server_t *s = server->data;
+	worker_t *w = server->data;
+	const config_t *cfg = w->srv->cfg;
 	if (status < 0) {
 		log_warn("tcp accept: %s", uv_strerror(status));
 		return;
 	}
-	size_t cap = PORTQ_FRAME_PREFIX + (size_t)s->cfg->tcp_max_frame;
+	size_t cap = PORTQ_FRAME_PREFIX + (size_t)cfg->tcp_max_frame;
 	conn_t *c = calloc(1, sizeof(*c) + cap);
 	if (c == NULL)
 		return;
-	c->srv = s;
+	c->w = w;
 	c->cap = cap;
-	uv_tcp_init(s->loop, &c->tcp);
-	uv_timer_init(s->loop, &c->idle);
+	uv_tcp_init(w->loop, &c->tcp);
+	uv_timer_init(w->loop, &c->idle);
 	c->tcp.data = c->idle.data = c;
 	c->open_handles = 2;
-	c->next = s->conns;
-	if (s->conns)
-		s->conns->prev = c;
-	s->conns = c;
-	s->n_conns++;
+	c->next = w->conns;
+	if (w->conns)
+		w->conns->prev = c;
+	w->conns = c;
+	STAT_ADD(w->n_conns, 1);
 	if (uv_accept(server, (uv_stream_t *)&c->tcp) < 0) {
 		conn_close(c);
 		return;
 	}
-	if (s->n_conns > s->cfg->tcp_max_connections || s->stopping) {
-		s->tcp_refused++;
+	/* The limit is per worker: each holds its share of the total. */
+	long limit = (cfg->tcp_max_connections + w->srv->n_workers - 1) / w->srv->n_workers;
+	if (w->n_conns > limit || w->stopping) {
+		STAT_ADD(w->tcp_refused, 1);
 		conn_close(c);
 		return;
 	}
-	s->tcp_accepted++;
+	STAT_ADD(w->tcp_accepted, 1);
 	uv_tcp_nodelay(&c->tcp, 1);
-	uv_timer_start(&c->idle, conn_idle, (uint64_t)s->cfg->tcp_idle_timeout,
-	               (uint64_t)s->cfg->tcp_idle_timeout);
+	uv_timer_start(&c->idle, conn_idle, (uint64_t)cfg->tcp_idle_timeout,
+	               (uint64_t)cfg->tcp_idle_timeout);
 	if (uv_read_start((uv_stream_t *)&c->tcp, conn_alloc, conn_read) < 0)
 		conn_close(c);
+}
+
+/* ---------------------------------------------------------------- listeners */
+
+static int
+set_reuseport(uv_handle_t *h)
+{
+	uv_os_fd_t fd;
+	int yes = 1;
+	if (uv_fileno(h, &fd) < 0)
+		return UV_EBADF;
+	if (setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &yes, sizeof(yes)) < 0)
+		return -errno;
+	return 0;
+}
+
+static void
+set_port(struct sockaddr_storage *ss, uint16_t port)
+{
+	if (ss->ss_family == AF_INET)
+		((struct sockaddr_in *)ss)->sin_port = htons(port);
+	else
+		((struct sockaddr_in6 *)ss)->sin6_port = htons(port);
+}
+
+/* Bind this worker's UDP and TCP sockets on one address. */
+static int
+worker_listen(worker_t *w, const char *text, int idx)
+{
+	server_t *s = w->srv;
+	struct sockaddr_storage ss;
+	if (config_parse_addr(text, &ss) < 0) {
+		log_err("listen %s: not ADDR:PORT", text);
+		return UV_EINVAL;
+	}
+	/* Later workers, and UDP, take the port the first TCP socket got. */
+	if (s->ports[idx] >= 0)
+		set_port(&ss, (uint16_t)s->ports[idx]);
+	int reuse = s->n_workers > 1;
+
+	uv_tcp_t *t = &w->tcp[w->n_tcp];
+	int rc = uv_tcp_init_ex(w->loop, t, ss.ss_family);
+	if (rc < 0)
+		return rc;
+	t->data = w;
+	w->n_tcp++;
+	if (reuse && (rc = set_reuseport((uv_handle_t *)t)) < 0)
+		goto fail_tcp;
+	if ((rc = uv_tcp_bind(t, (struct sockaddr *)&ss, 0)) < 0 ||
+	    (rc = uv_listen((uv_stream_t *)t, 512, tcp_accept)) < 0)
+		goto fail_tcp;
+	if (s->ports[idx] < 0) {
+		struct sockaddr_storage bound;
+		int blen = sizeof(bound);
+		uv_tcp_getsockname(t, (struct sockaddr *)&bound, &blen);
+		s->ports[idx] = ntohs(bound.ss_family == AF_INET ?
+		                      ((struct sockaddr_in *)&bound)->sin_port :
+		                      ((struct sockaddr_in6 *)&bound)->sin6_port);
+		set_port(&ss, (uint16_t)s->ports[idx]);
+	}
+
+	uv_udp_t *u = &w->udp[w->n_udp];
+	rc = uv_udp_init_ex(w->loop, u, ss.ss_family | UV_UDP_RECVMMSG);
+	if (rc < 0)
+		return rc;
+	u->data = w;
+	w->n_udp++;
+	if (reuse && (rc = set_reuseport((uv_handle_t *)u)) < 0)
+		goto fail_udp;
+	if ((rc = uv_udp_bind(u, (struct sockaddr *)&ss, 0)) < 0 ||
+	    (rc = uv_udp_recv_start(u, udp_alloc, udp_recv)) < 0)
+		goto fail_udp;
+	if (w->id == 0)
+		log_info("listening on udp and tcp %s (port %d)", text, s->ports[idx]);
+	return 0;
+fail_tcp:
+	log_err("listen tcp %s: %s", text, uv_strerror(rc));
+	return rc;
+fail_udp:
+	log_err("listen udp %s: %s", text, uv_strerror(rc));
+	return rc;
+}
+
+/* ---------------------------------------------------------------- workers */
+
+static void worker_stop(worker_t *w);
+
+static void
+conn_shutdown_done(uv_shutdown_t *req, int status)
+{
+	(void)status;
+	conn_close(req->data);
+}
+
+/* Take the registry the server now publishes, drop the one held. */
+static void
+worker_refresh(worker_t *w)
+{
+	shared_reg_t *fresh = shared_acquire(w->srv);
+	shared_reg_t *old = w->reg;
+	w->reg = fresh;
+	shared_release(old);
+}
+
+static void
+worker_wake(uv_async_t *a)
+{
+	worker_t *w = container_of(a, worker_t, wake);
+	if (__atomic_load_n(&w->srv->stopping, __ATOMIC_ACQUIRE))
+		worker_stop(w);
+	else
+		worker_refresh(w);
+}
+
+static void
+worker_stop(worker_t *w)
+{
+	if (w->stopping)
+		return;
+	w->stopping = 1;
+	for (int i = 0; i < w->n_udp; i++)
+		uv_close((uv_handle_t *)&w->udp[i], NULL);
+	for (int i = 0; i < w->n_tcp; i++)
+		uv_close((uv_handle_t *)&w->tcp[i], NULL);
+	uv_close((uv_handle_t *)&w->wake, NULL);
+	/* Answers already queued are flushed by the shutdown, then we close. */
+	for (conn_t *c = w->conns; c != NULL; c = c->next) {
+		if (c->closing)
+			continue;
+		uv_read_stop((uv_stream_t *)&c->tcp);
+		c->shutdown.data = c;
+		if (uv_shutdown(&c->shutdown, (uv_stream_t *)&c->tcp, conn_shutdown_done) < 0)
+			conn_close(c);
+	}
+}
+
+static void
+worker_thread(void *arg)
+{
+	worker_t *w = arg;
+	uv_run(w->loop, UV_RUN_DEFAULT);
+}
+
+static worker_t *
+worker_new(server_t *s, int id)
+{
+	worker_t *w = calloc(1, sizeof(*w));
+	if (w == NULL)
+		return NULL;
+	w->udp_in = malloc(UDP_BATCH * UDP_CHUNK);
+	if (w->udp_in == NULL) {
+		free(w);
+		return NULL;
+	}
+	w->srv = s;
+	w->id = id;
+	if (id == 0) {
+		w->loop = s->loop;
+	} else {
+		if (uv_loop_init(&w->own_loop) < 0) {
+			free(w->udp_in);
+			free(w);
+			return NULL;
+		}
+		w->loop = &w->own_loop;
+	}
+	uv_async_init(w->loop, &w->wake, worker_wake);
+	w->reg = shared_acquire(s);
+	return w;
+}
+
+/* Close what a worker holds after its loop has ended. */
+static int
+worker_free(worker_t *w)
+{
+	int rc = 0;
+	if (w->id != 0) {
+		rc = uv_loop_close(&w->own_loop);
+		if (rc < 0)
+			log_err("worker %d: handles still open: %s", w->id, uv_strerror(rc));
+	}
+	shared_release(w->reg);
+	free(w->udp_in);
+	free(w);
+	return rc;
 }
 
 /* ---------------------------------------------------------------- reload */
@@ -365,33 +727,40 @@ tcp_accept(uv_stream_t *server, int status)
 static void reload_start(server_t *s);
 
 static void
-reload_work(uv_work_t *w)
+reload_work(uv_work_t *wk)
 {
-	server_t *s = container_of(w, server_t, reload_work);
+	server_t *s = container_of(wk, server_t, reload_work);
 	s->reload_result = server_load_registry(&s->cfg->registry, s->reload_serial,
 	                                        &s->reload_error);
 }
 
 static void
-reload_done(uv_work_t *w, int status)
+reload_done(uv_work_t *wk, int status)
 {
-	server_t *s = container_of(w, server_t, reload_work);
+	server_t *s = container_of(wk, server_t, reload_work);
 	s->reload_running = 0;
 	registry_t *fresh = s->reload_result;
 	s->reload_result = NULL;
-	if (status < 0 || fresh == NULL) {
-		s->reload_failures++;
-		log_err("reload failed, still serving serial %u: %s",
-		        registry_serial(s->reg),
-		        status < 0 ? uv_strerror(status) : s->reload_error.text);
-	} else if (s->stopping) {
+	shared_reg_t *sr = NULL;
+	if (status < 0 || fresh == NULL || (sr = shared_new(fresh)) == NULL) {
+		STAT_ADD(s->reload_failures, 1);
+		log_err("reload failed, still serving serial %u: %s", server_serial(s),
+		        status < 0 ? uv_strerror(status) :
+		        fresh == NULL ? s->reload_error.text : "out of memory");
 		registry_free(fresh);
+	} else if (s->stopping) {
+		shared_release(sr);
 	} else {
-		/* The swap: between two callbacks, so no query sees a mix. */
-		registry_t *old = s->reg;
-		s->reg = fresh;
-		registry_free(old);
-		s->reloads++;
+		/* Publish; each worker switches between two batches. */
+		pthread_mutex_lock(&s->reg_lock);
+		shared_reg_t *old = s->current;
+		s->current = sr;
+		pthread_mutex_unlock(&s->reg_lock);
+		shared_release(old);
+		worker_refresh(s->workers[0]);
+		for (int i = 1; i < s->n_workers; i++)
+			uv_async_send(&s->workers[i]->wake);
+		STAT_ADD(s->reloads, 1);
 		log_info("reloaded: %zu records, serial %u", registry_count(fresh),
 		         registry_serial(fresh));
 	}
@@ -407,11 +776,11 @@ reload_start(server_t *s)
 	if (s->stopping)
 		return;
 	if (s->reload_running) {
-		s->reload_again = 1;    /* the file changed again while loading */
+		s->reload_again = 1;             /* the file changed again while loading */
 		return;
 	}
 	/* A serial that always moves forward, even twice in one second. */
-	uint32_t now = (uint32_t)time(NULL), cur = registry_serial(s->reg);
+	uint32_t now = (uint32_t)time(NULL), cur = server_serial(s);
 	s->reload_serial = now > cur ? now : cur + 1;
 	s->reload_running = 1;
 	int rc = uv_queue_work(s->loop, &s->reload_work, reload_work, reload_done);
@@ -433,6 +802,16 @@ reload_timer_fired(uv_timer_t *t)
 	reload_start(t->data);
 }
 
+/* The path part of "[FORMAT:]FILE". */
+static const char *
+spec_path(const char *spec)
+{
+	const char *colon = strchr(spec, ':');
+	if (colon && reg_format_parse(spec, (size_t)(colon - spec)) != REG_FMT_AUTO)
+		return colon + 1;
+	return spec;
+}
+
 static void
 watch_event(uv_fs_event_t *ev, const char *filename, int events, int status)
 {
@@ -441,17 +820,13 @@ watch_event(uv_fs_event_t *ev, const char *filename, int events, int status)
 	(void)events;
 	if (status < 0 || s->stopping)
 		return;
-	/* The directory is watched, so that a file replaced by rename counts. */
+	/* The folder is watched, so that a file replaced by rename counts. */
 	int ours = filename == NULL;
 	for (int i = 0; i < s->cfg->registry.n && !ours; i++) {
-		char path[4096];
-		const char *spec = s->cfg->registry.items[i], *colon = strchr(spec, ':');
-		if (colon && reg_format_parse(spec, (size_t)(colon - spec)) != REG_FMT_AUTO)
-			spec = colon + 1;
-		snprintf(path, sizeof(path), "%s", spec);
-		char dir[4096];
-		snprintf(dir, sizeof(dir), "%s", spec);
-		if (strcmp(basename(path), filename) == 0 && strcmp(dirname(dir), wt->dir) == 0)
+		char base[4096], dir[4096];
+		snprintf(base, sizeof(base), "%s", spec_path(s->cfg->registry.items[i]));
+		snprintf(dir, sizeof(dir), "%s", base);
+		if (strcmp(basename(base), filename) == 0 && strcmp(dirname(dir), wt->dir) == 0)
 			ours = 1;
 	}
 	if (ours)
@@ -470,10 +845,7 @@ watch_start(server_t *s)
 {
 	for (int i = 0; i < s->cfg->registry.n; i++) {
 		char dir[4096];
-		const char *spec = s->cfg->registry.items[i], *colon = strchr(spec, ':');
-		if (colon && reg_format_parse(spec, (size_t)(colon - spec)) != REG_FMT_AUTO)
-			spec = colon + 1;
-		snprintf(dir, sizeof(dir), "%s", spec);
+		snprintf(dir, sizeof(dir), "%s", spec_path(s->cfg->registry.items[i]));
 		const char *d = dirname(dir);
 		int seen = 0;
 		for (int k = 0; k < s->n_watch; k++)
@@ -500,24 +872,34 @@ watch_start(server_t *s)
 static void
 log_stats(server_t *s)
 {
-	log_info("serial %u, %zu records; queries port %llu name %llu range %llu "
-	         "search %llu info %llu; ok %llu not-found %llu malformed %llu "
+	uint64_t op[PORTQ_OP_INFO + 1] = { 0 }, rc[PORTQ_RC_NOTIMPL + 1] = { 0 };
+	uint64_t trunc = 0, drop = 0, acc = 0, ref = 0, idle = 0;
+	long open = 0;
+	for (int i = 0; i < s->n_workers; i++) {
+		const worker_t *w = s->workers[i];
+		for (unsigned k = 0; k <= PORTQ_OP_INFO; k++)
+			op[k] += STAT_GET(w->stats.by_opcode[k]);
+		for (unsigned k = 0; k <= PORTQ_RC_NOTIMPL; k++)
+			rc[k] += STAT_GET(w->stats.by_rcode[k]);
+		trunc += STAT_GET(w->stats.truncated);
+		drop += STAT_GET(w->stats.dropped);
+		acc += STAT_GET(w->tcp_accepted);
+		ref += STAT_GET(w->tcp_refused);
+		idle += STAT_GET(w->tcp_idle_closed);
+		open += STAT_GET(w->n_conns);
+	}
+	log_info("serial %u, %d workers; queries port %llu name %llu range %llu "
+	         "search %llu info %llu unknown %llu; ok %llu not-found %llu malformed %llu "
 	         "not-implemented %llu; truncated %llu, dropped %llu; tcp accepted %llu "
 	         "refused %llu idle-closed %llu open %ld; reloads %llu failed %llu",
-	         registry_serial(s->reg), registry_count(s->reg),
-	         (unsigned long long)s->stats.by_opcode[PORTQ_OP_PORT],
-	         (unsigned long long)s->stats.by_opcode[PORTQ_OP_NAME],
-	         (unsigned long long)s->stats.by_opcode[PORTQ_OP_RANGE],
-	         (unsigned long long)s->stats.by_opcode[PORTQ_OP_SEARCH],
-	         (unsigned long long)s->stats.by_opcode[PORTQ_OP_INFO],
-	         (unsigned long long)s->stats.by_rcode[PORTQ_RC_OK],
-	         (unsigned long long)s->stats.by_rcode[PORTQ_RC_NOTFOUND],
-	         (unsigned long long)s->stats.by_rcode[PORTQ_RC_MALFORMED],
-	         (unsigned long long)s->stats.by_rcode[PORTQ_RC_NOTIMPL],
-	         (unsigned long long)s->stats.truncated,
-	         (unsigned long long)s->stats.dropped,
-	         (unsigned long long)s->tcp_accepted, (unsigned long long)s->tcp_refused,
-	         (unsigned long long)s->tcp_idle_closed, s->n_conns,
+	         server_serial(s), s->n_workers,
+	         (unsigned long long)op[PORTQ_OP_PORT], (unsigned long long)op[PORTQ_OP_NAME],
+	         (unsigned long long)op[PORTQ_OP_RANGE], (unsigned long long)op[PORTQ_OP_SEARCH],
+	         (unsigned long long)op[PORTQ_OP_INFO], (unsigned long long)op[0],
+	         (unsigned long long)rc[PORTQ_RC_OK], (unsigned long long)rc[PORTQ_RC_NOTFOUND],
+	         (unsigned long long)rc[PORTQ_RC_MALFORMED], (unsigned long long)rc[PORTQ_RC_NOTIMPL],
+	         (unsigned long long)trunc, (unsigned long long)drop, (unsigned long long)acc,
+	         (unsigned long long)ref, (unsigned long long)idle, open,
 	         (unsigned long long)s->reloads, (unsigned long long)s->reload_failures);
 }
 
@@ -550,77 +932,46 @@ server_new(uv_loop_t *loop, const config_t *cfg, registry_t *reg)
 		return NULL;
 	s->loop = loop;
 	s->cfg = cfg;
-	s->reg = reg;
 	s->started = time(NULL);
+	pthread_mutex_init(&s->reg_lock, NULL);
+	if ((s->current = shared_new(reg)) == NULL) {
+		free(s);
+		return NULL;
+	}
 	for (int i = 0; i < CONFIG_MAX_LIST; i++)
 		s->ports[i] = -1;
 	uv_timer_init(loop, &s->reload_timer);
 	s->reload_timer.data = s;
-	s->reload_timer_on = 1;
+	int n = cfg->workers < 1 ? 1 : cfg->workers > 64 ? 64 : (int)cfg->workers;
+	for (int i = 0; i < n; i++) {
+		if ((s->workers[i] = worker_new(s, i)) == NULL) {
+			log_err("out of memory for worker %d", i);
+			break;
+		}
+		s->n_workers++;
+	}
 	return s;
-}
-
-static int
-listen_one(server_t *s, const char *text, int idx)
-{
-	struct sockaddr_storage ss;
-	if (config_parse_addr(text, &ss) < 0) {
-		log_err("listen %s: not ADDR:PORT", text);
-		return UV_EINVAL;
-	}
-	uv_tcp_t *t = &s->tcp[s->n_tcp];
-	uv_tcp_init(s->loop, t);
-	t->data = s;
-	s->n_tcp++;
-	int rc = uv_tcp_bind(t, (struct sockaddr *)&ss, 0);
-	if (rc == 0)
-		rc = uv_listen((uv_stream_t *)t, 128, tcp_accept);
-	if (rc < 0) {
-		log_err("listen tcp %s: %s", text, uv_strerror(rc));
-		return rc;
-	}
-	/* With port 0, UDP takes the port the kernel gave TCP. */
-	struct sockaddr_storage bound;
-	int blen = sizeof(bound);
-	uv_tcp_getsockname(t, (struct sockaddr *)&bound, &blen);
-	uint16_t port = ntohs(ss.ss_family == AF_INET ?
-	                      ((struct sockaddr_in *)&bound)->sin_port :
-	                      ((struct sockaddr_in6 *)&bound)->sin6_port);
-	if (ss.ss_family == AF_INET)
-		((struct sockaddr_in *)&ss)->sin_port = htons(port);
-	else
-		((struct sockaddr_in6 *)&ss)->sin6_port = htons(port);
-
-	uv_udp_t *u = &s->udp[s->n_udp];
-	uv_udp_init(s->loop, u);
-	u->data = s;
-	s->n_udp++;
-	rc = uv_udp_bind(u, (struct sockaddr *)&ss, 0);
-	if (rc == 0)
-		rc = uv_udp_recv_start(u, udp_alloc, udp_recv);
-	if (rc < 0) {
-		log_err("listen udp %s: %s", text, uv_strerror(rc));
-		return rc;
-	}
-	s->ports[idx] = port;
-	log_info("listening on udp and tcp %s (port %u)", text, port);
-	return 0;
 }
 
 int
 server_start(server_t *s)
 {
 	static const char *const defaults[] = { "127.0.0.1:5380", "[::1]:5380" };
-	int rc;
-	if (s->cfg->listen.n == 0) {
-		for (int i = 0; i < 2; i++)
-			if ((rc = listen_one(s, defaults[i], i)) < 0 && i == 0)
-				return rc;     /* no IPv6 loopback is not fatal */
-	} else {
-		for (int i = 0; i < s->cfg->listen.n; i++)
-			if ((rc = listen_one(s, s->cfg->listen.items[i], i)) < 0)
-				return rc;
+	const char *const *addrs = defaults;
+	int n_addrs = 2, rc;
+	if (s->cfg->listen.n > 0) {
+		addrs = (const char *const *)s->cfg->listen.items;
+		n_addrs = s->cfg->listen.n;
 	}
+	if (s->n_workers == 0)
+		return UV_ENOMEM;
+	for (int i = 0; i < s->n_workers; i++)
+		for (int a = 0; a < n_addrs; a++) {
+			rc = worker_listen(s->workers[i], addrs[a], a);
+			/* Without IPv6 on the machine, the default [::1] is skipped. */
+			if (rc < 0 && !(addrs == defaults && a == 1))
+				return rc;
+		}
 	uv_signal_t *sigs[] = { &s->sig_hup, &s->sig_term, &s->sig_int, &s->sig_usr1 };
 	int nums[] = { SIGHUP, SIGTERM, SIGINT, SIGUSR1 };
 	for (int i = 0; i < 4; i++) {
@@ -631,16 +982,14 @@ server_start(server_t *s)
 	s->signals_on = 1;
 	if (s->cfg->watch && (rc = watch_start(s)) < 0)
 		return rc;
-	log_info("serving %zu records, serial %u", registry_count(s->reg),
-	         registry_serial(s->reg));
+	for (int i = 1; i < s->n_workers; i++)
+		if ((rc = uv_thread_create(&s->workers[i]->thread, worker_thread,
+		                           s->workers[i])) < 0)
+			return rc;
+	log_info("serving %zu records, serial %u, %d worker%s",
+	         registry_count(s->current->reg), server_serial(s), s->n_workers,
+	         s->n_workers == 1 ? "" : "s");
 	return 0;
-}
-
-static void
-conn_shutdown_done(uv_shutdown_t *req, int status)
-{
-	(void)status;
-	conn_close(req->data);
 }
 
 void
@@ -648,11 +997,7 @@ server_stop(server_t *s)
 {
 	if (s->stopping)
 		return;
-	s->stopping = 1;
-	for (int i = 0; i < s->n_udp; i++)
-		uv_close((uv_handle_t *)&s->udp[i], NULL);
-	for (int i = 0; i < s->n_tcp; i++)
-		uv_close((uv_handle_t *)&s->tcp[i], NULL);
+	__atomic_store_n(&s->stopping, 1, __ATOMIC_RELEASE);
 	if (s->signals_on) {
 		uv_close((uv_handle_t *)&s->sig_hup, NULL);
 		uv_close((uv_handle_t *)&s->sig_term, NULL);
@@ -662,33 +1007,45 @@ server_stop(server_t *s)
 	for (int i = 0; i < s->n_watch; i++)
 		uv_close((uv_handle_t *)&s->watch[i]->ev, watch_closed);
 	s->n_watch = 0;
-	if (s->reload_timer_on)
-		uv_close((uv_handle_t *)&s->reload_timer, NULL);
-	/* Answers already queued are flushed by the shutdown, then we close. */
-	for (conn_t *c = s->conns; c != NULL; c = c->next) {
-		if (c->closing)
-			continue;
-		uv_read_stop((uv_stream_t *)&c->tcp);
-		c->shutdown.data = c;
-		if (uv_shutdown(&c->shutdown, (uv_stream_t *)&c->tcp, conn_shutdown_done) < 0)
-			conn_close(c);
-	}
+	uv_close((uv_handle_t *)&s->reload_timer, NULL);
+	if (s->n_workers > 0)
+		worker_stop(s->workers[0]);
+	for (int i = 1; i < s->n_workers; i++)
+		uv_async_send(&s->workers[i]->wake);
 	log_info("stopped accepting queries");
 }
 
-void
+int
 server_free(server_t *s)
 {
+	int rc = 0;
 	if (s == NULL)
-		return;
-	registry_free(s->reg);
+		return 0;
+	for (int i = 1; i < s->n_workers; i++) {
+		worker_t *w = s->workers[i];
+		/* A worker whose thread never started still has its loop to run down. */
+		if (w->thread)
+			uv_thread_join(&w->thread);
+		else {
+			worker_stop(w);
+			uv_run(w->loop, UV_RUN_DEFAULT);
+		}
+	}
+	for (int i = 0; i < s->n_workers; i++) {
+		int wrc = worker_free(s->workers[i]);
+		if (rc == 0)
+			rc = wrc;
+	}
+	shared_release(s->current);
+	pthread_mutex_destroy(&s->reg_lock);
 	free(s);
+	return rc;
 }
 
 uint32_t
 server_serial(const server_t *s)
 {
-	return registry_serial(s->reg);
+	return registry_serial(s->current->reg);
 }
 
 int

@@ -46,8 +46,12 @@ int server_start(server_t *s);
  */
 void server_stop(server_t *s);
 
-/* Free the server after uv_run() has returned; frees the registry too. */
-void server_free(server_t *s);
+/*
+ * Free the server after uv_run() has returned on the caller's loop: joins
+ * the worker threads, closes their loops, releases the registry. Returns
+ * 0, or the libuv error of a worker loop that still had open handles.
+ */
+int server_free(server_t *s);
 
 /* Ask for a reload now (what SIGHUP does). */
 void server_reload(server_t *s);

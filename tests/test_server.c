@@ -82,8 +82,9 @@ server_thread(void *arg)
 		uv_close((uv_handle_t *)&t.control, NULL);
 	}
 	uv_run(&t.loop, UV_RUN_DEFAULT);
-	server_free(t.srv);
-	t.close_rc = uv_loop_close(&t.loop);
+	t.close_rc = server_free(t.srv);         /* every worker loop closed */
+	if (t.close_rc == 0)
+		t.close_rc = uv_loop_close(&t.loop);
 	return NULL;
 }
 
@@ -122,6 +123,8 @@ ipv6_loopback(void)
 	return ok;
 }
 
+static int fixture_workers = 1;
+
 static void
 setup(void)
 {
@@ -138,6 +141,7 @@ setup(void)
 	if (ipv6_loopback())
 		t.cfg.listen.items[t.cfg.listen.n++] = strdup("[::1]:0");
 	t.cfg.tcp_max_connections = 8;
+	t.cfg.workers = fixture_workers;
 	t.cfg.registry.items[t.cfg.registry.n++] = strdup(t.file);
 	t.cfg.reload_delay = 50;
 	t.cfg.tcp_idle_timeout = 2000;
@@ -685,6 +689,42 @@ START_TEST(sigterm_exits_zero)
 }
 END_TEST
 
+static void
+setup_two_workers(void)
+{
+	fixture_workers = 2;
+	setup();
+}
+
+/* With two workers every query still gets its answer, whichever worker
+ * the kernel hands it to, and INFO counts both workers' queries. */
+START_TEST(two_workers_share_the_load)
+{
+	uint8_t resp[PORTQ_MSG_MAX];
+	for (int i = 0; i < 400; i++) {
+		portq_question_t q = { .port_lo = (uint16_t)i };
+		portq_header_t h;
+		reply(resp, udp_query(PORTQ_OP_PORT, &q, resp, sizeof(resp)), &h);
+	}
+	portq_question_t iq = { 0 };
+	portq_header_t h;
+	wire_t w = reply(resp, udp_query(PORTQ_OP_INFO, &iq, resp, sizeof(resp)), &h);
+	long port_queries = -1, workers = -1;
+	for (unsigned i = 0; i < h.ancount; i++) {
+		portq_str_t k, v;
+		ck_assert_int_eq(portq_info_read(&w, &k, &v), PORTQ_OK);
+		char val[32] = "";
+		memcpy(val, v.ptr, v.len < 31 ? v.len : 31);
+		if (k.len == 12 && memcmp(k.ptr, "queries-port", 12) == 0)
+			port_queries = atol(val);
+		if (k.len == 7 && memcmp(k.ptr, "workers", 7) == 0)
+			workers = atol(val);
+	}
+	ck_assert_int_eq(workers, 2);
+	ck_assert_int_eq(port_queries, 400);
+}
+END_TEST
+
 static Suite *
 server_suite(void)
 {
@@ -705,6 +745,17 @@ server_suite(void)
 	tcase_add_test(tc, broken_file_keeps_old_serial);
 	tcase_add_test(tc, sigterm_exits_zero);
 	suite_add_tcase(s, tc);
+
+	TCase *two = tcase_create("two workers");
+	tcase_add_checked_fixture(two, setup_two_workers, teardown);
+	tcase_set_timeout(two, 60);
+	tcase_add_test(two, two_workers_share_the_load);
+	tcase_add_test(two, port_over_udp_and_tcp);
+	tcase_add_test(two, truncated_udp_then_tcp);
+	tcase_add_test(two, tcp_pipelined_in_order);
+	tcase_add_test(two, reload_under_load_loses_nothing);
+	tcase_add_test(two, broken_file_keeps_old_serial);
+	suite_add_tcase(s, two);
 	return s;
 }
 
