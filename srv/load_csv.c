@@ -133,13 +133,9 @@ csv_blank(const csv_t *c)
 int
 load_csv(reg_load_t *ld, const char *data, size_t len)
 {
-	if (memchr(data, '\0', len) != NULL) {
-		size_t at = (size_t)((const char *)memchr(data, '\0', len) - data);
-		uint32_t line = 1;
-		for (size_t i = 0; i < at; i++)
-			line += data[i] == '\n';
-		return reg_load_fail(ld, line, "NUL byte: not a text file");
-	}
+	int rc = reg_load_text_only(ld, data, len);
+	if (rc < 0)
+		return rc;
 	csv_t c = { data, data + len, 1, malloc(len + 1), 0, { { 0, 0 } }, 0 };
 	if (c.scratch == NULL)
 		return reg_load_fail(ld, 0, "out of memory");
@@ -147,7 +143,7 @@ load_csv(reg_load_t *ld, const char *data, size_t len)
 		c.p += 3;
 
 	int col[COL_COUNT];
-	int rc = csv_row(ld, &c);
+	rc = csv_row(ld, &c);
 	if (rc == 0)
 		rc = reg_load_fail(ld, 1, "empty file: no header row");
 	if (rc < 0 || (rc = header_map(ld, &c, col)) < 0)

@@ -183,8 +183,9 @@ local_line(local_t *l)
 int
 load_local(reg_load_t *ld, const char *data, size_t len)
 {
-	if (memchr(data, '\0', len) != NULL)
-		return reg_load_fail(ld, 0, "NUL byte: not a text file");
+	int nul = reg_load_text_only(ld, data, len);
+	if (nul < 0)
+		return nul;
 	char *scratch = malloc(len + 1);
 	if (scratch == NULL)
 		return reg_load_fail(ld, 0, "out of memory");

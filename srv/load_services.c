@@ -86,8 +86,9 @@ int
 load_services(reg_load_t *ld, const char *data, size_t len)
 {
 	const char *p = data, *end = data + len;
-	if (memchr(data, '\0', len) != NULL)
-		return reg_load_fail(ld, 0, "NUL byte: not a text file");
+	int nul = reg_load_text_only(ld, data, len);
+	if (nul < 0)
+		return nul;
 	for (uint32_t line = 1; p < end; line++) {
 		const char *eol = memchr(p, '\n', (size_t)(end - p));
 		if (eol == NULL)

@@ -44,6 +44,9 @@ int reg_load_add(reg_load_t *ld, const reg_row_t *row);
 int reg_load_fail(reg_load_t *ld, uint32_t line, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));
 
+/* PORTQ_OK, or "path:line: NUL byte" for binary data (PORTQ_EPARSE). */
+int reg_load_text_only(reg_load_t *ld, const char *data, size_t len);
+
 /* Note a date ("YYYY-MM-DD...") the file states, keeping the newest. */
 void reg_load_date(reg_load_t *ld, reg_text_t date);
 

@@ -98,6 +98,18 @@ reg_load_fail(reg_load_t *ld, uint32_t line, const char *fmt, ...)
 	return PORTQ_EPARSE;
 }
 
+int
+reg_load_text_only(reg_load_t *ld, const char *data, size_t len)
+{
+	const char *nul = memchr(data, '\0', len);
+	if (nul == NULL)
+		return PORTQ_OK;
+	uint32_t line = 1;
+	for (const char *p = data; p < nul; p++)
+		line += *p == '\n';
+	return reg_load_fail(ld, line, "NUL byte: not a text file");
+}
+
 reg_text_t
 reg_text_trim(reg_text_t t)
 {

@@ -683,7 +683,7 @@ START_TEST(services_edges)
 	load_str_fails(line, strlen(line), REG_FMT_AUTO, PORTQ_EPARSE, 1,
 	               "more than 32 aliases");
 
-	load_str_fails(STR_LEN("echo 7/tcp\nbad 7\0/tcp\n"), REG_FMT_SERVICES, PORTQ_EPARSE, 0,
+	load_str_fails(STR_LEN("echo 7/tcp\nbad 7\0/tcp\n"), REG_FMT_SERVICES, PORTQ_EPARSE, 2,
 	               "NUL byte");
 	load_str_fails("echo 7/\n", 8, REG_FMT_SERVICES, PORTQ_EPARSE, 1, "empty protocol");
 	load_str_fails("echo /tcp\n", 10, REG_FMT_SERVICES, PORTQ_EPARSE, 1,
@@ -817,7 +817,7 @@ START_TEST(local_edges)
 	               "no \"portq-local 1\" format line");
 	load_str_fails(NULL, 0, REG_FMT_LOCAL, PORTQ_EPARSE, 0,
 	               "no \"portq-local 1\" format line");
-	load_str_fails(STR_LEN(MAGIC "a 5\0 description=x\n"), REG_FMT_LOCAL, PORTQ_EPARSE, 0,
+	load_str_fails(STR_LEN(MAGIC "a 5\0 description=x\n"), REG_FMT_LOCAL, PORTQ_EPARSE, 2,
 	               "NUL byte");
 }
 END_TEST
