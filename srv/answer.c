@@ -248,3 +248,47 @@ done:
 	portq_header_write(&hw, &rp.h);
 	return len;
 }
+
+size_t
+answer_refused(answer_stats_t *stats, const uint8_t *req, size_t req_len,
+               uint8_t *out, size_t out_max)
+{
+	portq_header_t h;
+	portq_question_t q;
+	int rc = portq_query_decode(req, req_len, &h, &q);
+	if (rc == PORTQ_EMAGIC || rc == PORTQ_EINVAL || req_len < PORTQ_HEADER_LEN ||
+	    (h.flags & PORTQ_FLAG_QR) || out_max < PORTQ_HEADER_LEN) {
+		STAT_ADD(stats->dropped, 1);
+		return 0;
+	}
+	h.flags = PORTQ_FLAG_QR;
+	h.ancount = h.adcount = 0;
+	h.serial = 0;                       /* a refused client learns nothing */
+	h.rcode = PORTQ_RC_REFUSED;
+	wire_t w = wire_writer(out, out_max);
+	portq_header_write(&w, &h);
+	if (rc == PORTQ_OK)
+		portq_question_write(&w, &q);
+	if (w.error != PORTQ_OK)
+		wire_rewind(&w, PORTQ_HEADER_LEN);
+	STAT_ADD(stats->by_rcode[PORTQ_RC_REFUSED], 1);
+	return wire_used(&w);
+}
+
+size_t
+answer_slip(uint8_t *resp, size_t len)
+{
+	wire_t r = wire_reader(resp, len);
+	portq_header_t h;
+	portq_question_t q;
+	if (portq_header_read(&r, &h) != PORTQ_OK)
+		return len;
+	if (h.rcode != PORTQ_RC_MALFORMED && portq_question_read(&r, &q) != PORTQ_OK)
+		return len;
+	size_t keep = h.rcode == PORTQ_RC_MALFORMED ? PORTQ_HEADER_LEN : wire_used(&r);
+	h.flags |= PORTQ_FLAG_TC;
+	h.ancount = h.adcount = 0;
+	wire_t w = wire_writer(resp, PORTQ_HEADER_LEN);
+	portq_header_write(&w, &h);
+	return keep;
+}

@@ -56,4 +56,20 @@ typedef struct {
 size_t answer_query(const answer_ctx_t *ctx, const uint8_t *req, size_t req_len,
                     uint8_t *out, size_t out_max);
 
+/*
+ * The answer for a client the access list refuses: the header and the
+ * question echoed, rcode REFUSED, no records. Returns 0 (drop) for what
+ * answer_query() would drop too.
+ */
+size_t answer_refused(answer_stats_t *stats, const uint8_t *req, size_t req_len,
+                      uint8_t *out, size_t out_max);
+
+/*
+ * Cut a response built by answer_query() down to its header and question
+ * with TC set and both counts zero (rate limiting's "slip": a real client
+ * asks again over TCP). Returns the new length; a response that does not
+ * parse is left as it is.
+ */
+size_t answer_slip(uint8_t *resp, size_t len);
+
 #endif /* PORTQ_ANSWER_H */

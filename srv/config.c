@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "acl.h"
 #include "config.h"
 #include "log.h"
 #include "msg.h"
@@ -44,6 +45,22 @@ static const opt_t options[] = {
 	  "N", "TCP connections open at once; more are closed at accept", 0 },
 	{ "tcp-max-frame", OPT_INT, OFF(tcp_max_frame), 32, 65535, "512",
 	  "BYTES", "largest query frame accepted over TCP", 0 },
+	{ "tcp-max-per-source", OPT_INT, OFF(tcp_max_per_source), 1, 100000, "32",
+	  "N", "TCP connections from one address (per worker)", 0 },
+	{ "tcp-read-timeout", OPT_INT, OFF(tcp_read_timeout), 100, 600000, "2000",
+	  "MS", "close a connection whose started query takes longer to arrive", 0 },
+	{ "tcp-max-pending", OPT_INT, OFF(tcp_max_pending), 4096, 67108864, "262144",
+	  "BYTES", "answers queued for a client that does not read them; more closes it", 0 },
+	{ "allow", OPT_LIST, OFF(allow), 0, 0, NULL, "CIDR",
+	  "clients that may ask (repeatable: 192.0.2.0/24, 2001:db8::/32); default everyone", 0 },
+	{ "refused", OPT_STR, OFF(refused), 0, 0, "refuse", "ACTION",
+	  "for clients not allowed: refuse (answer REFUSED over UDP, close TCP) or drop", 0 },
+	{ "rrl-rate", OPT_INT, OFF(rrl_rate), 0, 1000000, "0", "N",
+	  "UDP answers a second per /24 or /56 source prefix, per worker; 0 turns limiting off", 0 },
+	{ "rrl-slip", OPT_INT, OFF(rrl_slip), 0, 100, "2", "N",
+	  "send every N-th rate-limited answer truncated (0: drop them all)", 0 },
+	{ "user", OPT_STR, OFF(user), 0, 0, NULL, "NAME",
+	  "after binding, drop root privileges to this user", 0 },
 	{ "reload-delay", OPT_INT, OFF(reload_delay), 0, 60000, "200",
 	  "MS", "wait this long after a registry file changes, then reload", 0 },
 	{ "workers", OPT_INT, OFF(workers), 1, 64, "1", "N",
@@ -112,6 +129,10 @@ set(config_t *c, const opt_t *o, const char *value, char *why, size_t whylen)
 			return snprintf(why, whylen, "out of memory"), -1;
 		free(*(char **)f);
 		*(char **)f = dup;
+		if (strcmp(o->name, "refused") == 0 && strcmp(dup, "refuse") != 0 &&
+		    strcmp(dup, "drop") != 0)
+			return snprintf(why, whylen, "refused is refuse or drop, not \"%s\"",
+			                value), -1;
 		if (strcmp(o->name, "log-level") == 0 && log_level_parse(dup) < 0)
 			return snprintf(why, whylen, "log-level is err, warn, info or debug, not \"%s\"",
 			                value), -1;
@@ -154,6 +175,9 @@ config_free(config_t *c)
 {
 	list_clear(&c->listen);
 	list_clear(&c->registry);
+	list_clear(&c->allow);
+	free(c->refused);
+	free(c->user);
 	free(c->log_level);
 	free(c->config_file);
 	memset(c, 0, sizeof(*c));
@@ -279,6 +303,8 @@ config_load(config_t *c, int argc, char **argv, FILE *err)
 			list_clear(&c->listen);
 		if (flags.registry.n > 0)
 			list_clear(&c->registry);
+		if (flags.allow.n > 0)
+			list_clear(&c->allow);
 		rc = load_argv(c, argc, argv, err);
 	}
 	config_free(&flags);
@@ -330,6 +356,14 @@ int
 config_validate(const config_t *c, FILE *err)
 {
 	struct sockaddr_storage ss;
+	acl_t acl;
+	acl.n = 0;
+	for (int i = 0; i < c->allow.n; i++)
+		if (acl_add(&acl, c->allow.items[i]) < 0) {
+			fprintf(err, "portqd: allow \"%s\" is not an address or CIDR prefix\n",
+			        c->allow.items[i]);
+			return -1;
+		}
 	for (int i = 0; i < c->listen.n; i++)
 		if (config_parse_addr(c->listen.items[i], &ss) < 0) {
 			fprintf(err, "portqd: listen \"%s\" is not ADDR:PORT or [ADDR]:PORT "

@@ -25,6 +25,14 @@ typedef struct {
 	long tcp_max_frame;        /* bytes of one query frame */
 	long reload_delay;         /* ms between a file change and the reload */
 	long workers;              /* event loops, one per core */
+	long tcp_max_per_source;   /* TCP connections from one address, per worker */
+	long tcp_read_timeout;     /* ms a started query frame may take to arrive */
+	long tcp_max_pending;      /* bytes of answers queued for one connection */
+	config_list_t allow;       /* CIDR prefixes that may ask; empty: all */
+	char *refused;             /* "refuse" (answer REFUSED) or "drop" */
+	long rrl_rate;             /* UDP answers a second per prefix; 0 = off */
+	long rrl_slip;             /* every n-th limited answer sent truncated */
+	char *user;                /* drop to this user after binding */
 	int watch;                 /* reload when a registry file changes */
 	char *log_level;
 	int syslog;

@@ -5,6 +5,9 @@
  * Exit codes: 0 stopped cleanly (or --check passed), 1 the registry or
  * the listeners failed, 2 bad settings.
  */
+#include <errno.h>
+#include <grp.h>
+#include <pwd.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -66,6 +69,42 @@ print_source(const reg_source_t *s)
 		printf("  newest date: %s\n", s->date);
 }
 
+/*
+ * Once the sockets are bound, nothing needs root: become `user` if one is
+ * set. Running as root without one is allowed but warned about.
+ */
+static int
+drop_privileges(const config_t *cfg)
+{
+	if (cfg->user == NULL) {
+		if (geteuid() == 0)
+			log_warn("running as root; set \"user\" to drop privileges after binding");
+		return 0;
+	}
+	struct passwd *pw = getpwnam(cfg->user);
+	if (pw == NULL) {
+		log_err("user %s: no such user", cfg->user);
+		return -1;
+	}
+	if (geteuid() == 0 &&
+	    (initgroups(pw->pw_name, pw->pw_gid) < 0 || setgid(pw->pw_gid) < 0 ||
+	     setuid(pw->pw_uid) < 0)) {
+		log_err("cannot become %s: %s", cfg->user, strerror(errno));
+		return -1;
+	}
+	if (geteuid() != pw->pw_uid) {
+		log_err("still running as uid %u, not %s", (unsigned)geteuid(), cfg->user);
+		return -1;
+	}
+	/* Regaining root must fail now. */
+	if (pw->pw_uid != 0 && setuid(0) == 0) {
+		log_err("could regain root after dropping to %s", cfg->user);
+		return -1;
+	}
+	log_info("running as %s (uid %u)", cfg->user, (unsigned)pw->pw_uid);
+	return 0;
+}
+
 static int
 run(const config_t *cfg, registry_t *reg)
 {
@@ -80,7 +119,7 @@ run(const config_t *cfg, registry_t *reg)
 		uv_loop_close(&loop);
 		return 1;
 	}
-	int failed = server_start(s) < 0;
+	int failed = server_start(s) < 0 || drop_privileges(cfg) < 0;
 	if (failed)
 		server_stop(s);
 	uv_run(&loop, UV_RUN_DEFAULT);

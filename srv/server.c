@@ -28,15 +28,17 @@
 #include <string.h>
 #include <sys/socket.h>
 #include <time.h>
+#include <unistd.h>
 
+#include "acl.h"
 #include "frame.h"
 #include "log.h"
+#include "rrl.h"
 #include "server.h"
 
 #define container_of(ptr, type, member) \
 	((type *)((char *)(ptr) - offsetof(type, member)))
 
-#define WRITE_QUEUE_MAX (1024 * 1024)   /* unread answers before we give up on a client */
 #define UDP_CHUNK       (64 * 1024)     /* libuv's recvmmsg slot size */
 #define UDP_BATCH       20              /* libuv's recvmmsg width */
 
@@ -55,6 +57,8 @@ typedef struct conn {
 	struct conn *prev, *next;
 	int open_handles;
 	int closing;
+	int partial;                     /* a frame has started and not ended */
+	struct sockaddr_storage peer;
 	size_t len, cap;
 	uint8_t buf[];                   /* partial frames read so far */
 } conn_t;
@@ -97,6 +101,8 @@ struct worker {
 
 	answer_stats_t stats;
 	uint64_t tcp_accepted, tcp_refused, tcp_idle_closed, send_errors;
+	uint64_t acl_refused, tcp_slow_closed;
+	rrl_t *rrl;
 	long n_conns;
 	conn_t *conns;
 
@@ -112,6 +118,8 @@ struct worker {
 struct server {
 	uv_loop_t *loop;
 	const config_t *cfg;
+	acl_t acl;
+	int acl_drop;                    /* refused clients get nothing at all */
 	time_t started;
 	int ports[CONFIG_MAX_LIST];
 	int stopping;
@@ -204,7 +212,7 @@ info_stats(wire_t *w, void *arg)
 	const worker_t *self = arg;
 	const server_t *s = self->srv;
 	answer_stats_t sum;
-	uint64_t accepted = 0, refused = 0;
+	uint64_t accepted = 0, refused = 0, acl = 0, slow = 0, limited = 0, slipped = 0;
 	long open = 0;
 	memset(&sum, 0, sizeof(sum));
 	for (int i = 0; i < s->n_workers; i++) {
@@ -218,6 +226,10 @@ info_stats(wire_t *w, void *arg)
 		accepted += STAT_GET(k->tcp_accepted);
 		refused += STAT_GET(k->tcp_refused);
 		open += STAT_GET(k->n_conns);
+		acl += STAT_GET(k->acl_refused);
+		slow += STAT_GET(k->tcp_slow_closed);
+		limited += STAT_GET(k->rrl->limited);
+		slipped += STAT_GET(k->rrl->slipped);
 	}
 	char v[32];
 #define STAT(key, value) \
@@ -239,6 +251,10 @@ info_stats(wire_t *w, void *arg)
 	STAT("tcp-accepted", accepted);
 	STAT("tcp-refused", refused);
 	STAT("tcp-open", open);
+	STAT("tcp-slow-closed", slow);
+	STAT("acl-refused", acl);
+	STAT("rrl-limited", limited);
+	STAT("rrl-slipped", slipped);
 	STAT("workers", s->n_workers);
 	STAT("reloads", STAT_GET(s->reloads));
 	STAT("reload-failures", STAT_GET(s->reload_failures));
@@ -337,6 +353,29 @@ sockaddr_len(const struct sockaddr *sa)
 	                                 : sizeof(struct sockaddr_in);
 }
 
+/*
+ * The answer a datagram from `addr` gets, after the access list and the
+ * rate limiter have had their say; 0 when it gets none.
+ */
+static size_t
+udp_answer(worker_t *w, const uint8_t *req, size_t len, uint8_t *out,
+           const struct sockaddr *addr)
+{
+	server_t *s = w->srv;
+	if (!acl_allows(&s->acl, addr)) {
+		STAT_ADD(w->acl_refused, 1);
+		return s->acl_drop ? 0 : answer_refused(&w->stats, req, len, out, PORTQ_UDP_MAX);
+	}
+	size_t n = answer(w, req, len, out, PORTQ_UDP_MAX, 0);
+	if (n == 0)
+		return 0;
+	switch (rrl_check(w->rrl, addr, uv_now(w->loop))) {
+	case RRL_SEND: return n;
+	case RRL_SLIP: return answer_slip(out, n);
+	default:       return 0;
+	}
+}
+
 static void
 udp_recv(uv_udp_t *h, ssize_t nread, const uv_buf_t *buf,
          const struct sockaddr *addr, unsigned flags)
@@ -357,19 +396,18 @@ udp_recv(uv_udp_t *h, ssize_t nread, const uv_buf_t *buf,
 		return;
 	}
 	const uint8_t *req = (const uint8_t *)buf->base;
-	if (!(flags & UV_UDP_MMSG_CHUNK)) {
-		size_t n = answer(w, req, (size_t)nread, w->out, PORTQ_UDP_MAX, 0);
-		if (n > 0)
-			udp_send_now(w, h, w->out, n, addr);
-		return;
-	}
 	udp_batch_t *b = &w->batch;
-	if (b->n == UDP_BATCH)
+	if ((flags & UV_UDP_MMSG_CHUNK) && b->n == UDP_BATCH)
 		udp_flush(w);
-	unsigned k = b->n;
-	size_t n = answer(w, req, (size_t)nread, b->data[k], PORTQ_UDP_MAX, 0);
+	uint8_t *out = (flags & UV_UDP_MMSG_CHUNK) ? b->data[b->n] : w->out;
+	size_t n = udp_answer(w, req, (size_t)nread, out, addr);
 	if (n == 0)
 		return;
+	if (!(flags & UV_UDP_MMSG_CHUNK)) {
+		udp_send_now(w, h, out, n, addr);
+		return;
+	}
+	unsigned k = b->n;
 	socklen_t alen = sockaddr_len(addr);
 	memcpy(&b->peer[k], addr, alen);     /* libuv's copy lives only for this call */
 	b->iov[k].iov_base = b->data[k];
@@ -416,7 +454,10 @@ static void
 conn_idle(uv_timer_t *t)
 {
 	conn_t *c = t->data;
-	STAT_ADD(c->w->tcp_idle_closed, 1);
+	if (c->partial)
+		STAT_ADD(c->w->tcp_slow_closed, 1);   /* a query that never finished */
+	else
+		STAT_ADD(c->w->tcp_idle_closed, 1);
 	conn_close(c);
 }
 
@@ -441,7 +482,8 @@ conn_written(uv_write_t *req, int status)
 static int
 conn_send(conn_t *c, const uint8_t *msg, size_t n)
 {
-	if (uv_stream_get_write_queue_size((uv_stream_t *)&c->tcp) > WRITE_QUEUE_MAX)
+	if (uv_stream_get_write_queue_size((uv_stream_t *)&c->tcp) >
+	    (size_t)c->w->srv->cfg->tcp_max_pending)
 		return -1;                       /* the client does not read its answers */
 	out_write_t *o = malloc(sizeof(*o) + PORTQ_FRAME_PREFIX + n);
 	if (o == NULL)
@@ -467,7 +509,6 @@ conn_read(uv_stream_t *stream, ssize_t nread, const uv_buf_t *buf)
 		return;
 	}
 	c->len += (size_t)nread;
-	uv_timer_again(&c->idle);
 
 	size_t off = 0;
 	for (;;) {
@@ -492,6 +533,37 @@ conn_read(uv_stream_t *stream, ssize_t nread, const uv_buf_t *buf)
 	}
 	memmove(c->buf, c->buf + off, c->len - off);
 	c->len -= off;
+
+	/* Between queries the idle timeout runs; once a query has started,
+	 * the read timeout, which more bytes of the same query do not
+	 * extend: a client trickling a byte at a time cannot hold on. */
+	const config_t *cfg = w->srv->cfg;
+	if (c->len == 0) {
+		c->partial = 0;
+		uv_timer_start(&c->idle, conn_idle, (uint64_t)cfg->tcp_idle_timeout, 0);
+	} else if (!c->partial || off > 0) {
+		c->partial = 1;
+		uv_timer_start(&c->idle, conn_idle, (uint64_t)cfg->tcp_read_timeout, 0);
+	}
+}
+
+/* Open connections of this worker from the address `c` comes from, itself included. */
+static long
+same_source(const worker_t *w, const conn_t *c)
+{
+	long n = 0;
+	const struct sockaddr_storage *a = &c->peer;
+	for (const conn_t *o = w->conns; o != NULL; o = o->next) {
+		if (o->closing || o->peer.ss_family != a->ss_family)
+			continue;
+		if (a->ss_family == AF_INET ?
+		    ((const struct sockaddr_in *)&o->peer)->sin_addr.s_addr ==
+		    ((const struct sockaddr_in *)a)->sin_addr.s_addr :
+		    memcmp(&((const struct sockaddr_in6 *)&o->peer)->sin6_addr,
+		           &((const struct sockaddr_in6 *)a)->sin6_addr, 16) == 0)
+			n++;
+	}
+	return n;
 }
 
 static void
@@ -522,17 +594,27 @@ tcp_accept(uv_stream_t *server, int status)
 		conn_close(c);
 		return;
 	}
-	/* The limit is per worker: each holds its share of the total. */
+	int plen = sizeof(c->peer);
+	if (uv_tcp_getpeername(&c->tcp, (struct sockaddr *)&c->peer, &plen) < 0) {
+		conn_close(c);
+		return;
+	}
+	if (!acl_allows(&w->srv->acl, (struct sockaddr *)&c->peer)) {
+		STAT_ADD(w->acl_refused, 1);
+		conn_close(c);
+		return;
+	}
+	/* The limits are per worker: each holds its share of the total. */
 	long limit = (cfg->tcp_max_connections + w->srv->n_workers - 1) / w->srv->n_workers;
-	if (w->n_conns > limit || w->stopping) {
+	if (w->n_conns > limit || w->stopping ||
+	    same_source(w, c) > cfg->tcp_max_per_source) {
 		STAT_ADD(w->tcp_refused, 1);
 		conn_close(c);
 		return;
 	}
 	STAT_ADD(w->tcp_accepted, 1);
 	uv_tcp_nodelay(&c->tcp, 1);
-	uv_timer_start(&c->idle, conn_idle, (uint64_t)cfg->tcp_idle_timeout,
-	               (uint64_t)cfg->tcp_idle_timeout);
+	uv_timer_start(&c->idle, conn_idle, (uint64_t)cfg->tcp_idle_timeout, 0);
 	if (uv_read_start((uv_stream_t *)&c->tcp, conn_alloc, conn_read) < 0)
 		conn_close(c);
 }
@@ -618,6 +700,52 @@ fail_udp:
 	return rc;
 }
 
+/*
+ * Sockets handed over by systemd (LISTEN_FDS, starting at fd 3): served
+ * by worker 0 as they are, UDP or TCP. Returns how many were taken, or a
+ * negative libuv error.
+ */
+static int
+adopt_activated(worker_t *w)
+{
+	const char *pid = getenv("LISTEN_PID"), *fds = getenv("LISTEN_FDS");
+	if (pid == NULL || fds == NULL || atol(pid) != (long)getpid())
+		return 0;
+	int n = atoi(fds), rc;
+	if (n <= 0 || n > CONFIG_MAX_LIST)
+		return UV_EINVAL;
+	for (int fd = 3; fd < 3 + n; fd++) {
+		int type = 0;
+		socklen_t len = sizeof(type);
+		if (getsockopt(fd, SOL_SOCKET, SO_TYPE, &type, &len) < 0)
+			return -errno;
+		if (type == SOCK_DGRAM) {
+			uv_udp_t *u = &w->udp[w->n_udp];
+			if ((rc = uv_udp_init_ex(w->loop, u, AF_UNSPEC | UV_UDP_RECVMMSG)) < 0)
+				return rc;
+			u->data = w;
+			w->n_udp++;
+			if ((rc = uv_udp_open(u, fd)) < 0 ||
+			    (rc = uv_udp_recv_start(u, udp_alloc, udp_recv)) < 0)
+				return rc;
+		} else {
+			uv_tcp_t *t = &w->tcp[w->n_tcp];
+			if ((rc = uv_tcp_init(w->loop, t)) < 0)
+				return rc;
+			t->data = w;
+			w->n_tcp++;
+			if ((rc = uv_tcp_open(t, fd)) < 0 ||
+			    (rc = uv_listen((uv_stream_t *)t, 512, tcp_accept)) < 0)
+				return rc;
+		}
+		log_info("serving socket %d from systemd (%s)", fd,
+		         type == SOCK_DGRAM ? "udp" : "tcp");
+	}
+	unsetenv("LISTEN_PID");
+	unsetenv("LISTEN_FDS");
+	return n;
+}
+
 /* ---------------------------------------------------------------- workers */
 
 static void worker_stop(worker_t *w);
@@ -685,10 +813,14 @@ worker_new(server_t *s, int id)
 	if (w == NULL)
 		return NULL;
 	w->udp_in = malloc(UDP_BATCH * UDP_CHUNK);
-	if (w->udp_in == NULL) {
+	w->rrl = malloc(sizeof(*w->rrl));
+	if (w->udp_in == NULL || w->rrl == NULL) {
+		free(w->udp_in);
+		free(w->rrl);
 		free(w);
 		return NULL;
 	}
+	rrl_init(w->rrl, (uint32_t)s->cfg->rrl_rate, (uint32_t)s->cfg->rrl_slip);
 	w->srv = s;
 	w->id = id;
 	if (id == 0) {
@@ -696,6 +828,7 @@ worker_new(server_t *s, int id)
 	} else {
 		if (uv_loop_init(&w->own_loop) < 0) {
 			free(w->udp_in);
+			free(w->rrl);
 			free(w);
 			return NULL;
 		}
@@ -718,6 +851,7 @@ worker_free(worker_t *w)
 	}
 	shared_release(w->reg);
 	free(w->udp_in);
+	free(w->rrl);
 	free(w);
 	return rc;
 }
@@ -933,6 +1067,13 @@ server_new(uv_loop_t *loop, const config_t *cfg, registry_t *reg)
 	s->loop = loop;
 	s->cfg = cfg;
 	s->started = time(NULL);
+	for (int i = 0; i < cfg->allow.n; i++)
+		if (acl_add(&s->acl, cfg->allow.items[i]) < 0) {
+			log_err("allow %s: not an address or CIDR prefix", cfg->allow.items[i]);
+			free(s);
+			return NULL;
+		}
+	s->acl_drop = cfg->refused != NULL && strcmp(cfg->refused, "drop") == 0;
 	pthread_mutex_init(&s->reg_lock, NULL);
 	if ((s->current = shared_new(reg)) == NULL) {
 		free(s);
@@ -965,6 +1106,17 @@ server_start(server_t *s)
 	}
 	if (s->n_workers == 0)
 		return UV_ENOMEM;
+	rc = adopt_activated(s->workers[0]);
+	if (rc < 0) {
+		log_err("sockets from systemd: %s", uv_strerror(rc));
+		return rc;
+	}
+	if (rc > 0 && s->n_workers > 1) {
+		log_err("sockets from systemd are served by one worker; set workers 1");
+		return UV_EINVAL;
+	}
+	if (rc > 0)
+		n_addrs = 0;                     /* systemd's sockets replace listen */
 	for (int i = 0; i < s->n_workers; i++)
 		for (int a = 0; a < n_addrs; a++) {
 			rc = worker_listen(s->workers[i], addrs[a], a);
