@@ -352,11 +352,14 @@ portq_port_class(unsigned port)
 #define NAME_OF(table, i) \
 	((i) < sizeof(table) / sizeof((table)[0]) && (table)[i] ? (table)[i] : "unknown")
 
+static const char *const transport_names[PORTQ_TP_COUNT] = {
+	"any", "tcp", "udp", "sctp", "dccp"
+};
+
 const char *
 portq_transport_name(unsigned tp)
 {
-	static const char *const names[] = { "any", "tcp", "udp", "sctp", "dccp" };
-	return NAME_OF(names, tp);
+	return NAME_OF(transport_names, tp);
 }
 
 const char *
@@ -400,9 +403,9 @@ portq_opcode_name(unsigned op)
 int
 portq_transport_parse(const char *s, size_t len)
 {
-	static const char *const names[] = { "any", "tcp", "udp", "sctp", "dccp" };
 	for (int i = 0; i < PORTQ_TP_COUNT; i++)
-		if (strlen(names[i]) == len && strncasecmp(names[i], s, len) == 0)
+		if (strlen(transport_names[i]) == len &&
+		    strncasecmp(transport_names[i], s, len) == 0)
 			return i;
 	return -1;
 }
