@@ -119,19 +119,34 @@ conf_servers_set(conf_t *c, const char *list, char *err, size_t errlen)
 	return PORTQ_OK;
 }
 
+void
+conf_init(conf_t *c)
+{
+	memset(c, 0, sizeof(*c));
+	c->cache_ttl = -1;
+}
+
+/* A decimal int from 0 to max; -1 when the text is not one. */
+static int
+number_parse(const char *s, size_t len, int max)
+{
+	long v = 0;
+	if (len == 0 || len > 9)
+		return -1;
+	for (size_t i = 0; i < len; i++) {
+		if (!isdigit((unsigned char)s[i]))
+			return -1;
+		v = v * 10 + (s[i] - '0');
+	}
+	return v <= max ? (int)v : -1;
+}
+
 /* A positive decimal int up to max; 0 when the text is not one. */
 static int
 count_parse(const char *s, size_t len, int max)
 {
-	long v = 0;
-	if (len == 0 || len > 9)
-		return 0;
-	for (size_t i = 0; i < len; i++) {
-		if (!isdigit((unsigned char)s[i]))
-			return 0;
-		v = v * 10 + (s[i] - '0');
-	}
-	return v > 0 && v <= max ? (int)v : 0;
+	int v = number_parse(s, len, max);
+	return v > 0 ? v : 0;
 }
 
 static void
@@ -161,6 +176,10 @@ line_apply(conf_t *c, conf_t *file, const char *line)
 		int a = count_parse(v, vlen, 100);
 		if (a > 0)
 			c->attempts = a;
+	} else if (kwlen == 9 && memcmp(kw, "cache-ttl", 9) == 0) {
+		int t = number_parse(v, vlen, CONF_CACHE_TTL_MAX);
+		if (t >= 0)
+			c->cache_ttl = t;
 	}
 }
 

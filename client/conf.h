@@ -10,6 +10,7 @@
 
 #define CONF_MAX_SERVERS 8     /* resolv.conf keeps 3; a few more is plenty */
 #define CONF_HOST_MAX    255   /* a DNS name */
+#define CONF_CACHE_TTL_MAX 86400
 
 /* One "HOST[:PORT]" as written; host is a name or a numeric address. */
 typedef struct {
@@ -22,7 +23,11 @@ typedef struct {
 	int n_servers;
 	int timeout_ms;   /* 0: not set */
 	int attempts;     /* 0: not set */
+	int cache_ttl;    /* seconds, 0 disables; -1: not set */
 } conf_t;
+
+/* An empty configuration: no servers, nothing set. */
+void conf_init(conf_t *c);
 
 /*
  * Parse one server: "HOST", "HOST:PORT", "[V6]", "[V6]:PORT", or a bare
@@ -40,7 +45,8 @@ int conf_servers_set(conf_t *c, const char *list, char *err, size_t errlen);
 
 /*
  * Read a resolv.conf-like file into c: `server HOST[:PORT]` (several),
- * `timeout MS`, `attempts N`; `#` and `;` start comments. A file that does
+ * `timeout MS`, `attempts N`, `cache-ttl SECONDS` (0 to 86400, 0: no
+ * cache); `#` and `;` start comments. A file that does
  * not exist leaves c as it was and is not an error. Unknown keywords and
  * bad values are skipped, as resolv.conf does, so that a typo never stops
  * every lookup on the machine. Returns PORTQ_OK or PORTQ_EIO (the file

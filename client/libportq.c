@@ -7,10 +7,13 @@
  * says so. A server that refuses, fails or answers nonsense only moves the
  * query on to the next one.
  */
+#include <stdatomic.h>
+#include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
 #include <stdio.h>
 
+#include "cache.h"
 #include "client.h"
 #include "msg.h"
 #include "result.h"
@@ -26,6 +29,56 @@ client_proto_parse(const char *proto)
 	return portq_transport_parse(proto, strlen(proto));
 }
 
+/* portq_cache_set_ttl(): -1 while unset. */
+static atomic_int process_ttl = -1;
+
+PORTQ_EXPORT int
+portq_cache_set_ttl(int seconds)
+{
+	if (seconds < -1 || seconds > PORTQ_CLIENT_CACHE_TTL_MAX)
+		return PORTQ_EINVAL;
+	atomic_store(&process_ttl, seconds);
+	return PORTQ_OK;
+}
+
+PORTQ_EXPORT void
+portq_cache_flush(void)
+{
+	cache_flush();
+}
+
+/* The handle's own TTL, else the process's, else the file's, else 60 s. */
+static int
+ttl_choose(int opt, int file)
+{
+	if (opt == PORTQ_CACHE_OFF)
+		return 0;
+	if (opt > 0)
+		return opt;
+	int proc = atomic_load(&process_ttl);
+	if (proc >= 0)
+		return proc;
+	return file >= 0 ? file : PORTQ_CLIENT_CACHE_TTL;
+}
+
+/* The servers as one string, to tell the cache's answers apart. */
+static void
+scope_make(portq_client_t *c)
+{
+	size_t used = 0;
+	c->scope[0] = '\0';
+	for (int i = 0; i < c->conf.n_servers; i++) {
+		const conf_server_t *s = &c->conf.servers[i];
+		int v6 = strchr(s->host, ':') != NULL;
+		int n = snprintf(c->scope + used, sizeof(c->scope) - used, "%s%s%s%s:%u",
+		                 i ? "," : "", v6 ? "[" : "", s->host, v6 ? "]" : "",
+		                 (unsigned)s->port);
+		if (n < 0 || (size_t)n >= sizeof(c->scope) - used)
+			break;        /* cannot happen: sized for every server */
+		used += (size_t)n;
+	}
+}
+
 PORTQ_EXPORT int
 portq_client_new(portq_client_t **out, const portq_options_t *opts)
 {
@@ -37,11 +90,16 @@ portq_client_new(portq_client_t **out, const portq_options_t *opts)
 		memset(&none, 0, sizeof(none));
 		opts = &none;
 	}
-	if (opts->timeout_ms < 0 || opts->attempts < 0)
+	if (opts->timeout_ms < 0 || opts->attempts < 0 ||
+	    opts->cache_ttl < PORTQ_CACHE_OFF || opts->cache_ttl > PORTQ_CLIENT_CACHE_TTL_MAX)
 		return PORTQ_EINVAL;
-	portq_client_t *c = calloc(1, sizeof(*c));
+	/* Not calloc: clearing the 64 KiB answer buffer would cost more than
+	 * a cached lookup does. */
+	portq_client_t *c = malloc(sizeof(*c));
 	if (c == NULL)
 		return PORTQ_ENOMEM;
+	memset(c, 0, offsetof(portq_client_t, buf));
+	conf_init(&c->conf);
 
 	/* Lowest precedence first: the file, then the environment, then opts. */
 	const char *file = opts->config_file ? opts->config_file : PORTQ_CLIENT_CONFIG_FILE;
@@ -72,6 +130,8 @@ portq_client_new(portq_client_t **out, const portq_options_t *opts)
 	if (c->conf.attempts <= 0)
 		c->conf.attempts = PORTQ_CLIENT_ATTEMPTS;
 	c->tcp = opts->tcp != 0;
+	c->cache_ttl = ttl_choose(opts->cache_ttl, c->conf.cache_ttl);
+	scope_make(c);
 	*out = c;
 	return PORTQ_OK;
 }
@@ -110,13 +170,18 @@ text_append(char *dst, size_t cap, const char *text)
 	dst[used + n] = '\0';
 }
 
-/* Each server's failure once, however many attempts repeated it. */
+void
+client_error_add(char *dst, size_t cap, const char *text)
+{
+	if (text[0] == '\0' || strstr(dst, text) != NULL)
+		return;
+	text_append(dst, cap, text);
+}
+
 static void
 error_add(portq_client_t *c, const char *text)
 {
-	if (text[0] == '\0' || strstr(c->error, text) != NULL)
-		return;
-	text_append(c->error, sizeof(c->error), text);
+	client_error_add(c->error, sizeof(c->error), text);
 }
 
 static int
@@ -195,10 +260,33 @@ ask_one(portq_client_t *c, const resolve_addr_t *a, portq_question_t *q,
 	return rh.rcode == PORTQ_RC_MALFORMED ? PORTQ_EMALFORMED : PORTQ_EIO;
 }
 
+/* A fresh cached answer to the query, decoded into *out; 0 if none. */
+static int
+cache_answer(portq_client_t *c, const uint8_t *key, size_t klen, portq_result_t **out)
+{
+	char label[RESOLVE_LABEL_MAX];
+	size_t len = 0;
+	int tcp = 0;
+	if (klen == 0 || c->cache_ttl <= 0 ||
+	    !cache_get(c->scope, key, klen, c->cache_ttl, c->buf, sizeof(c->buf), &len,
+	               label, &tcp))
+		return 0;
+	/* It decoded when it was kept; only memory can fail now. */
+	if (result_decode(c->buf, len, label, tcp, out) != PORTQ_OK)
+		return 0;
+	(*out)->cached = 1;
+	return 1;
+}
+
 static int
 client_ask(portq_client_t *c, portq_question_t *q, uint8_t opcode, portq_result_t **out)
 {
 	c->error[0] = '\0';
+	/* INFO describes the server as it is now: never from the cache. */
+	uint8_t key[CACHE_KEY_MAX];
+	size_t klen = opcode == PORTQ_OP_INFO ? 0 : cache_key(key, opcode, q);
+	if (cache_answer(c, key, klen, out))
+		return PORTQ_OK;
 	int rc = client_resolve(c);
 	if (rc < 0) {
 		error_add(c, c->resolve_error);
@@ -215,6 +303,8 @@ client_ask(portq_client_t *c, portq_question_t *q, uint8_t opcode, portq_result_
 				rc = result_decode(c->buf, len, c->addrs[i].label, via_tcp, out);
 				if (rc == PORTQ_OK) {
 					c->error[0] = '\0';
+					cache_put(c->scope, key, klen, (*out)->serial, c->buf, len,
+					          c->addrs[i].label, via_tcp, c->cache_ttl > 0);
 					return PORTQ_OK;
 				}
 				if (rc == PORTQ_ENOMEM)

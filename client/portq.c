@@ -796,10 +796,10 @@ services_name_ok(const char *s)
 }
 
 static void
-services_line(const portq_entry_t *e, const char *proto)
+services_line(const portq_entry_t *e, unsigned port, const char *proto)
 {
 	char pp[24];
-	snprintf(pp, sizeof(pp), "%u/%s", e->port_lo, proto);
+	snprintf(pp, sizeof(pp), "%u/%s", port, proto);
 	int comment = e->description[0] && strcasecmp(e->description, e->name) != 0;
 	int aliases = 0;
 	for (size_t i = 0; i < e->n_aliases; i++)
@@ -818,11 +818,40 @@ services_line(const portq_entry_t *e, const char *proto)
 	putchar('\n');
 }
 
+/* One services(5) line to be: a record at one port of its port or range. */
+typedef struct {
+	unsigned port;
+	unsigned rank;            /* origin: local, services, IANA */
+	size_t seq;               /* position in the listing */
+	const portq_entry_t *e;
+} services_item_t;
+
+static unsigned
+origin_rank(const char *origin)
+{
+	return strcmp(origin, "local") == 0 ? 0 : strcmp(origin, "services") == 0 ? 1 : 2;
+}
+
+static int
+services_item_cmp(const void *pa, const void *pb)
+{
+	const services_item_t *a = pa, *b = pb;
+	if (a->port != b->port)
+		return a->port < b->port ? -1 : 1;
+	if (a->rank != b->rank)
+		return a->rank < b->rank ? -1 : 1;
+	return a->seq < b->seq ? -1 : a->seq > b->seq;
+}
+
 /*
- * The registry as /etc/services: assigned or local records with a name, a
- * single port and a protocol; a record for all protocols gives a tcp and a
- * udp line. Lines already written for the same port are not repeated (a
- * local assignment and the IANA record may say the same).
+ * The registry as /etc/services: assigned or local records with a name and
+ * a protocol, one line per port (services(5) has no ranges, so a range
+ * gives a line for each of its ports); a record for all protocols gives a
+ * tcp and a udp line. At each port the lines come in the order the server
+ * answers a PORT query (local, services, IANA; then registry order), so
+ * that glibc's first match is libportq's. Lines already written for the
+ * same port are not repeated (a local assignment and the IANA record may
+ * say the same).
  */
 static int
 print_services(portq_client_t *c)
@@ -843,19 +872,40 @@ print_services(portq_client_t *c)
 		pages_clear(&a);
 		return EXIT_TROUBLE;
 	}
+
+	size_t n = 0, cap = 0, seq = 0;
+	services_item_t *items = NULL;
+	FOR_EACH_ENTRY(&a, e) {
+		seq++;
+		if (!e->assigned || !e->has_port || !services_name_ok(e->name))
+			continue;
+		for (unsigned p = e->port_lo; p <= e->port_hi; p++) {
+			if (n == cap) {
+				cap = cap ? cap * 2 : 16384;
+				services_item_t *more = realloc(items, cap * sizeof(*items));
+				if (more == NULL) {
+					free(items);
+					pages_clear(&a);
+					fprintf(stderr, "portq: --services: out of memory\n");
+					return EXIT_TROUBLE;
+				}
+				items = more;
+			}
+			items[n++] = (services_item_t){ p, origin_rank(e->origin), seq, e };
+		}
+	}
+	qsort(items, n, sizeof(*items), services_item_cmp);
+
 	printf("# services(5) from the portq registry, serial %u, server %s\n",
 	       a.n_pages ? a.pages[0]->serial : 0, a.n_pages ? a.pages[0]->server : "-");
 	printf("# name          port/protocol   aliases  # description\n");
-
 	const portq_entry_t *same_port[256];
 	size_t n_same = 0;
 	unsigned cur = 70000;
-	FOR_EACH_ENTRY(&a, e) {
-		if (!e->assigned || !e->has_port || e->port_lo != e->port_hi ||
-		    !services_name_ok(e->name))
-			continue;
-		if (e->port_lo != cur) {
-			cur = e->port_lo;
+	for (size_t k = 0; k < n; k++) {
+		const portq_entry_t *e = items[k].e;
+		if (items[k].port != cur) {
+			cur = items[k].port;
 			n_same = 0;
 		}
 		const char *protos[2] = { e->protocol, NULL };
@@ -863,22 +913,23 @@ print_services(portq_client_t *c)
 			protos[0] = "tcp";
 			protos[1] = "udp";
 		}
-		for (int k = 0; k < 2 && protos[k] != NULL; k++) {
+		for (int j = 0; j < 2 && protos[j] != NULL; j++) {
 			int dup = 0;
 			for (size_t i = 0; i < n_same && !dup; i++) {
 				const char *p = strcmp(same_port[i]->protocol, "any") == 0 ? NULL :
 				                same_port[i]->protocol;
 				dup = strcasecmp(same_port[i]->name, e->name) == 0 &&
-				      (p == NULL ? (strcmp(protos[k], "tcp") == 0 ||
-				                    strcmp(protos[k], "udp") == 0)
-				                 : strcmp(p, protos[k]) == 0);
+				      (p == NULL ? (strcmp(protos[j], "tcp") == 0 ||
+				                    strcmp(protos[j], "udp") == 0)
+				                 : strcmp(p, protos[j]) == 0);
 			}
 			if (!dup)
-				services_line(e, protos[k]);
+				services_line(e, cur, protos[j]);
 		}
 		if (n_same < sizeof(same_port) / sizeof(same_port[0]))
 			same_port[n_same++] = e;
 	}
+	free(items);
 	pages_clear(&a);
 	if (fflush(stdout) != 0 || ferror(stdout)) {
 		fprintf(stderr, "portq: writing: %s\n", strerror(errno));

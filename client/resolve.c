@@ -35,9 +35,9 @@ resolve_addr_label(resolve_addr_t *a)
 	}
 }
 
-static int
-add_sockaddr(const struct sockaddr *sa, uint16_t port, resolve_addr_t *out,
-             size_t max, size_t *n)
+int
+resolve_add_sockaddr(const struct sockaddr *sa, uint16_t port, resolve_addr_t *out,
+                     size_t max, size_t *n)
 {
 	if (*n >= max)
 		return 0;
@@ -61,8 +61,8 @@ add_sockaddr(const struct sockaddr *sa, uint16_t port, resolve_addr_t *out,
 	return 1;
 }
 
-static int
-numeric_parse(const conf_server_t *s, resolve_addr_t *out, size_t max, size_t *n)
+int
+resolve_numeric(const conf_server_t *s, resolve_addr_t *out, size_t max, size_t *n)
 {
 	struct sockaddr_in s4;
 	struct sockaddr_in6 s6;
@@ -70,12 +70,12 @@ numeric_parse(const conf_server_t *s, resolve_addr_t *out, size_t max, size_t *n
 	memset(&s6, 0, sizeof(s6));
 	if (inet_pton(AF_INET, s->host, &s4.sin_addr) == 1) {
 		s4.sin_family = AF_INET;
-		add_sockaddr((struct sockaddr *)&s4, s->port, out, max, n);
+		resolve_add_sockaddr((struct sockaddr *)&s4, s->port, out, max, n);
 		return 1;
 	}
 	if (inet_pton(AF_INET6, s->host, &s6.sin6_addr) == 1) {
 		s6.sin6_family = AF_INET6;
-		add_sockaddr((struct sockaddr *)&s6, s->port, out, max, n);
+		resolve_add_sockaddr((struct sockaddr *)&s6, s->port, out, max, n);
 		return 1;
 	}
 	return 0;
@@ -93,6 +93,35 @@ static void
 ares_once_init(void)
 {
 	ares_init_status = ares_library_init(ARES_LIB_INIT_ALL);
+}
+
+int
+resolve_library_init(char *err, size_t errlen)
+{
+	pthread_once(&ares_once, ares_once_init);
+	if (ares_init_status != ARES_SUCCESS) {
+		snprintf(err, errlen, "c-ares: %s", ares_strerror(ares_init_status));
+		return PORTQ_EIO;
+	}
+	return PORTQ_OK;
+}
+
+int
+resolve_outcome(int status, size_t added, const char *host, char *err, size_t errlen)
+{
+	if (status == ARES_SUCCESS && added > 0)
+		return PORTQ_OK;
+	if (status == ARES_ETIMEOUT || status == ARES_ECANCELLED) {
+		snprintf(err, errlen, "resolving %s: timed out", host);
+		return PORTQ_ETIMEDOUT;
+	}
+	if (status == ARES_ENOMEM) {
+		snprintf(err, errlen, "resolving %s: out of memory", host);
+		return PORTQ_ENOMEM;
+	}
+	snprintf(err, errlen, "resolving %s: %s", host,
+	         status == ARES_SUCCESS ? "no usable address" : ares_strerror(status));
+	return PORTQ_ENOTFOUND;
 }
 
 typedef struct {
@@ -114,8 +143,8 @@ on_addrinfo(void *arg, int status, int timeouts, struct ares_addrinfo *res)
 	l->status = status;
 	if (status == ARES_SUCCESS && res != NULL)
 		for (struct ares_addrinfo_node *ai = res->nodes; ai != NULL; ai = ai->ai_next)
-			l->added += (size_t)add_sockaddr(ai->ai_addr, l->s->port, l->out,
-			                                 l->max, l->n);
+			l->added += (size_t)resolve_add_sockaddr(ai->ai_addr, l->s->port,
+			                                         l->out, l->max, l->n);
 	if (res != NULL)
 		ares_freeaddrinfo(res);
 }
@@ -185,20 +214,17 @@ resolve_server(const conf_server_t *s, int timeout_ms, int tries,
 {
 	if (s == NULL || out == NULL || n == NULL)
 		return PORTQ_EINVAL;
-	if (numeric_parse(s, out, max, n))
+	if (resolve_numeric(s, out, max, n))
 		return PORTQ_OK;
-
-	pthread_once(&ares_once, ares_once_init);
-	if (ares_init_status != ARES_SUCCESS) {
-		snprintf(err, errlen, "c-ares: %s", ares_strerror(ares_init_status));
-		return PORTQ_EIO;
-	}
+	int rc = resolve_library_init(err, errlen);
+	if (rc < 0)
+		return rc;
 	struct ares_options opts;
 	memset(&opts, 0, sizeof(opts));
 	opts.timeout = timeout_ms;
 	opts.tries = tries;
 	ares_channel ch;
-	int rc = ares_init_options(&ch, &opts, ARES_OPT_TIMEOUTMS | ARES_OPT_TRIES);
+	rc = ares_init_options(&ch, &opts, ARES_OPT_TIMEOUTMS | ARES_OPT_TRIES);
 	if (rc != ARES_SUCCESS) {
 		snprintf(err, errlen, "c-ares: %s", ares_strerror(rc));
 		return rc == ARES_ENOMEM ? PORTQ_ENOMEM : PORTQ_EIO;
@@ -214,18 +240,5 @@ resolve_server(const conf_server_t *s, int timeout_ms, int tries,
 	if (!l.done)
 		ares_cancel(ch);   /* runs the callback with ARES_ECANCELLED */
 	ares_destroy(ch);
-
-	if (l.status == ARES_SUCCESS && l.added > 0)
-		return PORTQ_OK;
-	if (l.status == ARES_ETIMEOUT || l.status == ARES_ECANCELLED) {
-		snprintf(err, errlen, "resolving %s: timed out", s->host);
-		return PORTQ_ETIMEDOUT;
-	}
-	if (l.status == ARES_ENOMEM) {
-		snprintf(err, errlen, "resolving %s: out of memory", s->host);
-		return PORTQ_ENOMEM;
-	}
-	snprintf(err, errlen, "resolving %s: %s", s->host,
-	         l.status == ARES_SUCCESS ? "no usable address" : ares_strerror(l.status));
-	return PORTQ_ENOTFOUND;
+	return resolve_outcome(l.status, l.added, s->host, err, errlen);
 }

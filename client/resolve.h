@@ -8,6 +8,7 @@
 
 #include <netinet/in.h>
 #include <stddef.h>
+#include <stdint.h>
 #include <sys/socket.h>
 
 #include "conf.h"
@@ -22,6 +23,23 @@ typedef struct {
 
 /* "ADDR:PORT" (IPv4) or "[ADDR]:PORT" (IPv6) for a socket address. */
 void resolve_addr_label(resolve_addr_t *a);
+
+/* Append sa, with `port`, to out[*n..max); 0 when full or not IP. */
+int resolve_add_sockaddr(const struct sockaddr *sa, uint16_t port, resolve_addr_t *out,
+                         size_t max, size_t *n);
+
+/* 1 and the address appended when s->host is a numeric address, else 0. */
+int resolve_numeric(const conf_server_t *s, resolve_addr_t *out, size_t max, size_t *n);
+
+/* ares_library_init() once per process; PORTQ_EIO with err if it failed. */
+int resolve_library_init(char *err, size_t errlen);
+
+/*
+ * The outcome of a c-ares lookup of `host` that ended with `status` (an
+ * ARES_ code) and gave `added` addresses: PORTQ_OK, or the error of
+ * resolve_server() with err set.
+ */
+int resolve_outcome(int status, size_t added, const char *host, char *err, size_t errlen);
 
 /*
  * Append the addresses of `s` to out[*n..max), in the resolver's order.

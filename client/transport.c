@@ -78,8 +78,8 @@ transport_matches(const uint8_t *query, size_t qlen, const uint8_t *msg, size_t 
 	return mine != NULL && echo != NULL && memcmp(mine, echo, n) == 0;
 }
 
-static int
-same_addr(const struct sockaddr_storage *a, const struct sockaddr_storage *b)
+int
+transport_same_addr(const struct sockaddr_storage *a, const struct sockaddr_storage *b)
 {
 	if (a->ss_family != b->ss_family)
 		return 0;
@@ -138,7 +138,7 @@ transport_udp(const resolve_addr_t *a, const uint8_t *query, size_t qlen,
 			                               : strerror(errno));
 			goto out;
 		}
-		if ((size_t)n > buflen || !same_addr(&from, &a->ss) ||
+		if ((size_t)n > buflen || !transport_same_addr(&from, &a->ss) ||
 		    !transport_matches(query, qlen, buf, (size_t)n)) {
 			strays++;
 			continue;

@@ -39,6 +39,9 @@ int transport_tcp(const resolve_addr_t *a, const uint8_t *query, size_t qlen,
 /* 1 when msg[0..len) is a response to query[0..qlen), else 0. */
 int transport_matches(const uint8_t *query, size_t qlen, const uint8_t *msg, size_t len);
 
+/* 1 when a and b are the same IPv4 or IPv6 address and port. */
+int transport_same_addr(const struct sockaddr_storage *a, const struct sockaddr_storage *b);
+
 /* A random query ID (getrandom, else a clock-seeded fallback). */
 uint16_t transport_new_id(void);
 

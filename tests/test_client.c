@@ -13,6 +13,7 @@
 #include <ctype.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <net/if.h>
 #include <netinet/in.h>
 #include <poll.h>
 #include <pthread.h>
@@ -21,6 +22,9 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sched.h>
+#include <sys/ioctl.h>
+#include <sys/mount.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -28,6 +32,7 @@
 
 #include "msg.h"
 #include "portq.h"
+#include "portq_async.h"
 
 #define CSV_PATH PORTQ_DATA_DIR "/service-names-port-numbers.csv"
 
@@ -150,6 +155,17 @@ port_free(unsigned port)
 		if (row_covers(&rows[i], port) && !row_unassigned(&rows[i]))
 			return 0;
 	return 1;
+}
+
+/* An assigned, named row for tcp (or all protocols) covers the port. */
+static int
+port_assigned_tcp(unsigned port)
+{
+	for (size_t i = 0; i < n_rows; i++)
+		if (row_covers(&rows[i], port) && row_assigned(&rows[i]) &&
+		    (rows[i].proto[0] == '\0' || strcmp(rows[i].proto, "tcp") == 0))
+			return 1;
+	return 0;
 }
 
 static const row_t *
@@ -894,6 +910,9 @@ typedef struct {
 	int ok;
 } fake_t;
 
+/* The registry serial the fake servers answer with. */
+static _Atomic uint32_t fake_serial = 77;
+
 static size_t
 fake_answer(uint8_t *buf, size_t len, const portq_header_t *qh,
             const portq_question_t *q, uint16_t id, uint16_t free_lo, uint16_t ancount)
@@ -905,13 +924,14 @@ fake_answer(uint8_t *buf, size_t len, const portq_header_t *qh,
 	h.rcode = PORTQ_RC_NOTFOUND;
 	h.ancount = ancount;      /* a liar promises records it does not send */
 	h.adcount = 0;
-	h.serial = 77;
+	h.serial = fake_serial;
 	portq_header_write(&w, &h);
 	portq_question_write(&w, q);
 	portq_context_t c = { .range_class = PORTQ_CLASS_USER, .state = PORTQ_ST_UNLISTED,
 	                      .cflags = PORTQ_CF_FREE, .free_lo = free_lo,
 	                      .free_hi = (uint16_t)(free_lo + 10) };
-	portq_context_write(&w, &c);
+	if (qh->opcode == PORTQ_OP_PORT)
+		portq_context_write(&w, &c);
 	return w.error == PORTQ_OK ? wire_used(&w) : 0;
 }
 
@@ -1002,6 +1022,924 @@ START_TEST(malformed_answer_fails)
 	ck_assert_ptr_null(r);
 	ck_assert(strstr(portq_client_error(c), "malformed") != NULL);
 	portq_client_free(c);
+}
+END_TEST
+
+/* ---- the answer cache -------------------------------------------------- */
+
+/* A fake server that answers every query NOT-FOUND and counts them. */
+typedef struct {
+	int fd;
+	unsigned port;
+	_Atomic int queries;
+	_Atomic int stop;
+	pthread_t thread;
+} counter_t;
+
+static void *
+counter_run(void *arg)
+{
+	counter_t *k = arg;
+	/* At most 30 s in all: a test that forgets to stop it still ends. */
+	long long deadline = now_ms() + 30000;
+	while (!k->stop && now_ms() < deadline) {
+		struct pollfd p = { k->fd, POLLIN, 0 };
+		if (poll(&p, 1, 50) != 1)
+			continue;
+		uint8_t in[512], out[512];
+		struct sockaddr_storage from;
+		socklen_t flen = sizeof(from);
+		ssize_t n = recvfrom(k->fd, in, sizeof(in), 0, (struct sockaddr *)&from, &flen);
+		portq_header_t h;
+		portq_question_t q;
+		if (n <= 0 || portq_query_decode(in, (size_t)n, &h, &q) != PORTQ_OK)
+			continue;
+		k->queries++;
+		size_t len = fake_answer(out, sizeof(out), &h, &q, h.id, 1111, 0);
+		sendto(k->fd, out, len, 0, (struct sockaddr *)&from, flen);
+	}
+	return NULL;
+}
+
+static void
+counter_start(counter_t *k)
+{
+	memset(k, 0, sizeof(*k));
+	k->fd = bound_socket(SOCK_DGRAM, &k->port);
+	ck_assert_int_eq(pthread_create(&k->thread, NULL, counter_run, k), 0);
+}
+
+static void
+counter_stop(counter_t *k)
+{
+	k->stop = 1;
+	pthread_join(k->thread, NULL);
+	close(k->fd);
+}
+
+/* A handle on the counter with this cache TTL, no config file. */
+static portq_client_t *
+counter_client(const counter_t *k, int cache_ttl, const char *config_file)
+{
+	char list[64];
+	snprintf(list, sizeof(list), "127.0.0.1:%u", k->port);
+	portq_options_t o;
+	memset(&o, 0, sizeof(o));
+	o.servers = list;
+	o.config_file = config_file ? config_file : "";
+	o.timeout_ms = 2000;
+	o.attempts = 1;
+	o.cache_ttl = cache_ttl;
+	portq_client_t *c = NULL;
+	ck_assert_int_eq(portq_client_new(&c, &o), PORTQ_OK);
+	return c;
+}
+
+/* Ask PORT `port` on c; 1 if the answer came from the cache. */
+static int
+ask_cached(portq_client_t *c, unsigned port)
+{
+	portq_result_t *r = NULL;
+	int rc = portq_query_port(c, port, NULL, &r);
+	ck_assert_msg(rc == PORTQ_OK, "%s", portq_client_error(c));
+	ck_assert_uint_eq(r->port->port, port);
+	int cached = r->cached;
+	portq_result_free(r);
+	return cached;
+}
+
+START_TEST(cache_hits_and_misses)
+{
+	portq_cache_flush();
+	portq_client_t *c = client_new(NULL, 2000, 1, 0);
+	portq_result_t *a, *b;
+	ck_assert_int_eq(portq_query_port(c, 1303, "udp", &a), PORTQ_OK);
+	ck_assert_int_eq(a->cached, 0);
+	ck_assert_int_eq(portq_query_port(c, 1303, "udp", &b), PORTQ_OK);
+	ck_assert_int_eq(b->cached, 1);
+	/* The same answer, in a result of its own. */
+	ck_assert_ptr_ne(a, b);
+	ck_assert_uint_eq(b->serial, a->serial);
+	ck_assert_str_eq(b->server, a->server);
+	ck_assert_uint_eq(b->n_entries, a->n_entries);
+	ck_assert_str_eq(b->entries[0].name, a->entries[0].name);
+	ck_assert_uint_eq(b->port->below, a->port->below);
+	portq_result_free(a);
+	portq_result_free(b);
+
+	/* Another protocol, another question: not the same entry. */
+	ck_assert_int_eq(portq_query_port(c, 1303, "tcp", &a), PORTQ_OK);
+	ck_assert_int_eq(a->cached, 0);
+	portq_result_free(a);
+	/* Names: case is part of the question, so each spelling is asked once. */
+	ck_assert_int_eq(portq_query_name(c, "sftsrv", NULL, &a), PORTQ_OK);
+	ck_assert_int_eq(portq_query_name(c, "sftsrv", NULL, &b), PORTQ_OK);
+	ck_assert_int_eq(a->cached, 0);
+	ck_assert_int_eq(b->cached, 1);
+	ck_assert_uint_eq(a->n_entries, b->n_entries);
+	portq_result_free(a);
+	portq_result_free(b);
+	/* Pages too; INFO never. */
+	ck_assert_int_eq(portq_query_range(c, 1300, 1310, NULL, 4, 4, &a), PORTQ_OK);
+	ck_assert_int_eq(portq_query_range(c, 1300, 1310, NULL, 4, 4, &b), PORTQ_OK);
+	ck_assert_int_eq(b->cached, 1);
+	ck_assert_uint_eq(a->n_entries, b->n_entries);
+	ck_assert_int_eq(a->more, b->more);
+	portq_result_free(a);
+	portq_result_free(b);
+	ck_assert_int_eq(portq_query_info(c, &a), PORTQ_OK);
+	ck_assert_int_eq(portq_query_info(c, &b), PORTQ_OK);
+	ck_assert_int_eq(b->cached, 0);
+	portq_result_free(a);
+	portq_result_free(b);
+
+	/* Another handle on the same servers shares the cache; a handle on
+	 * another server list does not. */
+	portq_client_t *d = client_new(NULL, 2000, 1, 0);
+	ck_assert_int_eq(ask_cached(d, 1303), 0);
+	ck_assert_int_eq(ask_cached(c, 1303), 1);
+	portq_client_free(d);
+	char list[64];
+	snprintf(list, sizeof(list), "localhost:%u", server.port);
+	d = client_new(list, 2000, 1, 0);
+	ck_assert_int_eq(ask_cached(d, 1303), 0);
+	portq_client_free(d);
+
+	portq_cache_flush();
+	ck_assert_int_eq(ask_cached(c, 1303), 0);
+	portq_client_free(c);
+}
+END_TEST
+
+START_TEST(cache_ttl_settings)
+{
+	counter_t k;
+	counter_start(&k);
+	portq_cache_flush();
+
+	/* Off for one handle: every query goes out, nothing is kept. */
+	portq_client_t *c = counter_client(&k, PORTQ_CACHE_OFF, NULL);
+	ck_assert_int_eq(ask_cached(c, 4000), 0);
+	ck_assert_int_eq(ask_cached(c, 4000), 0);
+	ck_assert_int_eq(k.queries, 2);
+	portq_client_free(c);
+	c = counter_client(&k, 0, NULL);
+	ck_assert_int_eq(ask_cached(c, 4000), 0);
+	ck_assert_int_eq(ask_cached(c, 4000), 1);
+	ck_assert_int_eq(k.queries, 3);
+	portq_client_free(c);
+
+	/* One second: the answer is reused, then asked again. */
+	c = counter_client(&k, 1, NULL);
+	ck_assert_int_eq(ask_cached(c, 4001), 0);
+	ck_assert_int_eq(ask_cached(c, 4001), 1);
+	usleep(1100 * 1000);
+	ck_assert_int_eq(ask_cached(c, 4001), 0);
+	ck_assert_int_eq(k.queries, 5);
+	portq_client_free(c);
+
+	/* cache-ttl 0 in the file disables it. */
+	char path[] = "/tmp/test_client_ttl.XXXXXX";
+	int fd = mkstemp(path);
+	ck_assert_int_ge(fd, 0);
+	const char text[] = "cache-ttl 0\n";
+	ck_assert_int_eq(write(fd, text, sizeof(text) - 1), (int)sizeof(text) - 1);
+	close(fd);
+	c = counter_client(&k, 0, path);
+	ck_assert_int_eq(ask_cached(c, 4000), 0);   /* cached above, but TTL 0 */
+	portq_client_free(c);
+	/* The handle's own TTL wins over the file. */
+	c = counter_client(&k, 30, path);
+	ck_assert_int_eq(ask_cached(c, 4000), 1);
+	portq_client_free(c);
+	unlink(path);
+
+	/* The process setting: 0 disables, -1 goes back to the file. */
+	ck_assert_int_eq(portq_cache_set_ttl(0), PORTQ_OK);
+	c = counter_client(&k, 0, NULL);
+	ck_assert_int_eq(ask_cached(c, 4000), 0);
+	portq_client_free(c);
+	ck_assert_int_eq(portq_cache_set_ttl(-1), PORTQ_OK);
+	c = counter_client(&k, 0, NULL);
+	ck_assert_int_eq(ask_cached(c, 4000), 1);
+	portq_client_free(c);
+
+	ck_assert_int_eq(portq_cache_set_ttl(-2), PORTQ_EINVAL);
+	ck_assert_int_eq(portq_cache_set_ttl(PORTQ_CLIENT_CACHE_TTL_MAX + 1), PORTQ_EINVAL);
+	portq_options_t o;
+	memset(&o, 0, sizeof(o));
+	o.config_file = "";
+	o.cache_ttl = -2;
+	ck_assert_int_eq(portq_client_new(&c, &o), PORTQ_EINVAL);
+	o.cache_ttl = PORTQ_CLIENT_CACHE_TTL_MAX + 1;
+	ck_assert_int_eq(portq_client_new(&c, &o), PORTQ_EINVAL);
+	counter_stop(&k);
+}
+END_TEST
+
+START_TEST(cache_dropped_on_new_serial)
+{
+	counter_t k;
+	counter_start(&k);
+	portq_cache_flush();
+	fake_serial = 77;
+	portq_client_t *c = counter_client(&k, 0, NULL);
+	ck_assert_int_eq(ask_cached(c, 4000), 0);
+	ck_assert_int_eq(ask_cached(c, 4001), 0);
+	ck_assert_int_eq(ask_cached(c, 4000), 1);
+	/* The registry is reloaded: the next answer from the network says so,
+	 * and everything kept from the old registry goes. */
+	fake_serial = 78;
+	ck_assert_int_eq(ask_cached(c, 4002), 0);
+	ck_assert_int_eq(ask_cached(c, 4000), 0);
+	ck_assert_int_eq(ask_cached(c, 4001), 0);
+	ck_assert_int_eq(ask_cached(c, 4002), 1);
+	ck_assert_int_eq(k.queries, 5);
+	/* An INFO answer, never cached, still tells of a new serial. */
+	fake_serial = 79;
+	portq_result_t *r;
+	ck_assert_int_eq(portq_query_info(c, &r), PORTQ_OK);
+	portq_result_free(r);
+	ck_assert_int_eq(ask_cached(c, 4002), 0);
+	portq_client_free(c);
+	fake_serial = 77;
+	counter_stop(&k);
+}
+END_TEST
+
+START_TEST(cache_bounded)
+{
+	counter_t k;
+	counter_start(&k);
+	portq_cache_flush();
+	portq_client_t *c = counter_client(&k, 0, NULL);
+	/* One more answer than the cache holds: the least recently used goes. */
+	const unsigned n = 4096 + 1;
+	for (unsigned p = 0; p < n; p++)
+		ck_assert_int_eq(ask_cached(c, 10000 + p), 0);
+	ck_assert_int_eq(k.queries, (int)n);
+	ck_assert_int_eq(ask_cached(c, 10000 + n - 1), 1);
+	ck_assert_int_eq(ask_cached(c, 10001), 1);
+	ck_assert_int_eq(ask_cached(c, 10000), 0);
+	portq_client_free(c);
+	counter_stop(&k);
+}
+END_TEST
+
+START_TEST(cache_servent)
+{
+	/* getservby*() share the cache: "no such entry" is an answer too. */
+	counter_t k;
+	counter_start(&k);
+	portq_cache_flush();
+	char list[64];
+	snprintf(list, sizeof(list), "127.0.0.1:%u", k.port);
+	setenv("PORTQ_SERVER", list, 1);
+	for (int i = 0; i < 3; i++) {
+		errno = EINVAL;
+		ck_assert_ptr_null(portq_getservbyport(htons(4000), "tcp"));
+		ck_assert_int_eq(errno, 0);
+		ck_assert_ptr_null(portq_getservbyname("fake-name", NULL));
+	}
+	ck_assert_int_eq(k.queries, 2);
+	ck_assert_int_eq(portq_cache_set_ttl(0), PORTQ_OK);
+	ck_assert_ptr_null(portq_getservbyport(htons(4000), "tcp"));
+	ck_assert_int_eq(k.queries, 3);
+	ck_assert_int_eq(portq_cache_set_ttl(-1), PORTQ_OK);
+	setenv("PORTQ_SERVER", server_env, 1);
+	counter_stop(&k);
+}
+END_TEST
+
+typedef struct {
+	unsigned seed;
+	int bad;
+} hammer_t;
+
+/* Many lookups from one thread, each checked against a direct answer. */
+static void *
+hammer_run(void *arg)
+{
+	hammer_t *h = arg;
+	struct servent se, *res;
+	char buf[1024];
+	for (int i = 0; i < 400; i++) {
+		unsigned port = 1 + (h->seed * 7919u + (unsigned)i * 104729u) % 2000;
+		int err = portq_getservbyport_r(htons((uint16_t)port), "tcp", &se, buf,
+		                                sizeof(buf), &res);
+		int expect = port_assigned_tcp(port);
+		if (err != 0 || (res != NULL) != expect)
+			h->bad++;
+	}
+	return NULL;
+}
+
+START_TEST(cache_threads)
+{
+	csv_load();
+	portq_cache_flush();
+	hammer_t h[4];
+	pthread_t t[4];
+	for (unsigned i = 0; i < 4; i++) {
+		h[i].seed = i % 2;      /* two pairs on the same ports: hits and races */
+		h[i].bad = 0;
+		ck_assert_int_eq(pthread_create(&t[i], NULL, hammer_run, &h[i]), 0);
+	}
+	for (int i = 0; i < 4; i++)
+		pthread_join(t[i], NULL);
+	for (int i = 0; i < 4; i++)
+		ck_assert_int_eq(h[i].bad, 0);
+}
+END_TEST
+
+/* ---- the async API on a libuv loop ----------------------------------- */
+
+/* What one async query's callback saw. */
+typedef struct {
+	int called;
+	int status;
+	portq_result_t *result;
+	char error[512];
+} outcome_t;
+
+static void
+on_outcome(int status, portq_result_t *result, const char *error, void *arg)
+{
+	outcome_t *o = arg;
+	o->called++;
+	o->status = status;
+	o->result = result;
+	snprintf(o->error, sizeof(o->error), "%s", error);
+}
+
+static void
+on_async_closed(portq_async_t *a, void *arg)
+{
+	(void)a;
+	(*(int *)arg)++;
+}
+
+static void
+on_tick(uv_timer_t *t)
+{
+	(void)t;     /* only wakes uv_run(UV_RUN_ONCE) up */
+}
+
+/* A loop with a ticking timer, so that a bounded wait can look at the clock. */
+typedef struct {
+	uv_loop_t loop;
+	uv_timer_t tick;
+} test_loop_t;
+
+static void
+loop_open(test_loop_t *l)
+{
+	ck_assert_int_eq(uv_loop_init(&l->loop), 0);
+	uv_timer_init(&l->loop, &l->tick);
+	uv_timer_start(&l->tick, on_tick, 50, 50);
+}
+
+/* Run until *done reaches `want` or timeout_ms pass; returns *done >= want. */
+static int
+loop_until(test_loop_t *l, const int *done, int want, int timeout_ms)
+{
+	long long deadline = now_ms() + timeout_ms;
+	while (*done < want && now_ms() < deadline)
+		uv_run(&l->loop, UV_RUN_ONCE);
+	return *done >= want;
+}
+
+/* Close the async handle and the loop; every handle must be gone. */
+static void
+loop_close(test_loop_t *l, portq_async_t *a)
+{
+	int closed = 0;
+	portq_async_close(a, on_async_closed, &closed);
+	portq_async_close(a, on_async_closed, &closed);   /* again: nothing */
+	ck_assert(loop_until(l, &closed, 1, 5000));
+	ck_assert_int_eq(closed, 1);
+	uv_close((uv_handle_t *)&l->tick, NULL);
+	for (int i = 0; i < 10 && uv_loop_alive(&l->loop); i++)
+		uv_run(&l->loop, UV_RUN_NOWAIT);
+	ck_assert_int_eq(uv_loop_close(&l->loop), 0);
+}
+
+static portq_async_t *
+async_new(test_loop_t *l, const char *servers, int timeout_ms, int attempts, int tcp)
+{
+	portq_options_t o;
+	memset(&o, 0, sizeof(o));
+	o.servers = servers ? servers : server_env;
+	o.config_file = "";
+	o.timeout_ms = timeout_ms;
+	o.attempts = attempts;
+	o.tcp = tcp;
+	portq_async_t *a = NULL;
+	ck_assert_int_eq(portq_async_new(&a, &l->loop, &o), PORTQ_OK);
+	ck_assert_ptr_nonnull(a);
+	return a;
+}
+
+/* Count of outcomes whose callback ran, for loop_until(). */
+static int outcomes_done;
+
+static void
+on_counted(int status, portq_result_t *result, const char *error, void *arg)
+{
+	on_outcome(status, result, error, arg);
+	outcomes_done++;
+}
+
+START_TEST(async_queries)
+{
+	portq_cache_flush();
+	test_loop_t l;
+	loop_open(&l);
+	portq_async_t *a = async_new(&l, NULL, 2000, 2, 0);
+	outcome_t o[6];
+	memset(o, 0, sizeof(o));
+	outcomes_done = 0;
+	ck_assert_int_eq(portq_async_port(a, 1303, "udp", on_counted, &o[0]), PORTQ_OK);
+	ck_assert_int_eq(portq_async_name(a, "sftsrv", NULL, on_counted, &o[1]), PORTQ_OK);
+	ck_assert_int_eq(portq_async_port(a, 293, NULL, on_counted, &o[2]), PORTQ_OK);
+	/* 200 records do not fit a datagram: truncated, then asked over TCP. */
+	ck_assert_int_eq(portq_async_range(a, 0, 65535, NULL, 0, 200, on_counted, &o[3]),
+	                 PORTQ_OK);
+	ck_assert_int_eq(portq_async_search(a, "backup", NULL, 0, 5, on_counted, &o[4]),
+	                 PORTQ_OK);
+	ck_assert_int_eq(portq_async_info(a, on_counted, &o[5]), PORTQ_OK);
+	/* Never from inside the call that started the query. */
+	for (int i = 0; i < 6; i++)
+		ck_assert_int_eq(o[i].called, 0);
+	ck_assert(loop_until(&l, &outcomes_done, 6, 10000));
+	for (int i = 0; i < 6; i++) {
+		ck_assert_int_eq(o[i].called, 1);
+		ck_assert_msg(o[i].status == PORTQ_OK, "query %d: %s", i, o[i].error);
+		ck_assert_str_eq(o[i].error, "");
+		ck_assert_int_eq(o[i].result->cached, 0);
+		ck_assert_str_eq(o[i].result->server, server_env);
+	}
+	ck_assert_uint_eq(o[0].result->n_entries, 1);
+	ck_assert_str_eq(o[0].result->entries[0].name, "sftsrv");
+	ck_assert_str_eq(o[0].result->entries[0].protocol, "udp");
+	ck_assert_int_eq(o[0].result->tcp, 0);
+	ck_assert_uint_ge(o[1].result->n_entries, 2);
+	ck_assert_int_eq(o[2].result->port->has_free, 1);
+	ck_assert_uint_eq(o[3].result->n_entries, 200);
+	ck_assert_int_eq(o[3].result->tcp, 1);
+	ck_assert_int_eq(o[3].result->more, 1);
+	ck_assert_uint_eq(o[4].result->n_entries, 5);
+	ck_assert_uint_gt(o[5].result->n_info, 2);
+	for (int i = 0; i < 6; i++)
+		portq_result_free(o[i].result);
+
+	/* The blocking API and the async API share the cache. */
+	outcome_t hit;
+	memset(&hit, 0, sizeof(hit));
+	outcomes_done = 0;
+	ck_assert_int_eq(portq_async_port(a, 1303, "udp", on_counted, &hit), PORTQ_OK);
+	ck_assert_int_eq(hit.called, 0);
+	ck_assert(loop_until(&l, &outcomes_done, 1, 5000));
+	ck_assert_int_eq(hit.status, PORTQ_OK);
+	ck_assert_int_eq(hit.result->cached, 1);
+	ck_assert_str_eq(hit.result->entries[0].name, "sftsrv");
+	portq_result_free(hit.result);
+	portq_client_t *c = client_new(NULL, 2000, 1, 0);
+	portq_result_t *r;
+	ck_assert_int_eq(portq_query_name(c, "sftsrv", NULL, &r), PORTQ_OK);
+	ck_assert_int_eq(r->cached, 1);
+	portq_result_free(r);
+	portq_client_free(c);
+
+	/* Bad arguments: refused at once, no callback. */
+	ck_assert_int_eq(portq_async_port(a, 65536, NULL, on_counted, &hit), PORTQ_EINVAL);
+	ck_assert_int_eq(portq_async_port(a, 22, "icmp", on_counted, &hit), PORTQ_EINVAL);
+	ck_assert_int_eq(portq_async_port(a, 22, NULL, NULL, &hit), PORTQ_EINVAL);
+	ck_assert_int_eq(portq_async_port(NULL, 22, NULL, on_counted, &hit), PORTQ_EINVAL);
+	ck_assert_int_eq(portq_async_name(a, "", NULL, on_counted, &hit), PORTQ_EINVAL);
+	ck_assert_int_eq(portq_async_name(a, NULL, NULL, on_counted, &hit), PORTQ_EINVAL);
+	ck_assert_int_eq(portq_async_range(a, 10, 9, NULL, 0, 0, on_counted, &hit), PORTQ_EINVAL);
+	ck_assert_int_eq(portq_async_search(a, "", NULL, 0, 0, on_counted, &hit), PORTQ_EINVAL);
+	ck_assert_int_eq(hit.called, 1);
+	loop_close(&l, a);
+	ck_assert_int_eq(portq_async_new(NULL, &l.loop, NULL), PORTQ_EINVAL);
+	ck_assert_int_eq(portq_async_new(&a, NULL, NULL), PORTQ_EINVAL);
+	ck_assert_ptr_null(a);
+	portq_async_close(NULL, NULL, NULL);
+}
+END_TEST
+
+START_TEST(async_failing_servers)
+{
+	portq_cache_flush();
+	test_loop_t l;
+	loop_open(&l);
+	unsigned silent_port;
+	int silent = bound_socket(SOCK_DGRAM, &silent_port);
+	char dead[64], quiet[64], list[256];
+	snprintf(dead, sizeof(dead), "127.0.0.1:%u", closed_port(SOCK_DGRAM));
+	snprintf(quiet, sizeof(quiet), "127.0.0.1:%u", silent_port);
+
+	/* A closed port, a server that never answers, then the real one. */
+	snprintf(list, sizeof(list), "%s,%s,%s", dead, quiet, server_env);
+	portq_async_t *a = async_new(&l, list, 150, 1, 0);
+	outcome_t o[3];
+	memset(o, 0, sizeof(o));
+	outcomes_done = 0;
+	ck_assert_int_eq(portq_async_port(a, 1303, "tcp", on_counted, &o[0]), PORTQ_OK);
+	ck_assert(loop_until(&l, &outcomes_done, 1, 5000));
+	ck_assert_msg(o[0].status == PORTQ_OK, "%s", o[0].error);
+	ck_assert_str_eq(o[0].result->server, server_env);
+	portq_result_free(o[0].result);
+	loop_close(&l, a);
+
+	/* Only the silent one: a timeout per attempt, then ETIMEDOUT. */
+	uint8_t b[512];
+	int got = 0;
+	for (int i = 0; i < 4 && recv(silent, b, sizeof(b), MSG_DONTWAIT) > 0; i++)
+		got++;
+	ck_assert_int_eq(got, 1);       /* asked once on the way to the real one */
+	loop_open(&l);
+	a = async_new(&l, quiet, 150, 2, 0);
+	outcomes_done = 0;
+	long long t0 = now_ms();
+	ck_assert_int_eq(portq_async_port(a, 22, NULL, on_counted, &o[1]), PORTQ_OK);
+	ck_assert(loop_until(&l, &outcomes_done, 1, 5000));
+	ck_assert_int_eq(o[1].status, PORTQ_ETIMEDOUT);
+	ck_assert_ptr_null(o[1].result);
+	ck_assert_msg(strstr(o[1].error, "timed out") != NULL, "%s", o[1].error);
+	ck_assert_msg(strstr(o[1].error, quiet) != NULL, "%s", o[1].error);
+	ck_assert_int_ge(now_ms() - t0, 2 * 150 - 20);
+	loop_close(&l, a);
+	got = 0;
+	for (int i = 0; i < 4 && recv(silent, b, sizeof(b), MSG_DONTWAIT) > 0; i++)
+		got++;
+	ck_assert_int_eq(got, 2);       /* both attempts were sent */
+
+	/* Only the closed port: refused, EIO. */
+	loop_open(&l);
+	a = async_new(&l, dead, 2000, 1, 0);
+	outcomes_done = 0;
+	ck_assert_int_eq(portq_async_port(a, 22, NULL, on_counted, &o[2]), PORTQ_OK);
+	ck_assert(loop_until(&l, &outcomes_done, 1, 5000));
+	ck_assert_int_eq(o[2].status, PORTQ_EIO);
+	ck_assert_msg(strstr(o[2].error, "refused") != NULL, "%s", o[2].error);
+	loop_close(&l, a);
+	close(silent);
+}
+END_TEST
+
+START_TEST(async_tcp_and_silent_tcp)
+{
+	portq_cache_flush();
+	test_loop_t l;
+	loop_open(&l);
+	portq_async_t *a = async_new(&l, NULL, 2000, 1, 1);
+	outcome_t o[2];
+	memset(o, 0, sizeof(o));
+	outcomes_done = 0;
+	ck_assert_int_eq(portq_async_port(a, 293, NULL, on_counted, &o[0]), PORTQ_OK);
+	ck_assert(loop_until(&l, &outcomes_done, 1, 5000));
+	ck_assert_msg(o[0].status == PORTQ_OK, "%s", o[0].error);
+	ck_assert_int_eq(o[0].result->tcp, 1);
+	ck_assert_int_eq(o[0].result->port->has_free, 1);
+	portq_result_free(o[0].result);
+	loop_close(&l, a);
+
+	/* A listener that accepts (the kernel does) and never answers. */
+	unsigned port;
+	int fd = bound_socket(SOCK_STREAM, &port);
+	ck_assert_int_eq(listen(fd, 4), 0);
+	char list[64];
+	snprintf(list, sizeof(list), "127.0.0.1:%u", port);
+	loop_open(&l);
+	a = async_new(&l, list, 150, 1, 1);
+	outcomes_done = 0;
+	ck_assert_int_eq(portq_async_port(a, 22, NULL, on_counted, &o[1]), PORTQ_OK);
+	ck_assert(loop_until(&l, &outcomes_done, 1, 5000));
+	ck_assert_int_eq(o[1].status, PORTQ_ETIMEDOUT);
+	ck_assert_msg(strstr(o[1].error, "tcp: timed out") != NULL, "%s", o[1].error);
+	loop_close(&l, a);
+	close(fd);
+}
+END_TEST
+
+static void
+on_then_close(int status, portq_result_t *result, const char *error, void *arg)
+{
+	on_counted(status, result, error, arg);
+	portq_async_t **a = (portq_async_t **)((outcome_t *)arg + 1);
+	portq_async_close(*a, NULL, NULL);      /* from inside a callback */
+}
+
+START_TEST(async_close_cancels)
+{
+	portq_cache_flush();
+	unsigned port;
+	int silent = bound_socket(SOCK_DGRAM, &port);
+	char list[64];
+	snprintf(list, sizeof(list), "127.0.0.1:%u", port);
+	test_loop_t l;
+	loop_open(&l);
+	portq_async_t *a = async_new(&l, list, 5000, 2, 0);
+	outcome_t o[2];
+	memset(o, 0, sizeof(o));
+	outcomes_done = 0;
+	ck_assert_int_eq(portq_async_port(a, 22, NULL, on_counted, &o[0]), PORTQ_OK);
+	ck_assert_int_eq(portq_async_name(a, "ssh", "tcp", on_counted, &o[1]), PORTQ_OK);
+	uv_run(&l.loop, UV_RUN_NOWAIT);       /* the probes are out */
+	int closed = 0;
+	long long t0 = now_ms();
+	portq_async_close(a, on_async_closed, &closed);
+	ck_assert_int_eq(portq_async_port(a, 22, NULL, on_counted, &o[0]), PORTQ_EINVAL);
+	ck_assert_int_eq(o[0].called, 0);      /* not from inside close either */
+	ck_assert(loop_until(&l, &closed, 1, 2000));
+	ck_assert_int_lt(now_ms() - t0, 1000);     /* no waiting for the timeout */
+	for (int i = 0; i < 2; i++) {
+		ck_assert_int_eq(o[i].called, 1);
+		ck_assert_int_eq(o[i].status, PORTQ_EIO);
+		ck_assert_ptr_null(o[i].result);
+		ck_assert_str_eq(o[i].error, "cancelled");
+	}
+	uv_close((uv_handle_t *)&l.tick, NULL);
+	uv_run(&l.loop, UV_RUN_NOWAIT);
+	ck_assert_int_eq(uv_loop_close(&l.loop), 0);
+
+	/* Closing from inside a query's callback, with another still out. */
+	struct {
+		outcome_t o;
+		portq_async_t *a;
+	} first;
+	outcome_t second;
+	memset(&first, 0, sizeof(first));
+	memset(&second, 0, sizeof(second));
+	loop_open(&l);
+	char two[128];
+	snprintf(two, sizeof(two), "%s", server_env);
+	first.a = async_new(&l, two, 2000, 1, 0);
+	portq_async_t *quiet = async_new(&l, list, 5000, 1, 0);
+	outcomes_done = 0;
+	ck_assert_int_eq(portq_async_port(first.a, 1303, NULL, on_then_close, &first), PORTQ_OK);
+	ck_assert_int_eq(portq_async_port(quiet, 22, NULL, on_counted, &second), PORTQ_OK);
+	ck_assert(loop_until(&l, &outcomes_done, 1, 5000));
+	ck_assert_int_eq(first.o.status, PORTQ_OK);
+	portq_result_free(first.o.result);
+	loop_close(&l, quiet);
+	ck_assert_int_eq(second.status, PORTQ_EIO);
+	close(silent);
+}
+END_TEST
+
+START_TEST(async_host_names)
+{
+	portq_cache_flush();
+	test_loop_t l;
+	loop_open(&l);
+	char list[64];
+	snprintf(list, sizeof(list), "localhost:%u", server.port);
+	portq_async_t *a = async_new(&l, list, 2000, 1, 0);
+	outcome_t o[3];
+	memset(o, 0, sizeof(o));
+	outcomes_done = 0;
+	/* Two queries wait for the one resolution. */
+	ck_assert_int_eq(portq_async_port(a, 22, "tcp", on_counted, &o[0]), PORTQ_OK);
+	ck_assert_int_eq(portq_async_port(a, 23, "tcp", on_counted, &o[1]), PORTQ_OK);
+	ck_assert(loop_until(&l, &outcomes_done, 2, 5000));
+	for (int i = 0; i < 2; i++) {
+		ck_assert_msg(o[i].status == PORTQ_OK, "%s", o[i].error);
+		/* localhost may come first as ::1, where nobody listens */
+		ck_assert(strstr(o[i].result->server, "127.0.0.1") != NULL);
+		portq_result_free(o[i].result);
+	}
+	loop_close(&l, a);
+
+	/* c-ares refuses .onion itself (RFC 7686): nothing leaves the machine. */
+	loop_open(&l);
+	a = async_new(&l, "portq-test.onion", 1000, 1, 0);
+	outcomes_done = 0;
+	ck_assert_int_eq(portq_async_port(a, 22, NULL, on_counted, &o[2]), PORTQ_OK);
+	ck_assert(loop_until(&l, &outcomes_done, 1, 5000));
+	ck_assert_int_eq(o[2].status, PORTQ_EIO);
+	ck_assert_msg(strstr(o[2].error, "resolving portq-test.onion") != NULL, "%s",
+	              o[2].error);
+	loop_close(&l, a);
+}
+END_TEST
+
+/*
+ * Host names through a real DNS exchange, so that c-ares's sockets are
+ * driven by uv_poll and its timeouts by the uv_timer: a child with a
+ * network namespace of its own (a fresh loopback, where port 53 is free)
+ * and a mount namespace where /etc/resolv.conf names 127.0.0.1, a fake
+ * DNS server there, and a fake portq server. Needs root, like the parity
+ * test; without it the test fails and says so.
+ */
+#define DNS_NAME_OK      "portq-test.example"
+#define DNS_NAME_NX      "nx.portq-test.example"
+#define DNS_NAME_SILENT  "silent.portq-test.example"
+
+static _Atomic int dns_stop;
+
+/* "portq-test.example" from the question at q[12..len); 0 if malformed. */
+static size_t
+dns_qname(const uint8_t *q, size_t len, char *out, size_t cap, size_t *end)
+{
+	size_t i = 12, o = 0;
+	while (i < len && q[i] != 0) {
+		size_t n = q[i++];
+		if (n > 63 || i + n > len || o + n + 1 >= cap)
+			return 0;
+		if (o > 0)
+			out[o++] = '.';
+		memcpy(out + o, q + i, n);
+		o += n;
+		i += n;
+	}
+	out[o] = '\0';
+	*end = i + 5;           /* the root label, QTYPE, QCLASS */
+	return *end <= len ? o : 0;
+}
+
+static void *
+dns_run(void *arg)
+{
+	int fd = *(int *)arg;
+	for (int turn = 0; turn < 400 && !dns_stop; turn++) {     /* 20 s at most */
+		struct pollfd p = { fd, POLLIN, 0 };
+		if (poll(&p, 1, 50) != 1)
+			continue;
+		uint8_t q[512], a[512];
+		struct sockaddr_storage from;
+		socklen_t flen = sizeof(from);
+		ssize_t n = recvfrom(fd, q, sizeof(q), 0, (struct sockaddr *)&from, &flen);
+		char name[256];
+		size_t end;
+		if (n < 12 || dns_qname(q, (size_t)n, name, sizeof(name), &end) == 0)
+			continue;
+		if (strcasecmp(name, DNS_NAME_SILENT) == 0)
+			continue;
+		unsigned qtype = (unsigned)q[end - 4] << 8 | q[end - 3];
+		int nx = strcasecmp(name, DNS_NAME_OK) != 0;
+		int answer = !nx && qtype == 1;
+		memcpy(a, q, end);
+		a[2] = 0x81;                        /* QR, RD */
+		a[3] = nx ? 0x83 : 0x80;            /* RA; NXDOMAIN */
+		a[4] = 0, a[5] = 1;                 /* QDCOUNT */
+		a[6] = 0, a[7] = (uint8_t)answer;   /* ANCOUNT */
+		memset(a + 8, 0, 4);
+		size_t len = end;
+		if (answer) {
+			const uint8_t rr[] = { 0xc0, 0x0c, 0, 1, 0, 1, 0, 0, 0, 60, 0, 4,
+			                       127, 0, 0, 1 };
+			memcpy(a + len, rr, sizeof(rr));
+			len += sizeof(rr);
+		}
+		sendto(fd, a, len, 0, (struct sockaddr *)&from, flen);
+	}
+	return NULL;
+}
+
+/* The child's work; 0 when all went as expected, else a message. */
+static const char *
+dns_child_run(char *why_buf, size_t len)
+{
+	char *why = why_buf;
+	if (unshare(CLONE_NEWNS | CLONE_NEWNET) < 0) {
+		snprintf(why, len, "unshare(CLONE_NEWNS|CLONE_NEWNET): %s%s", strerror(errno),
+		         errno == EPERM ? " -- this test needs root (CAP_SYS_ADMIN)" : "");
+		return why;
+	}
+	int s = socket(AF_INET, SOCK_DGRAM, 0);
+	struct ifreq ifr;
+	memset(&ifr, 0, sizeof(ifr));
+	snprintf(ifr.ifr_name, sizeof(ifr.ifr_name), "lo");
+	if (s < 0 || ioctl(s, SIOCGIFFLAGS, &ifr) < 0 ||
+	    (ifr.ifr_flags |= IFF_UP, ioctl(s, SIOCSIFFLAGS, &ifr)) < 0) {
+		snprintf(why, len, "bringing lo up: %s", strerror(errno));
+		return why;
+	}
+	close(s);
+	char conf[] = "/tmp/test_client_resolv.XXXXXX";
+	int fd = mkstemp(conf);
+	const char text[] = "nameserver 127.0.0.1\n";
+	if (fd < 0 || write(fd, text, sizeof(text) - 1) != (ssize_t)sizeof(text) - 1 ||
+	    mount("none", "/", "none", MS_REC | MS_PRIVATE, NULL) < 0 ||
+	    mount(conf, "/etc/resolv.conf", "none", MS_BIND, NULL) < 0) {
+		snprintf(why, len, "resolv.conf: %s", strerror(errno));
+		return why;
+	}
+	close(fd);
+	unlink(conf);
+
+	int dns = socket(AF_INET, SOCK_DGRAM, 0);
+	struct sockaddr_in a = { .sin_family = AF_INET, .sin_port = htons(53),
+	                         .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
+	if (dns < 0 || bind(dns, (struct sockaddr *)&a, sizeof(a)) < 0) {
+		snprintf(why, len, "binding 127.0.0.1:53: %s", strerror(errno));
+		return why;
+	}
+	pthread_t t;
+	pthread_create(&t, NULL, dns_run, &dns);
+	counter_t k;
+	counter_start(&k);
+
+	test_loop_t l;
+	loop_open(&l);
+	char list[64];
+	snprintf(list, sizeof(list), "%s:%u", DNS_NAME_OK, k.port);
+	portq_options_t o;
+	memset(&o, 0, sizeof(o));
+	o.config_file = "";
+	o.servers = list;
+	o.timeout_ms = 300;
+	o.attempts = 1;
+	portq_async_t *as[3];
+	outcome_t out[3];
+	memset(out, 0, sizeof(out));
+	outcomes_done = 0;
+	portq_async_new(&as[0], &l.loop, &o);
+	o.servers = DNS_NAME_NX;
+	portq_async_new(&as[1], &l.loop, &o);
+	o.servers = DNS_NAME_SILENT;
+	portq_async_new(&as[2], &l.loop, &o);
+	portq_async_port(as[0], 4000, NULL, on_counted, &out[0]);
+	portq_async_port(as[1], 4000, NULL, on_counted, &out[1]);
+	portq_async_port(as[2], 4000, NULL, on_counted, &out[2]);
+	int all = loop_until(&l, &outcomes_done, 3, 10000);
+
+	/* Closed while c-ares waits for an answer that never comes. */
+	outcome_t cut;
+	memset(&cut, 0, sizeof(cut));
+	int cut_closed = 0;
+	portq_async_t *waiting;
+	portq_async_new(&waiting, &l.loop, &o);
+	portq_async_port(waiting, 4000, NULL, on_outcome, &cut);
+	uv_run(&l.loop, UV_RUN_NOWAIT);
+	portq_async_close(waiting, on_async_closed, &cut_closed);
+	loop_until(&l, &cut_closed, 1, 5000);
+	char label[64];
+	snprintf(label, sizeof(label), "127.0.0.1:%u", k.port);
+	if (!all)
+		snprintf(why, len, "only %d of 3 queries ended", outcomes_done);
+	else if (out[0].status != PORTQ_OK || strcmp(out[0].result->server, label) != 0)
+		snprintf(why, len, "by name: %s (%.300s)", portq_strerror(out[0].status), out[0].error);
+	else if (out[1].status != PORTQ_EIO || strstr(out[1].error, "resolving " DNS_NAME_NX) == NULL)
+		snprintf(why, len, "NXDOMAIN: %s (%.300s)", portq_strerror(out[1].status), out[1].error);
+	else if (out[2].status != PORTQ_ETIMEDOUT || strstr(out[2].error, "timed out") == NULL)
+		snprintf(why, len, "silent DNS: %s (%.300s)", portq_strerror(out[2].status), out[2].error);
+	else if (cut_closed != 1 || cut.called != 1 || cut.status != PORTQ_EIO ||
+	         strcmp(cut.error, "cancelled") != 0)
+		snprintf(why, len, "closed while resolving: %d %d %.300s", cut_closed, cut.called,
+		         cut.error);
+	else if (k.queries != 1)
+		snprintf(why, len, "the portq server got %d queries", (int)k.queries);
+	else
+		why = NULL;
+	if (all)
+		portq_result_free(out[0].result);
+	int closed = 0;
+	for (int i = 0; i < 3; i++)
+		portq_async_close(as[i], on_async_closed, &closed);
+	loop_until(&l, &closed, 3, 5000);
+	uv_close((uv_handle_t *)&l.tick, NULL);
+	uv_run(&l.loop, UV_RUN_NOWAIT);
+	if (why == NULL && (closed != 3 || uv_loop_close(&l.loop) != 0))
+		return "handles left open on the loop";
+	dns_stop = 1;
+	pthread_join(t, NULL);
+	counter_stop(&k);
+	close(dns);
+	return why;
+}
+
+START_TEST(async_dns_on_the_loop)
+{
+	int pfd[2];
+	ck_assert_int_eq(pipe(pfd), 0);
+	pid_t pid = fork();
+	ck_assert_int_ge(pid, 0);
+	if (pid == 0) {
+		char why[512];
+		const char *fail = dns_child_run(why, sizeof(why));
+		if (fail != NULL && write(pfd[1], fail, strlen(fail)) < 0)
+			_exit(2);
+		_exit(fail == NULL ? 0 : 1);
+	}
+	close(pfd[1]);
+	int status = -1;
+	int waited = 0;
+	for (; waited < 1200 && waitpid(pid, &status, WNOHANG) != pid; waited++)
+		usleep(50 * 1000);          /* 60 s: valgrind is slow */
+	if (waited == 1200) {
+		kill(pid, SIGKILL);
+		waitpid(pid, &status, 0);
+	}
+	char msg[512] = "";
+	ssize_t n = read(pfd[0], msg, sizeof(msg) - 1);
+	msg[n > 0 ? n : 0] = '\0';
+	close(pfd[0]);
+	ck_assert_msg(WIFEXITED(status) && WEXITSTATUS(status) == 0, "%s (wait status %d)",
+	              msg[0] ? msg : "the child did not finish", status);
 }
 END_TEST
 
@@ -1177,6 +2115,26 @@ client_suite(void)
 	tcase_add_test(tc, silent_server_times_out);
 	tcase_add_test(tc, mismatched_answers_ignored);
 	tcase_add_test(tc, malformed_answer_fails);
+	suite_add_tcase(s, tc);
+
+	tc = tcase_create("cache");
+	tcase_add_unchecked_fixture(tc, fixture_up, fixture_down);
+	tcase_add_test(tc, cache_hits_and_misses);
+	tcase_add_test(tc, cache_ttl_settings);
+	tcase_add_test(tc, cache_dropped_on_new_serial);
+	tcase_add_test(tc, cache_bounded);
+	tcase_add_test(tc, cache_servent);
+	tcase_add_test(tc, cache_threads);
+	suite_add_tcase(s, tc);
+
+	tc = tcase_create("async");
+	tcase_add_unchecked_fixture(tc, fixture_up, fixture_down);
+	tcase_add_test(tc, async_queries);
+	tcase_add_test(tc, async_failing_servers);
+	tcase_add_test(tc, async_tcp_and_silent_tcp);
+	tcase_add_test(tc, async_close_cancels);
+	tcase_add_test(tc, async_host_names);
+	tcase_add_test(tc, async_dns_on_the_loop);
 	suite_add_tcase(s, tc);
 
 	tc = tcase_create("cli");

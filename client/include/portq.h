@@ -11,6 +11,8 @@
  *     records: status, description, references, dates, the free block and
  *     the assigned neighbours of a port, paged ranges and text search.
  *
+ * portq_async.h offers the same queries on the caller's libuv loop.
+ *
  * Servers: the handle's options, else the PORTQ_SERVER environment
  * variable ("HOST[:PORT],HOST[:PORT]"), else the `server` lines of the
  * configuration file (/etc/portq.conf), else 127.0.0.1 on
@@ -44,6 +46,9 @@ extern "C" {
 #define PORTQ_CLIENT_DEFAULT_PORT 5380
 #define PORTQ_CLIENT_TIMEOUT_MS   2000   /* per server and attempt */
 #define PORTQ_CLIENT_ATTEMPTS     2      /* rounds over the server list */
+#define PORTQ_CLIENT_CACHE_TTL    60     /* seconds an answer is reused */
+#define PORTQ_CLIENT_CACHE_TTL_MAX 86400
+#define PORTQ_CACHE_OFF           (-1)   /* portq_options_t.cache_ttl: none */
 
 /* ---- libc-compatible lookups ------------------------------------------ */
 
@@ -53,6 +58,9 @@ extern "C" {
  * registry record with a name whose port or range covers `port`; s_port is
  * `port`, s_proto the record's protocol (for a record valid for all
  * protocols: `proto`, or "tcp" when proto is NULL).
+ *
+ * Answers come from the process's cache (see "The answer cache" below)
+ * while they are fresh.
  *
  * Returns a pointer to thread-local storage that the next call from the
  * same thread overwrites, or NULL with errno set: 0 when there is no such
@@ -102,14 +110,22 @@ typedef struct {
 	int timeout_ms;           /* wait per server and attempt, > 0 */
 	int attempts;             /* rounds over the server list, > 0 */
 	int tcp;                  /* nonzero: always ask over TCP */
+	int cache_ttl;            /* seconds this handle reuses a cached answer,
+	                             1 to PORTQ_CLIENT_CACHE_TTL_MAX;
+	                             PORTQ_CACHE_OFF: none (always ask the
+	                             network, keep nothing); 0: the
+	                             process setting (portq_cache_set_ttl), else
+	                             the file's cache-ttl, else
+	                             PORTQ_CLIENT_CACHE_TTL */
 } portq_options_t;
 
 /*
  * A new handle in *out. Reads the configuration file (a missing file is
  * not an error) and PORTQ_SERVER; host names are resolved, through c-ares,
  * at the first query. Returns PORTQ_OK, PORTQ_EINVAL (NULL out, a server
- * that is not HOST[:PORT], a negative timeout or attempts) or
- * PORTQ_ENOMEM. `opts` may be NULL; its strings are copied.
+ * that is not HOST[:PORT], a negative timeout or attempts, a cache_ttl
+ * out of range) or PORTQ_ENOMEM. `opts` may be NULL; its strings are
+ * copied.
  *
  * A handle is used by one thread at a time; several handles may be used
  * in parallel.
@@ -194,6 +210,8 @@ typedef struct {
 	                               the rest at port->above */
 	const portq_info_t *info;   /* INFO: key/value items */
 	size_t n_info;
+	int cached;                 /* from the cache, not the network; `tcp`
+	                               and `server` say how it first came */
 } portq_result_t;
 
 /* Free a result; NULL is allowed. */
@@ -240,8 +258,34 @@ PORTQ_EXPORT int portq_query_range(portq_client_t *c, unsigned lo, unsigned hi,
 PORTQ_EXPORT int portq_query_search(portq_client_t *c, const char *text, const char *proto,
                                     uint32_t offset, unsigned limit, portq_result_t **out);
 
-/* Registry and server information (serial, records, sources, ...). */
+/* Registry and server information (serial, records, sources, ...).
+ * Never cached. */
 PORTQ_EXPORT int portq_query_info(portq_client_t *c, portq_result_t **out);
+
+/* ---- the answer cache ------------------------------------------------- */
+
+/*
+ * One cache per process, shared by every handle and thread and by the
+ * getservby*() functions (thread-safe). It keeps the answers to PORT,
+ * NAME, RANGE and SEARCH queries, "nothing matched" included, per server
+ * list, for the handle's TTL (portq_options_t.cache_ttl; 60 s unless
+ * configured). An answer from the network whose registry serial differs
+ * from that of the cached answers of the same server list drops all of
+ * them. At most 4096 answers and 4 MiB are kept; the least recently
+ * used go first. Failures are never cached.
+ */
+
+/*
+ * Set the TTL, in seconds, of the handles created from now on without a
+ * cache_ttl of their own, and of the getservby*() functions: 0 disables
+ * the cache for them, 1 to PORTQ_CLIENT_CACHE_TTL_MAX sets it, -1 goes
+ * back to the configuration file's `cache-ttl` (the default). Returns
+ * PORTQ_OK or PORTQ_EINVAL (out of range).
+ */
+PORTQ_EXPORT int portq_cache_set_ttl(int seconds);
+
+/* Drop every cached answer. */
+PORTQ_EXPORT void portq_cache_flush(void);
 
 #ifdef __cplusplus
 }

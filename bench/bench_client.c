@@ -1,0 +1,270 @@
+/*
+ * bench_client.c -- how long a service lookup by port takes through
+ * libportq, against a running portqd on loopback, next to glibc reading
+ * the same registry from /etc/services (and nscd, when it runs).
+ *
+ *   bench_client --server ADDR:PORT [--services FILE] [-n N]
+ *
+ * The ports: N (default 4000, at most what the cache holds) drawn at
+ * random, fixed seed, from the assigned single-port records the server
+ * lists. Each lookup is timed alone; the median and the 99th percentile
+ * over the N are reported.
+ *
+ *   portq uncached   portq_getservbyport(port, "tcp") with the cache off:
+ *                    a new handle, one UDP round trip, decoding
+ *   portq cached     the same after a first pass has filled the cache
+ *   portq handle     portq_query_port() on one handle, cache off: the
+ *                    round trip without the per-call set-up
+ *   glibc files      getservbyport() with FILE (`portq --services`) as
+ *                    /etc/services and "services: files", in a private
+ *                    mount namespace of this process (needs root)
+ *   nscd             getservbyport() through the machine's nscd, with the
+ *                    machine's own /etc/services; "not measured" when no
+ *                    nscd runs
+ *
+ * bench/run-client-bench starts portqd, writes FILE and runs this.
+ */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <getopt.h>
+#include <netdb.h>
+#include <sched.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mount.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "portq.h"
+
+#define SEED       0x706f727471ULL
+#define N_DEFAULT  4000
+#define N_MAX      4000      /* the cached pass must fit the cache (4096) */
+#define PAGE       1000
+#define MAX_PAGES  200
+
+static double
+now_us(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec * 1e6 + (double)ts.tv_nsec / 1e3;
+}
+
+static int
+cmp_double(const void *a, const void *b)
+{
+	double x = *(const double *)a, y = *(const double *)b;
+	return (x > y) - (x < y);
+}
+
+typedef struct {
+	double median, p99;
+	size_t found;
+} stats_t;
+
+static stats_t
+stats_of(double *t, size_t n, size_t found)
+{
+	qsort(t, n, sizeof(*t), cmp_double);
+	stats_t s = { n % 2 ? t[n / 2] : (t[n / 2 - 1] + t[n / 2]) / 2,
+	              t[(size_t)((double)(n - 1) * 0.99)], found };
+	return s;
+}
+
+static void
+report(const char *what, stats_t s, size_t n)
+{
+	printf("| %-15s | %9.1f | %9.1f | %5zu/%zu |\n", what, s.median, s.p99, s.found, n);
+}
+
+static uint64_t rng_state = SEED;
+
+static uint64_t
+rng_next(void)
+{
+	uint64_t z = (rng_state += 0x9e3779b97f4a7c15ULL);
+	z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
+	z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
+	return z ^ (z >> 31);
+}
+
+/* Ports of the assigned, named single-port tcp records the server lists. */
+static size_t
+registry_ports(const char *server, unsigned *out, size_t max)
+{
+	portq_options_t o;
+	memset(&o, 0, sizeof(o));
+	o.servers = server;
+	o.config_file = "";
+	o.tcp = 1;
+	o.cache_ttl = PORTQ_CACHE_OFF;
+	portq_client_t *c;
+	if (portq_client_new(&c, &o) < 0)
+		return 0;
+	size_t n = 0;
+	uint32_t offset = 0;
+	for (int page = 0; page < MAX_PAGES; page++) {
+		portq_result_t *r;
+		int rc = portq_query_range(c, 0, 65535, "tcp", offset, PAGE, &r);
+		if (rc < 0) {
+			fprintf(stderr, "bench_client: %s: %s\n", portq_strerror(rc),
+			        portq_client_error(c));
+			break;
+		}
+		for (size_t i = 0; i < r->n_entries && n < max; i++) {
+			const portq_entry_t *e = &r->entries[i];
+			if (e->assigned && e->name[0] && e->has_port && e->port_lo == e->port_hi &&
+			    (n == 0 || out[n - 1] != e->port_lo))
+				out[n++] = e->port_lo;
+		}
+		offset += (uint32_t)r->n_entries;
+		int more = r->more && r->n_entries > 0;
+		portq_result_free(r);
+		if (!more)
+			break;
+	}
+	portq_client_free(c);
+	return n;
+}
+
+typedef struct servent *(*byport_fn)(int port, const char *proto);
+
+static stats_t
+time_byport(byport_fn fn, const unsigned *ports, size_t n, double *t)
+{
+	size_t found = 0;
+	for (size_t i = 0; i < n; i++) {
+		double t0 = now_us();
+		struct servent *se = fn((int)htons((uint16_t)ports[i]), "tcp");
+		t[i] = now_us() - t0;
+		found += se != NULL;
+	}
+	return stats_of(t, n, found);
+}
+
+static stats_t
+time_handle(const char *server, const unsigned *ports, size_t n, double *t)
+{
+	portq_options_t o;
+	memset(&o, 0, sizeof(o));
+	o.servers = server;
+	o.config_file = "";
+	o.cache_ttl = PORTQ_CACHE_OFF;
+	portq_client_t *c;
+	size_t found = 0;
+	if (portq_client_new(&c, &o) < 0)
+		return stats_of(t, 1, 0);
+	for (size_t i = 0; i < n; i++) {
+		portq_result_t *r = NULL;
+		double t0 = now_us();
+		int rc = portq_query_port(c, ports[i], "tcp", &r);
+		t[i] = now_us() - t0;
+		found += rc == PORTQ_OK && r->n_entries > 0;
+		portq_result_free(r);
+	}
+	portq_client_free(c);
+	return stats_of(t, n, found);
+}
+
+/* FILE over /etc/services and "services: files", for this process only. */
+static int
+namespace_enter(const char *services)
+{
+	char nss[] = "/tmp/bench_client_nsswitch.XXXXXX";
+	int fd = mkstemp(nss);
+	const char line[] = "services: files\n";
+	if (fd < 0 || write(fd, line, sizeof(line) - 1) != (ssize_t)sizeof(line) - 1) {
+		perror("bench_client: nsswitch");
+		return -1;
+	}
+	close(fd);
+	int rc = -1;
+	if (unshare(CLONE_NEWNS) < 0)
+		fprintf(stderr, "bench_client: unshare: %s%s\n", strerror(errno),
+		        errno == EPERM ? " (the glibc measurement needs root)" : "");
+	else if (mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) < 0 ||
+	         mount(services, "/etc/services", NULL, MS_BIND, NULL) < 0 ||
+	         mount(nss, "/etc/nsswitch.conf", NULL, MS_BIND, NULL) < 0)
+		fprintf(stderr, "bench_client: mount: %s\n", strerror(errno));
+	else
+		rc = 0;
+	unlink(nss);      /* the bind mount holds the file */
+	return rc;
+}
+
+int
+main(int argc, char **argv)
+{
+	static const struct option longopts[] = {
+		{ "server",   required_argument, NULL, 's' },
+		{ "services", required_argument, NULL, 'f' },
+		{ "lookups",  required_argument, NULL, 'n' },
+		{ NULL, 0, NULL, 0 }
+	};
+	const char *server = NULL, *services = NULL;
+	long n = N_DEFAULT;
+	int ch;
+	while ((ch = getopt_long(argc, argv, "s:f:n:", longopts, NULL)) != -1) {
+		switch (ch) {
+		case 's': server = optarg; break;
+		case 'f': services = optarg; break;
+		case 'n': n = strtol(optarg, NULL, 10); break;
+		default:  goto usage;
+		}
+	}
+	if (server == NULL || n < 100 || n > N_MAX)
+		goto usage;
+
+	static unsigned all[65536], ports[N_MAX];
+	size_t n_all = registry_ports(server, all, 65536);
+	if (n_all == 0) {
+		fprintf(stderr, "bench_client: no ports from %s\n", server);
+		return 1;
+	}
+	for (long i = 0; i < n; i++)
+		ports[i] = all[rng_next() % n_all];
+	double *t = malloc((size_t)n * sizeof(*t));
+	if (t == NULL)
+		return 1;
+	setenv("PORTQ_SERVER", server, 1);
+	printf("%ld lookups by port (tcp) of ports drawn from %zu registry ports; "
+	       "times in microseconds\n\n", n, n_all);
+	printf("| lookup          |    median |       p99 |     found |\n");
+	printf("|-----------------|-----------|-----------|-----------|\n");
+
+	portq_cache_set_ttl(0);
+	report("portq uncached", time_byport(portq_getservbyport, ports, (size_t)n, t),
+	       (size_t)n);
+	report("portq handle", time_handle(server, ports, (size_t)n, t), (size_t)n);
+	portq_cache_set_ttl(PORTQ_CLIENT_CACHE_TTL);
+	portq_cache_flush();
+	time_byport(portq_getservbyport, ports, (size_t)n, t);     /* fill it */
+	report("portq cached", time_byport(portq_getservbyport, ports, (size_t)n, t),
+	       (size_t)n);
+
+	struct stat st;
+	if (stat("/var/run/nscd/socket", &st) == 0)
+		report("nscd", time_byport(getservbyport, ports, (size_t)n, t), (size_t)n);
+	else
+		printf("| %-15s | not measured: %s |\n", "nscd",
+		       stat("/usr/sbin/nscd", &st) == 0 ? "nscd is not running"
+		                                        : "nscd is not installed");
+
+	if (services == NULL)
+		printf("| %-15s | not measured: no --services FILE |\n", "glibc files");
+	else if (namespace_enter(services) < 0)
+		printf("| %-15s | not measured: no mount namespace |\n", "glibc files");
+	else
+		report("glibc files", time_byport(getservbyport, ports, (size_t)n, t),
+		       (size_t)n);
+	free(t);
+	return 0;
+usage:
+	fprintf(stderr, "usage: bench_client --server ADDR:PORT [--services FILE] "
+	                "[-n N (100-%d)]\n", N_MAX);
+	return 2;
+}

@@ -1,0 +1,62 @@
+/*
+ * cache.h -- libportq's answer cache: one per process, shared by every
+ * handle and by the getservby*() functions, behind one mutex.
+ *
+ * An entry is an answer message as it came off the wire, with the server
+ * that sent it, keyed by the server list that was asked (the "scope": two
+ * handles on different servers never share answers) and the query's
+ * opcode and question bytes. The wire form is kept rather than a decoded
+ * result so that every hit gives the caller a result of its own to free.
+ *
+ * Lifetime: an entry is used while it is younger than the asking handle's
+ * TTL. Every answer that comes from the network carries its registry
+ * serial; one that differs from the serial of the scope's cached answers
+ * drops all of them (the registry was reloaded, and answers from two
+ * registries must not mix). Size: at most CACHE_MAX_ENTRIES entries and
+ * CACHE_MAX_BYTES of messages; the least recently used go first.
+ */
+#ifndef PORTQ_CLIENT_CACHE_H
+#define PORTQ_CLIENT_CACHE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "msg.h"
+#include "resolve.h"
+
+#define CACHE_MAX_ENTRIES 4096
+#define CACHE_MAX_BYTES   (4u << 20)
+#define CACHE_MAX_SCOPES  8         /* more server lists flush everything */
+#define CACHE_KEY_MAX     (1 + PORTQ_QUESTION_MIN + PORTQ_TEXT_MAX)  /* opcode, question */
+
+/*
+ * The key of a query: its opcode and its encoded question, into
+ * key[0..CACHE_KEY_MAX). Returns the length, or 0 if it does not fit.
+ */
+size_t cache_key(uint8_t *key, uint8_t opcode, const portq_question_t *q);
+
+/*
+ * Look up an answer no older than ttl_s seconds. On a hit, copy the
+ * message into msg[0..cap) (*len its length), the answering server into
+ * label and whether it came over TCP into *tcp, and return 1; else 0.
+ */
+int cache_get(const char *scope, const uint8_t *key, size_t klen, int ttl_s,
+              uint8_t *msg, size_t cap, size_t *len, char label[RESOLVE_LABEL_MAX],
+              int *tcp);
+
+/*
+ * Note an answer from the network: first drop the scope's entries if
+ * their serial is not `serial`, then keep msg[0..len) under the key
+ * (replacing an older answer) unless `keep` is 0. Memory running out
+ * only means the answer is not kept.
+ */
+void cache_put(const char *scope, const uint8_t *key, size_t klen, uint32_t serial,
+               const uint8_t *msg, size_t len, const char *label, int tcp, int keep);
+
+/* Drop every entry of every scope. */
+void cache_flush(void);
+
+/* Entries held now (for tests). */
+size_t cache_count(void);
+
+#endif /* PORTQ_CLIENT_CACHE_H */
