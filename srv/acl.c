@@ -2,6 +2,7 @@
  * acl.c -- prefix lists (see acl.h).
  */
 #include <arpa/inet.h>
+#include <ctype.h>
 #include <netinet/in.h>
 #include <stdlib.h>
 #include <string.h>
@@ -33,8 +34,11 @@ acl_add(acl_t *acl, const char *text)
 	long bits = max;
 	if (slash != NULL) {
 		char *end;
+		/* Digits only: strtol alone would take "-0", "+24" or " 24". */
+		if (!isdigit((unsigned char)slash[1]))
+			return -1;
 		bits = strtol(slash + 1, &end, 10);
-		if (slash[1] == '\0' || *end != '\0' || bits < 0 || bits > max)
+		if (*end != '\0' || bits < 0 || bits > max)
 			return -1;
 	}
 	e.bits = (uint8_t)bits;

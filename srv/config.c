@@ -45,6 +45,8 @@ static const opt_t options[] = {
 	  "N", "TCP connections open at once; more are closed at accept", 0 },
 	{ "tcp-max-frame", OPT_INT, OFF(tcp_max_frame), 32, 65535, "512",
 	  "BYTES", "largest query frame accepted over TCP", 0 },
+	{ "udp-rcvbuf", OPT_INT, OFF(udp_rcvbuf), 0, 268435456, "8388608", "BYTES",
+	  "UDP receive buffer per socket, to ride out busy moments (0: the system's)", 0 },
 	{ "tcp-max-per-source", OPT_INT, OFF(tcp_max_per_source), 1, 100000, "32",
 	  "N", "TCP connections from one address (per worker)", 0 },
 	{ "tcp-read-timeout", OPT_INT, OFF(tcp_read_timeout), 100, 600000, "2000",

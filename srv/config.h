@@ -25,6 +25,7 @@ typedef struct {
 	long tcp_max_frame;        /* bytes of one query frame */
 	long reload_delay;         /* ms between a file change and the reload */
 	long workers;              /* event loops, one per core */
+	long udp_rcvbuf;           /* bytes of UDP receive buffer per socket */
 	long tcp_max_per_source;   /* TCP connections from one address, per worker */
 	long tcp_read_timeout;     /* ms a started query frame may take to arrive */
 	long tcp_max_pending;      /* bytes of answers queued for one connection */

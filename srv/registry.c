@@ -89,6 +89,10 @@ reg_load_fail(reg_load_t *ld, uint32_t line, const char *fmt, ...)
 	va_start(ap, fmt);
 	vsnprintf(reason, sizeof(reason), fmt, ap);
 	va_end(ap);
+	/* Reasons quote the file; its control characters stay out of logs. */
+	for (char *p = reason; *p; p++)
+		if ((unsigned char)*p < 0x20 || *p == 0x7F)
+			*p = '?';
 	if (line > 0)
 		snprintf(ld->err->text, sizeof(ld->err->text), "%s:%u: %s",
 		         ld->path, line, reason);
@@ -444,6 +448,13 @@ reg_builder_load(reg_builder_t *b, const char *path, reg_format_t format,
 		len += (size_t)got;
 	}
 	close(fd);
+	/* An emptied file (a "> file" or the first moment of a copy) would
+	 * load as an empty services file and answer NOT-FOUND to everything. */
+	if (len == 0) {
+		free(data);
+		snprintf(err->text, sizeof(err->text), "%s: empty file", path);
+		return PORTQ_EPARSE;
+	}
 	int rc = reg_builder_load_mem(b, path, data, len, format, err);
 	free(data);
 	return rc;

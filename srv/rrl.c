@@ -20,8 +20,13 @@ static void
 prefix_key(const struct sockaddr *sa, uint8_t key[8])
 {
 	memset(key, 0, 8);
+	const struct in6_addr *in6 = &((const struct sockaddr_in6 *)sa)->sin6_addr;
 	if (sa->sa_family == AF_INET) {
 		memcpy(key, &((const struct sockaddr_in *)sa)->sin_addr, 3);   /* /24 */
+		key[7] = 4;
+	} else if (IN6_IS_ADDR_V4MAPPED(in6)) {
+		/* An IPv4 client of a dual-stack socket is that IPv4 client. */
+		memcpy(key, in6->s6_addr + 12, 3);
 		key[7] = 4;
 	} else {
 		memcpy(key, ((const struct sockaddr_in6 *)sa)->sin6_addr.s6_addr, 7); /* /56 */

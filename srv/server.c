@@ -26,7 +26,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
+#include <sys/syscall.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -41,6 +43,7 @@
 
 #define UDP_CHUNK       (64 * 1024)     /* libuv's recvmmsg slot size */
 #define UDP_BATCH       20              /* libuv's recvmmsg width */
+#define UDP_QUEUE_MAX   (4 * 1024 * 1024) /* answers waiting for a full socket */
 
 typedef struct shared_reg {
 	registry_t *reg;
@@ -213,6 +216,7 @@ info_stats(wire_t *w, void *arg)
 	const server_t *s = self->srv;
 	answer_stats_t sum;
 	uint64_t accepted = 0, refused = 0, acl = 0, slow = 0, limited = 0, slipped = 0;
+	uint64_t send_errors = 0;
 	long open = 0;
 	memset(&sum, 0, sizeof(sum));
 	for (int i = 0; i < s->n_workers; i++) {
@@ -228,6 +232,7 @@ info_stats(wire_t *w, void *arg)
 		open += STAT_GET(k->n_conns);
 		acl += STAT_GET(k->acl_refused);
 		slow += STAT_GET(k->tcp_slow_closed);
+		send_errors += STAT_GET(k->send_errors);
 		limited += STAT_GET(k->rrl->limited);
 		slipped += STAT_GET(k->rrl->slipped);
 	}
@@ -248,6 +253,7 @@ info_stats(wire_t *w, void *arg)
 	}
 	STAT("truncated", sum.truncated);
 	STAT("dropped", sum.dropped);
+	STAT("udp-send-errors", send_errors);
 	STAT("tcp-accepted", accepted);
 	STAT("tcp-refused", refused);
 	STAT("tcp-open", open);
@@ -293,6 +299,12 @@ static void
 udp_send_queued(worker_t *w, uv_udp_t *h, const uint8_t *data, size_t n,
                 const struct sockaddr *to)
 {
+	/* Bounded like a socket buffer: past it, the answer is lost as the
+	 * kernel would lose it, and counted. */
+	if (uv_udp_get_send_queue_size(h) > UDP_QUEUE_MAX) {
+		STAT_ADD(w->send_errors, 1);
+		return;
+	}
 	out_send_t *o = malloc(sizeof(*o) + n);
 	if (o == NULL) {
 		STAT_ADD(w->send_errors, 1);
@@ -633,6 +645,27 @@ set_reuseport(uv_handle_t *h)
 	return 0;
 }
 
+/*
+ * A receive buffer deep enough to ride out a moment without CPU (a busy
+ * machine, a reload): root may exceed net.core.rmem_max, others get what
+ * the kernel allows. The size reached is logged once.
+ */
+static void
+set_rcvbuf(worker_t *w, uv_handle_t *h)
+{
+	uv_os_fd_t fd;
+	int want = (int)w->srv->cfg->udp_rcvbuf, got = 0;
+	socklen_t len = sizeof(got);
+	if (want <= 0 || uv_fileno(h, &fd) < 0)
+		return;
+	if (setsockopt(fd, SOL_SOCKET, SO_RCVBUFFORCE, &want, sizeof(want)) < 0)
+		(void)setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &want, sizeof(want));
+	if (w->id == 0 && getsockopt(fd, SOL_SOCKET, SO_RCVBUF, &got, &len) == 0 &&
+	    got < want)
+		log_warn("udp receive buffer is %d bytes, not the %d asked for "
+		         "(raise net.core.rmem_max, or run as root)", got / 2, want);
+}
+
 static void
 set_port(struct sockaddr_storage *ss, uint16_t port)
 {
@@ -665,7 +698,9 @@ worker_listen(worker_t *w, const char *text, int idx)
 	w->n_tcp++;
 	if (reuse && (rc = set_reuseport((uv_handle_t *)t)) < 0)
 		goto fail_tcp;
-	if ((rc = uv_tcp_bind(t, (struct sockaddr *)&ss, 0)) < 0 ||
+	/* [::] means IPv6 only, so that 0.0.0.0 may be listed beside it. */
+	unsigned v6only = ss.ss_family == AF_INET6 ? UV_TCP_IPV6ONLY : 0;
+	if ((rc = uv_tcp_bind(t, (struct sockaddr *)&ss, v6only)) < 0 ||
 	    (rc = uv_listen((uv_stream_t *)t, 512, tcp_accept)) < 0)
 		goto fail_tcp;
 	if (s->ports[idx] < 0) {
@@ -686,9 +721,11 @@ worker_listen(worker_t *w, const char *text, int idx)
 	w->n_udp++;
 	if (reuse && (rc = set_reuseport((uv_handle_t *)u)) < 0)
 		goto fail_udp;
-	if ((rc = uv_udp_bind(u, (struct sockaddr *)&ss, 0)) < 0 ||
+	if ((rc = uv_udp_bind(u, (struct sockaddr *)&ss,
+	                      ss.ss_family == AF_INET6 ? UV_UDP_IPV6ONLY : 0)) < 0 ||
 	    (rc = uv_udp_recv_start(u, udp_alloc, udp_recv)) < 0)
 		goto fail_udp;
+	set_rcvbuf(w, (uv_handle_t *)u);
 	if (w->id == 0)
 		log_info("listening on udp and tcp %s (port %d)", text, s->ports[idx]);
 	return 0;
@@ -864,6 +901,11 @@ static void
 reload_work(uv_work_t *wk)
 {
 	server_t *s = container_of(wk, server_t, reload_work);
+	/* Build at the lowest priority: on a busy machine the new index may
+	 * take longer, but the loops answering queries keep their CPU and
+	 * their sockets do not overflow meanwhile. (Linux: per thread; only
+	 * reloads run on portqd's share of libuv's pool.) */
+	setpriority(PRIO_PROCESS, (id_t)syscall(SYS_gettid), 19);
 	s->reload_result = server_load_registry(&s->cfg->registry, s->reload_serial,
 	                                        &s->reload_error);
 }

@@ -1,0 +1,1252 @@
+/*
+ * test_hostile.c -- portqd under hostile traffic on loopback, bounded in
+ * time: while one client asks legitimate PORT and NAME questions at a
+ * steady rate, other threads send random datagrams, cut and oversized
+ * headers, every opcode with garbage questions, garbage over TCP,
+ * half-open and idle connections past the limits, slowloris frames, a
+ * pipelining client that never reads, and queries from a source the
+ * access list refuses. The legitimate client must keep its answers, the
+ * process must not grow, and the server's counters must show each limit
+ * at work.
+ *
+ * The server runs in-process on its own loop thread (as in
+ * test_server.c), so /proc/self/status measures it, and teardown asserts
+ * that every loop closed. Any 127/8 address is local on Linux: hostile
+ * clients bind their own source addresses so the per-source limit and the
+ * access list (127.0.0.0/28 allowed, 127.0.0.99 refused) can be tested.
+ */
+#include <arpa/inet.h>
+#include <check.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "answer.h"
+#include "frame.h"
+#include "server.h"
+
+#define SNAPSHOT PORTQ_DATA_DIR "/service-names-port-numbers.csv"
+
+/* The allowed prefix, and addresses inside and outside it. */
+#define ALLOW_V4     "127.0.0.0/28"
+#define LEGIT_SRC    "127.0.0.1"
+#define REFUSED_SRC  "127.0.0.99"
+
+/* The legitimate load, and how long the hostile phase lasts. */
+#define LEGIT_RATE        2000      /* queries a second */
+#define HOSTILE_SECONDS   15
+#define LEGIT_TIMEOUT_MS  500       /* per attempt; two attempts */
+#define RSS_BOUND_KB      (64 * 1024)
+
+/* Server limits, small so that the test reaches them. */
+#define MAX_CONNS       32
+#define MAX_PER_SOURCE  8
+#define IDLE_MS         1000
+#define READ_MS         500
+#define MAX_PENDING     4096
+
+#ifdef __SANITIZE_ADDRESS__
+/* ASan's quarantine holds up to 256 MiB of freed memory by design, which
+ * would look like growth; a small one keeps the RSS bound meaningful. */
+__attribute__((visibility("default"))) const char *__asan_default_options(void);
+const char *
+__asan_default_options(void)
+{
+	return "quarantine_size_mb=16";
+}
+#endif
+
+/* ------------------------------------------------------------ fixture */
+
+enum { CMD_NONE, CMD_STOP };
+
+static struct {
+	pthread_t thread;
+	pthread_mutex_t lock;
+	pthread_cond_t ready_cv;
+	int ready, start_rc, close_rc, cmd;
+	uv_loop_t loop;
+	uv_async_t control;
+	server_t *srv;
+	config_t cfg;
+	uint16_t port;
+} t;
+
+/* What the next fixture sets beyond the common limits. */
+static struct {
+	const char *refused;
+	long rrl_rate, rrl_slip;
+} opts;
+
+static void
+on_control(uv_async_t *a)
+{
+	(void)a;
+	pthread_mutex_lock(&t.lock);
+	int cmd = t.cmd;
+	t.cmd = CMD_NONE;
+	pthread_mutex_unlock(&t.lock);
+	if (cmd == CMD_STOP) {
+		server_stop(t.srv);
+		uv_close((uv_handle_t *)&t.control, NULL);
+	}
+}
+
+static void *
+server_thread(void *arg)
+{
+	(void)arg;
+	reg_error_t err;
+	registry_t *reg = server_load_registry(&t.cfg.registry, 1000, &err);
+	ck_assert_msg(reg != NULL, "%s", err.text);
+	uv_loop_init(&t.loop);
+	uv_async_init(&t.loop, &t.control, on_control);
+	t.srv = server_new(&t.loop, &t.cfg, reg);
+	ck_assert_ptr_nonnull(t.srv);
+	int rc = server_start(t.srv);
+	pthread_mutex_lock(&t.lock);
+	t.start_rc = rc;
+	t.port = (uint16_t)server_port(t.srv, 0);
+	t.ready = 1;
+	pthread_cond_signal(&t.ready_cv);
+	pthread_mutex_unlock(&t.lock);
+	if (rc < 0) {
+		server_stop(t.srv);
+		uv_close((uv_handle_t *)&t.control, NULL);
+	}
+	uv_run(&t.loop, UV_RUN_DEFAULT);
+	t.close_rc = server_free(t.srv);         /* every worker loop closed */
+	if (t.close_rc == 0)
+		t.close_rc = uv_loop_close(&t.loop);
+	return NULL;
+}
+
+static char *
+dup_str(const char *s)
+{
+	char *d = strdup(s);
+	ck_assert_ptr_nonnull(d);
+	return d;
+}
+
+static void
+setup(void)
+{
+	memset(&t, 0, sizeof(t));
+	pthread_mutex_init(&t.lock, NULL);
+	pthread_cond_init(&t.ready_cv, NULL);
+	config_init(&t.cfg);
+	t.cfg.listen.items[t.cfg.listen.n++] = dup_str("127.0.0.1:0");
+	t.cfg.registry.items[t.cfg.registry.n++] = dup_str(SNAPSHOT);
+	t.cfg.watch = 0;                          /* the shared snapshot never changes */
+	t.cfg.workers = 1;
+	t.cfg.tcp_max_connections = MAX_CONNS;
+	t.cfg.tcp_max_per_source = MAX_PER_SOURCE;
+	t.cfg.tcp_idle_timeout = IDLE_MS;
+	t.cfg.tcp_read_timeout = READ_MS;
+	t.cfg.tcp_max_pending = MAX_PENDING;
+	t.cfg.allow.items[t.cfg.allow.n++] = dup_str(ALLOW_V4);
+	t.cfg.allow.items[t.cfg.allow.n++] = dup_str("::1/128");
+	free(t.cfg.refused);
+	t.cfg.refused = dup_str(opts.refused ? opts.refused : "refuse");
+	t.cfg.rrl_rate = opts.rrl_rate;
+	t.cfg.rrl_slip = opts.rrl_slip;
+	ck_assert_int_eq(config_validate(&t.cfg, stderr), 0);
+	pthread_create(&t.thread, NULL, server_thread, NULL);
+	pthread_mutex_lock(&t.lock);
+	while (!t.ready)
+		pthread_cond_wait(&t.ready_cv, &t.lock);
+	pthread_mutex_unlock(&t.lock);
+	ck_assert_int_eq(t.start_rc, 0);
+	ck_assert_uint_ne(t.port, 0);
+}
+
+static void
+setup_refuse(void)
+{
+	memset(&opts, 0, sizeof(opts));
+	opts.refused = "refuse";
+	setup();
+}
+
+static void
+setup_drop(void)
+{
+	memset(&opts, 0, sizeof(opts));
+	opts.refused = "drop";
+	setup();
+}
+
+static void
+setup_rrl(void)
+{
+	memset(&opts, 0, sizeof(opts));
+	opts.refused = "refuse";
+	opts.rrl_rate = 20;
+	opts.rrl_slip = 2;
+	setup();
+}
+
+static void
+teardown(void)
+{
+	pthread_mutex_lock(&t.lock);
+	t.cmd = CMD_STOP;
+	pthread_mutex_unlock(&t.lock);
+	uv_async_send(&t.control);
+	pthread_join(t.thread, NULL);
+	ck_assert_int_eq(t.close_rc, 0);        /* every handle was closed */
+	config_free(&t.cfg);
+}
+
+/* ------------------------------------------------------------ helpers */
+
+static uint64_t
+now_ns(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+static void
+sleep_until(uint64_t when_ns)
+{
+	struct timespec ts = { (time_t)(when_ns / 1000000000u), (long)(when_ns % 1000000000u) };
+	while (clock_nanosleep(CLOCK_MONOTONIC, TIMER_ABSTIME, &ts, NULL) == EINTR)
+		;
+}
+
+static void
+sleep_ms(unsigned ms)
+{
+	sleep_until(now_ns() + (uint64_t)ms * 1000000u);
+}
+
+/* A small, fast, per-thread generator (xorshift64*). */
+static uint32_t
+rnd(uint64_t *s)
+{
+	*s ^= *s >> 12;
+	*s ^= *s << 25;
+	*s ^= *s >> 27;
+	return (uint32_t)((*s * 0x2545F4914F6CDD1DULL) >> 32);
+}
+
+/*
+ * Random bytes to copy garbage from: made once, so that the hostile
+ * threads spend their time sending, not computing noise.
+ */
+#define NOISE_LEN (128 * 1024)
+static uint8_t noise[NOISE_LEN];
+static pthread_once_t noise_once = PTHREAD_ONCE_INIT;
+
+static void
+noise_init(void)
+{
+	uint64_t seed = 0x243F6A8885A308D3ULL;
+	for (size_t i = 0; i < NOISE_LEN; i++)
+		noise[i] = (uint8_t)rnd(&seed);
+}
+
+/* n random bytes (n < NOISE_LEN) into dst. */
+static void
+fill_noise(uint8_t *dst, size_t n, uint64_t *seed)
+{
+	pthread_once(&noise_once, noise_init);
+	memcpy(dst, noise + rnd(seed) % (NOISE_LEN - n), n);
+}
+
+static struct sockaddr_in
+server_addr(void)
+{
+	struct sockaddr_in a = { .sin_family = AF_INET, .sin_port = htons(t.port) };
+	inet_pton(AF_INET, "127.0.0.1", &a.sin_addr);
+	return a;
+}
+
+/* A socket of `type` bound to the local address `src` (any 127/8). */
+static int
+socket_from(int type, const char *src)
+{
+	int fd = socket(AF_INET, type | SOCK_CLOEXEC, 0);
+	if (fd < 0)
+		return -1;
+	struct sockaddr_in a = { .sin_family = AF_INET };
+	inet_pton(AF_INET, src, &a.sin_addr);
+	if (bind(fd, (struct sockaddr *)&a, sizeof(a)) < 0) {
+		close(fd);
+		return -1;
+	}
+	return fd;
+}
+
+/* A UDP socket from `src`, connected to the server. */
+static int
+udp_from(const char *src)
+{
+	int fd = socket_from(SOCK_DGRAM, src);
+	ck_assert_int_ge(fd, 0);
+	struct sockaddr_in a = server_addr();
+	ck_assert_int_eq(connect(fd, (struct sockaddr *)&a, sizeof(a)), 0);
+	return fd;
+}
+
+/* A TCP connection from `src`; -1 if the connect itself failed. */
+static int
+tcp_from(const char *src)
+{
+	int fd = socket_from(SOCK_STREAM, src);
+	if (fd < 0)
+		return -1;
+	struct sockaddr_in a = server_addr();
+	if (connect(fd, (struct sockaddr *)&a, sizeof(a)) < 0) {
+		close(fd);
+		return -1;
+	}
+	return fd;
+}
+
+/*
+ * 1 once the server has closed `fd` (EOF or reset), waiting up to ms;
+ * answers that arrive meanwhile are read and thrown away.
+ */
+static int
+closed_within(int fd, int ms)
+{
+	uint64_t end = now_ns() + (uint64_t)ms * 1000000u;
+	for (;;) {
+		struct pollfd p = { fd, POLLIN | POLLRDHUP, 0 };
+		int64_t left = (int64_t)(end - now_ns()) / 1000000;
+		int rc = poll(&p, 1, left > 0 ? (int)left : 0);
+		if (rc > 0) {
+			if (p.revents & (POLLERR | POLLHUP))
+				return 1;
+			char b[4096];
+			ssize_t n = recv(fd, b, sizeof(b), MSG_DONTWAIT);
+			if (n == 0 || (n < 0 && errno != EAGAIN && errno != EINTR))
+				return 1;
+			continue;
+		}
+		if (now_ns() >= end)
+			return 0;
+	}
+}
+
+static size_t
+encode(uint8_t *buf, size_t max, uint8_t op, uint16_t id, const portq_question_t *q)
+{
+	portq_header_t h = { .opcode = op, .id = id };
+	int n = portq_query_encode(buf, max, &h, q);
+	ck_assert_int_gt(n, 0);
+	return (size_t)n;
+}
+
+static int
+read_all(int fd, uint8_t *buf, size_t n)
+{
+	size_t got = 0;
+	while (got < n) {
+		ssize_t r = recv(fd, buf + got, n - got, 0);
+		if (r <= 0)
+			return -1;
+		got += (size_t)r;
+	}
+	return 0;
+}
+
+/* One framed answer over TCP; its length, or 0 on EOF/timeout. */
+static size_t
+tcp_read_frame(int fd, uint8_t *resp, size_t max)
+{
+	uint8_t pfx[2];
+	if (read_all(fd, pfx, 2) < 0)
+		return 0;
+	size_t n = (size_t)(pfx[0] << 8 | pfx[1]);
+	if (n > max || read_all(fd, resp, n) < 0)
+		return 0;
+	return n;
+}
+
+static int
+tcp_send_query(int fd, uint8_t op, uint16_t id, const portq_question_t *q)
+{
+	uint8_t req[512];
+	size_t len = encode(req + 2, sizeof(req) - 2, op, id, q);
+	portq_frame_prefix(req, len);
+	return send(fd, req, len + 2, MSG_NOSIGNAL) == (ssize_t)(len + 2) ? 0 : -1;
+}
+
+/* Ask one question over TCP from LEGIT_SRC; the answer's length or 0. */
+static size_t
+tcp_ask(uint8_t op, const portq_question_t *q, uint8_t *resp, size_t max)
+{
+	int fd = tcp_from(LEGIT_SRC);
+	if (fd < 0)
+		return 0;
+	struct timeval tv = { 3, 0 };
+	setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+	size_t n = 0;
+	if (tcp_send_query(fd, op, 0x1F0, q) == 0)
+		n = tcp_read_frame(fd, resp, max);
+	close(fd);
+	return n;
+}
+
+/* The server's INFO counters, asked over TCP (never rate-limited). */
+typedef struct {
+	char key[40];
+	long long value;
+} info_item_t;
+
+typedef struct {
+	info_item_t item[96];
+	int n;
+} info_t;
+
+static void
+info_fetch(info_t *info)
+{
+	static uint8_t resp[PORTQ_MSG_MAX];
+	portq_question_t q = { 0 };
+	size_t n = 0;
+	for (int attempt = 0; attempt < 10 && n == 0; attempt++) {
+		n = tcp_ask(PORTQ_OP_INFO, &q, resp, sizeof(resp));
+		if (n == 0)
+			sleep_ms(200);
+	}
+	ck_assert_uint_gt(n, 0);
+	wire_t r = wire_reader(resp, n);
+	portq_header_t h;
+	portq_question_t echoed;
+	ck_assert_int_eq(portq_header_read(&r, &h), PORTQ_OK);
+	ck_assert_uint_eq(h.rcode, PORTQ_RC_OK);
+	ck_assert_int_eq(portq_question_read(&r, &echoed), PORTQ_OK);
+	info->n = 0;
+	for (unsigned i = 0; i < h.ancount && info->n < 96; i++) {
+		portq_str_t k, v;
+		ck_assert_int_eq(portq_info_read(&r, &k, &v), PORTQ_OK);
+		info_item_t *it = &info->item[info->n++];
+		snprintf(it->key, sizeof(it->key), "%.*s", (int)k.len, k.ptr);
+		char val[32];
+		snprintf(val, sizeof(val), "%.*s", (int)(v.len < 31 ? v.len : 31), v.ptr);
+		it->value = atoll(val);
+	}
+}
+
+static long long
+info_get(const info_t *info, const char *key)
+{
+	for (int i = 0; i < info->n; i++)
+		if (strcmp(info->item[i].key, key) == 0)
+			return info->item[i].value;
+	ck_abort_msg("INFO has no \"%s\"", key);
+	return -1;
+}
+
+/* Resident memory of this process (the server included), in KiB. */
+static long
+rss_kb(void)
+{
+	FILE *f = fopen("/proc/self/status", "r");
+	ck_assert_ptr_nonnull(f);
+	char line[256];
+	long kb = -1;
+	while (fgets(line, sizeof(line), f) != NULL)
+		if (sscanf(line, "VmRSS: %ld kB", &kb) == 1)
+			break;
+	fclose(f);
+	ck_assert_int_gt(kb, 0);
+	return kb;
+}
+
+/*
+ * Datagrams the kernel dropped because the server's UDP socket buffer
+ * was full (the "drops" column of /proc/net/udp for its port): losses
+ * the server never saw, as opposed to queries it did not answer.
+ */
+static unsigned long
+server_udp_drops(void)
+{
+	FILE *f = fopen("/proc/net/udp", "r");
+	if (f == NULL)
+		return 0;
+	char line[512];
+	unsigned long drops = 0;
+	while (fgets(line, sizeof(line), f) != NULL) {
+		unsigned addr, port;
+		if (sscanf(line, " %*u: %8x:%4x", &addr, &port) != 2 || port != t.port)
+			continue;
+		char *end = line + strlen(line);     /* "drops" is the last field */
+		while (end > line && (end[-1] == '\n' || end[-1] == ' '))
+			*--end = '\0';
+		char *last = strrchr(line, ' ');
+		unsigned long d;
+		if (last != NULL && sscanf(last, "%lu", &d) == 1)
+			drops += d;
+	}
+	fclose(f);
+	return drops;
+}
+
+/* Wait (up to ms) until the server holds no TCP connection. */
+static long long
+wait_tcp_drained(int ms)
+{
+	info_t info;
+	long long open = -1;
+	uint64_t end = now_ns() + (uint64_t)ms * 1000000u;
+	do {
+		info_fetch(&info);
+		/* The INFO connection itself is open while it is answered. */
+		open = info_get(&info, "tcp-open") - 1;
+		if (open <= 0)
+			return 0;
+		sleep_ms(100);
+	} while (now_ns() < end);
+	return open;
+}
+
+/* ------------------------------------------------------------ the clients */
+
+/* Findings of one run, each field written by one thread only. */
+typedef struct {
+	uint64_t deadline;                 /* when the threads stop */
+	int warmup;                        /* shorter, gentler TCP attacks */
+	int tcp_quiet;                     /* atomic: tcp_garbage pauses while set */
+
+	unsigned long legit_sent, legit_answered, legit_wrong, legit_late, legit_retried;
+	double legit_max_ms;
+
+	unsigned long udp_random, udp_opcodes;
+	unsigned long acl_sent, acl_refused, acl_wrong;
+
+	unsigned long tcp_garbage_conns, tcp_garbage_bytes;
+
+	int cycles;
+	int idle_tries, idle_held, idle_refused, idle_answered, idle_closed, idle_max_source;
+	int over_limit_tries, over_limit_closed;
+	int slow_conns, slow_cut, slow_min_bytes, slow_max_bytes;
+	int pipe_runs, pipe_cut;
+	unsigned long pipe_queries, pipe_bytes;
+	int acl_tcp_tries, acl_tcp_closed;
+
+	char tcp_problem[256];             /* the first TCP expectation that failed */
+} run_t;
+
+static void
+tcp_problem(run_t *r, const char *fmt, ...)
+{
+	if (r->tcp_problem[0] != '\0')
+		return;
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(r->tcp_problem, sizeof(r->tcp_problem), fmt, ap);
+	va_end(ap);
+}
+
+static const char *const legit_names[] = {
+	"http", "ssh", "domain", "ntp", "sftsrv", "https", "smtp", "imap",
+	"ldap", "kerberos", "no-such-service-here", "xmpp-client",
+};
+
+/*
+ * The legitimate client: LEGIT_RATE questions a second from LEGIT_SRC,
+ * each waited for before the next. Like any UDP client (protocol.md,
+ * 2.1) it sends a question once more if no answer came within
+ * LEGIT_TIMEOUT_MS; a question unanswered after that is lost. It falls
+ * behind rather than bursting if answers come slowly.
+ */
+static void *
+legit_client(void *arg)
+{
+	run_t *r = arg;
+	int fd = udp_from(LEGIT_SRC);
+	const uint64_t period = 1000000000u / LEGIT_RATE;
+	uint64_t next = now_ns();
+	uint8_t req[512], resp[PORTQ_MSG_MAX];
+	for (uint32_t i = 0; now_ns() < r->deadline; i++) {
+		uint64_t now = now_ns();
+		if (next > now)
+			sleep_until(next);
+		else if (now - next > 50000000u)
+			next = now;                      /* no catch-up burst */
+		next += period;
+
+		portq_question_t q = { .transport = (uint8_t)(i % PORTQ_TP_COUNT) };
+		uint8_t op = i % 2 ? PORTQ_OP_PORT : PORTQ_OP_NAME;
+		if (op == PORTQ_OP_PORT)
+			q.port_lo = (uint16_t)((i * 7919u) % 65536u);
+		else
+			portq_question_set_text(&q, legit_names[(i / 2) % (sizeof(legit_names) /
+			                                                   sizeof(legit_names[0]))]);
+		uint16_t id = (uint16_t)i;
+		size_t len = encode(req, sizeof(req), op, id, &q);
+		uint64_t first_sent = now_ns();
+		int done = 0;
+		for (int attempt = 0; attempt < 2 && !done; attempt++) {
+			uint64_t sent_at = now_ns();
+			if (send(fd, req, len, 0) != (ssize_t)len)
+				break;
+			if (attempt == 0)
+				r->legit_sent++;
+			else
+				r->legit_retried++;
+			for (;;) {
+				int64_t left = (int64_t)(sent_at + LEGIT_TIMEOUT_MS * 1000000ull - now_ns());
+				struct pollfd p = { fd, POLLIN, 0 };
+				if (left <= 0 || poll(&p, 1, (int)(left / 1000000) + 1) <= 0)
+					break;                   /* no answer to this attempt */
+				ssize_t n = recv(fd, resp, sizeof(resp), 0);
+				portq_header_t h;
+				wire_t w = wire_reader(resp, n > 0 ? (size_t)n : 0);
+				if (n <= 0 || portq_header_read(&w, &h) != PORTQ_OK)
+					continue;
+				if (h.id != id) {
+					r->legit_late++;         /* the answer to an earlier attempt */
+					continue;
+				}
+				if ((h.flags & PORTQ_FLAG_QR) && h.opcode == op &&
+				    (h.rcode == PORTQ_RC_OK || h.rcode == PORTQ_RC_NOTFOUND)) {
+					r->legit_answered++;
+					double ms = (double)(now_ns() - first_sent) / 1e6;
+					if (ms > r->legit_max_ms)
+						r->legit_max_ms = ms;
+				} else {
+					r->legit_wrong++;
+				}
+				done = 1;
+				break;
+			}
+		}
+	}
+	close(fd);
+	return NULL;
+}
+
+/* Paced sending: `rate` a second, a sleep after every `batch`. */
+typedef struct {
+	uint64_t start;
+	unsigned long n;
+	unsigned rate, batch;
+} pacer_t;
+
+static void
+pace(pacer_t *p)
+{
+	if (++p->n % p->batch == 0)
+		sleep_until(p->start + p->n * 1000000000ull / p->rate);
+}
+
+/*
+ * Random datagrams, headers cut short, headers alone, questions cut
+ * short, oversized datagrams, responses, bad transports.
+ */
+static void *
+udp_garbage(void *arg)
+{
+	run_t *r = arg;
+	int fd = udp_from("127.0.0.10");
+	static __thread uint8_t buf[65000];
+	uint64_t seed = 0x9E3779B97F4A7C15ULL;
+	pacer_t pc = { now_ns(), 0, 3000, 16 };
+	portq_question_t q = { .port_lo = 80 };
+	while (now_ns() < r->deadline) {
+		uint32_t kind = rnd(&seed) % 100;
+		size_t len;
+		if (kind < 40) {                         /* random bytes, some with a magic */
+			len = rnd(&seed) % 1500;
+			fill_noise(buf, len, &seed);
+			if (len > 0 && kind % 2)
+				buf[0] = PORTQ_MAGIC;
+		} else if (kind < 55) {                  /* a header cut short */
+			len = rnd(&seed) % PORTQ_HEADER_LEN;
+			fill_noise(buf, len, &seed);
+			if (len > 0)
+				buf[0] = PORTQ_MAGIC;
+		} else if (kind < 65) {                  /* a header alone, or a cut question */
+			len = encode(buf, sizeof(buf), (uint8_t)(1 + rnd(&seed) % 5),
+			             (uint16_t)rnd(&seed), &q);
+			len = PORTQ_HEADER_LEN + rnd(&seed) % (len - PORTQ_HEADER_LEN);
+		} else if (kind < 75) {                  /* a response, not a query */
+			len = encode(buf, sizeof(buf), PORTQ_OP_PORT, (uint16_t)rnd(&seed), &q);
+			buf[4] |= PORTQ_FLAG_QR;
+		} else if (kind < 85) {                  /* a transport that does not exist */
+			len = encode(buf, sizeof(buf), PORTQ_OP_PORT, (uint16_t)rnd(&seed), &q);
+			buf[PORTQ_HEADER_LEN] = (uint8_t)(PORTQ_TP_COUNT + rnd(&seed) % 250);
+		} else if (kind < 99 || rnd(&seed) % 5 != 0) { /* a good query, then more bytes */
+			size_t good = encode(buf, sizeof(buf), PORTQ_OP_PORT, (uint16_t)rnd(&seed), &q);
+			len = good + 1 + rnd(&seed) % 1000;
+			memset(buf + good, 0xA1, len - good);
+		} else {                                 /* 1 in 500: oversized, up to 65000 bytes */
+			len = 8192 + rnd(&seed) % (sizeof(buf) - 8192);
+			encode(buf, sizeof(buf), PORTQ_OP_NAME, (uint16_t)rnd(&seed), &q);
+			memset(buf + 29, 'x', len - 29);
+		}
+		if (send(fd, buf, len, 0) >= 0)
+			r->udp_random++;
+		pace(&pc);
+	}
+	close(fd);
+	return NULL;
+}
+
+/* Every opcode 0-255 in turn, each with a garbage question. */
+static void *
+udp_opcodes(void *arg)
+{
+	run_t *r = arg;
+	int fd = udp_from("127.0.0.11");
+	uint8_t buf[PORTQ_HEADER_LEN + PORTQ_QUESTION_MIN + 300];
+	uint64_t seed = 0xD1B54A32D192ED03ULL;
+	pacer_t pc = { now_ns(), 0, 3000, 16 };
+	for (unsigned op = 0; now_ns() < r->deadline; op = (op + 1) % 256) {
+		size_t qlen = PORTQ_QUESTION_MIN + rnd(&seed) % 270;
+		size_t len = PORTQ_HEADER_LEN + qlen;
+		fill_noise(buf, len, &seed);
+		buf[0] = PORTQ_MAGIC;
+		buf[1] = (uint8_t)op;
+		buf[4] &= (uint8_t)~PORTQ_FLAG_QR;
+		/* Half of them well-framed: TLEN matches the bytes that follow. */
+		if (rnd(&seed) % 2) {
+			buf[PORTQ_HEADER_LEN + 12] = (uint8_t)(qlen - PORTQ_QUESTION_MIN > 255 ? 255 :
+			                                       qlen - PORTQ_QUESTION_MIN);
+			len = PORTQ_HEADER_LEN + PORTQ_QUESTION_MIN + buf[PORTQ_HEADER_LEN + 12];
+			buf[PORTQ_HEADER_LEN] %= 6;         /* transports 0-4 and one bad */
+		}
+		if (send(fd, buf, len, 0) >= 0)
+			r->udp_opcodes++;
+		pace(&pc);
+	}
+	close(fd);
+	return NULL;
+}
+
+/* Good questions from a refused source: REFUSED answers, nothing else. */
+static void *
+acl_client(void *arg)
+{
+	run_t *r = arg;
+	int fd = udp_from(REFUSED_SRC);
+	uint8_t req[512], resp[PORTQ_MSG_MAX];
+	pacer_t pc = { now_ns(), 0, 400, 1 };
+	for (uint16_t id = 1; now_ns() < r->deadline; id++) {
+		portq_question_t q = { .port_lo = (uint16_t)(id % 1024) };
+		uint8_t op = id % 3 == 0 ? PORTQ_OP_INFO : PORTQ_OP_PORT;
+		size_t len = encode(req, sizeof(req), op, id, &q);
+		if (send(fd, req, len, 0) != (ssize_t)len)
+			continue;
+		r->acl_sent++;
+		struct pollfd p = { fd, POLLIN, 0 };
+		while (poll(&p, 1, 500) == 1) {
+			ssize_t n = recv(fd, resp, sizeof(resp), 0);
+			portq_header_t h;
+			wire_t w = wire_reader(resp, n > 0 ? (size_t)n : 0);
+			if (n <= 0 || portq_header_read(&w, &h) != PORTQ_OK || h.id != id)
+				continue;
+			if (h.rcode == PORTQ_RC_REFUSED && h.serial == 0 && h.ancount == 0 &&
+			    (size_t)n == len && memcmp(resp + PORTQ_HEADER_LEN, req + PORTQ_HEADER_LEN,
+			                               len - PORTQ_HEADER_LEN) == 0)
+				r->acl_refused++;
+			else
+				r->acl_wrong++;
+			break;
+		}
+		pace(&pc);
+	}
+	close(fd);
+	return NULL;
+}
+
+/* Connections that send bytes that are not portq frames, then go. */
+static void *
+tcp_garbage(void *arg)
+{
+	run_t *r = arg;
+	uint64_t seed = 0x8CB92BA72F3D8DD7ULL;
+	uint8_t buf[2048];
+	while (now_ns() < r->deadline) {
+		if (__atomic_load_n(&r->tcp_quiet, __ATOMIC_ACQUIRE)) {
+			sleep_ms(5);
+			continue;
+		}
+		int fd = tcp_from("127.0.0.8");
+		if (fd < 0) {
+			sleep_ms(5);
+			continue;
+		}
+		r->tcp_garbage_conns++;
+		size_t len = 1 + rnd(&seed) % sizeof(buf);
+		fill_noise(buf, len, &seed);
+		switch (rnd(&seed) % 4) {
+		case 0: buf[0] = 0; buf[1] = 0; break;                 /* zero-length frame */
+		case 1: buf[0] = 0xFF; break;                          /* over tcp-max-frame */
+		case 2: buf[0] = 0; buf[1] = 40; buf[2] = 0x17; break; /* a frame, not portq */
+		default: break;
+		}
+		ssize_t n = send(fd, buf, len, MSG_NOSIGNAL);
+		if (n > 0)
+			r->tcp_garbage_bytes += (unsigned long)n;
+		if (rnd(&seed) % 2)
+			(void)closed_within(fd, 100);        /* sometimes wait for the server */
+		close(fd);
+		sleep_ms(10);
+	}
+	return NULL;
+}
+
+/*
+ * Half-open and idle connections from five sources, ten each: at most
+ * MAX_PER_SOURCE per source and MAX_CONNS in all are kept, the rest are
+ * closed at accept; those kept are closed by the idle timeout.
+ */
+static void
+attack_idle(run_t *r)
+{
+	enum { SOURCES = 5, EACH = 10 };
+	int fd[SOURCES][EACH], held[SOURCES][EACH];
+	/* The garbage client pauses, so that the count is exact; its last
+	 * connection has gone when the server has seen its close. */
+	__atomic_store_n(&r->tcp_quiet, 1, __ATOMIC_RELEASE);
+	sleep_ms(200);
+	for (int s = 0; s < SOURCES; s++)
+		for (int k = 0; k < EACH; k++) {
+			char src[32];
+			snprintf(src, sizeof(src), "127.0.0.%d", 2 + s);
+			fd[s][k] = tcp_from(src);
+			r->idle_tries++;
+			/* One at a time: a refused connection counts against the
+			 * limit until its handle has closed, one loop turn later. */
+			usleep(2000);
+		}
+	sleep_ms(300);                               /* well inside the idle timeout */
+	int total = 0;
+	for (int s = 0; s < SOURCES; s++) {
+		int per = 0;
+		for (int k = 0; k < EACH; k++) {
+			held[s][k] = fd[s][k] >= 0 && !closed_within(fd[s][k], 0);
+			per += held[s][k];
+		}
+		if (per > r->idle_max_source)
+			r->idle_max_source = per;
+		total += per;
+	}
+	r->idle_held += total;
+	r->idle_refused += SOURCES * EACH - total;
+	if (total > MAX_CONNS)
+		tcp_problem(r, "%d idle connections held, limit %d", total, MAX_CONNS);
+	if (total < MAX_CONNS - 4)
+		tcp_problem(r, "only %d of %d idle connections held", total, MAX_CONNS);
+
+	/* One more, from a source with none open, while the server is full. */
+	if (total == MAX_CONNS) {
+		int extra = tcp_from(LEGIT_SRC);
+		r->over_limit_tries++;
+		if (extra >= 0 && closed_within(extra, 500))
+			r->over_limit_closed++;
+		else
+			tcp_problem(r, "a connection past tcp-max-connections was kept");
+		if (extra >= 0)
+			close(extra);
+	}
+
+	/* Half of those kept ask a question first (then idle), half never do. */
+	uint8_t resp[PORTQ_MSG_MAX];
+	for (int s = 0; s < SOURCES; s++)
+		for (int k = 1; k < EACH; k += 2) {
+			if (!held[s][k])
+				continue;
+			portq_question_t q = { .port_lo = 22 };
+			struct timeval tv = { 2, 0 };
+			setsockopt(fd[s][k], SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+			if (tcp_send_query(fd[s][k], PORTQ_OP_PORT, (uint16_t)k, &q) == 0 &&
+			    tcp_read_frame(fd[s][k], resp, sizeof(resp)) > 0)
+				r->idle_answered++;
+			else
+				tcp_problem(r, "a held connection got no answer");
+		}
+	__atomic_store_n(&r->tcp_quiet, 0, __ATOMIC_RELEASE);
+	/* Every connection kept is closed by the server once idle. */
+	for (int s = 0; s < SOURCES; s++)
+		for (int k = 0; k < EACH; k++) {
+			if (held[s][k]) {
+				if (closed_within(fd[s][k], IDLE_MS * 3))
+					r->idle_closed++;
+				else
+					tcp_problem(r, "an idle connection outlived the idle timeout");
+			}
+			if (fd[s][k] >= 0)
+				close(fd[s][k]);
+		}
+}
+
+/*
+ * Slowloris: a valid frame, one byte every 200 ms. The read timeout
+ * runs from the first byte of a query and more bytes do not extend it,
+ * so the server closes the connection long before the frame is whole.
+ */
+static void
+attack_slowloris(run_t *r)
+{
+	enum { N = 4 };
+	uint8_t frame[64];
+	portq_question_t q = { .port_lo = 80 };
+	size_t len = encode(frame + 2, sizeof(frame) - 2, PORTQ_OP_PORT, 7, &q) + 2;
+	portq_frame_prefix(frame, len - 2);
+	int fd[N], sent[N], open[N], left = 0;
+	for (int i = 0; i < N; i++) {
+		fd[i] = tcp_from("127.0.0.12");
+		sent[i] = 0;
+		open[i] = fd[i] >= 0;
+		left += open[i];
+		r->slow_conns++;
+	}
+	for (size_t b = 0; b < len && left > 0; b++) {
+		for (int i = 0; i < N; i++) {
+			if (!open[i])
+				continue;
+			if (send(fd[i], frame + b, 1, MSG_NOSIGNAL) == 1)
+				sent[i]++;
+		}
+		sleep_ms(200);
+		for (int i = 0; i < N; i++)
+			if (open[i] && closed_within(fd[i], 0)) {
+				open[i] = 0;
+				left--;
+				r->slow_cut++;
+				if (r->slow_min_bytes == 0 || sent[i] < r->slow_min_bytes)
+					r->slow_min_bytes = sent[i];
+				if (sent[i] > r->slow_max_bytes)
+					r->slow_max_bytes = sent[i];
+			}
+	}
+	for (int i = 0; i < N; i++) {
+		if (open[i])
+			tcp_problem(r, "a slowloris connection survived its whole %zu-byte frame", len);
+		else if (sent[i] < 2)
+			tcp_problem(r, "a slowloris connection was closed at once, not by the read timeout");
+		if (fd[i] >= 0)
+			close(fd[i]);
+	}
+}
+
+/*
+ * A client that pipelines questions with large answers and never reads
+ * them: once tcp-max-pending bytes wait for it, the server cuts it off.
+ */
+static void
+attack_pipeline(run_t *r)
+{
+	int fd = socket_from(SOCK_STREAM, "127.0.0.13");
+	ck_assert_int_ge(fd, 0);
+	int small = 4096;
+	setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &small, sizeof(small));
+	struct sockaddr_in a = server_addr();
+	if (connect(fd, (struct sockaddr *)&a, sizeof(a)) < 0) {
+		tcp_problem(r, "pipelining client could not connect: %s", strerror(errno));
+		close(fd);
+		return;
+	}
+	r->pipe_runs++;
+	uint8_t req[64];
+	portq_question_t q = { .port_lo = 0, .port_hi = 65535, .limit = 1000 };
+	size_t len = encode(req + 2, sizeof(req) - 2, PORTQ_OP_RANGE, 1, &q) + 2;
+	portq_frame_prefix(req, len - 2);
+	uint64_t end = now_ns() + 10000000000ull;
+	int cut = 0;
+	while (!cut && now_ns() < end) {
+		ssize_t n = send(fd, req, len, MSG_NOSIGNAL | MSG_DONTWAIT);
+		if (n > 0) {
+			r->pipe_bytes += (unsigned long)n;
+			if ((size_t)n == len)
+				r->pipe_queries++;
+			continue;
+		}
+		if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
+			struct pollfd p = { fd, POLLOUT, 0 };
+			if (poll(&p, 1, 100) == 1 && (p.revents & (POLLERR | POLLHUP)))
+				cut = 1;
+			continue;
+		}
+		cut = 1;                                 /* EPIPE or ECONNRESET: cut off */
+	}
+	if (cut)
+		r->pipe_cut++;
+	else
+		tcp_problem(r, "a client that never reads was not cut off (%lu queries sent)",
+		            r->pipe_queries);
+	close(fd);
+}
+
+/* TCP from a refused source: closed at accept. */
+static void
+attack_acl_tcp(run_t *r)
+{
+	for (int i = 0; i < 5; i++) {
+		int fd = tcp_from(REFUSED_SRC);
+		r->acl_tcp_tries++;
+		if (fd >= 0 && closed_within(fd, 1000))
+			r->acl_tcp_closed++;
+		else
+			tcp_problem(r, "a refused source kept a TCP connection");
+		if (fd >= 0)
+			close(fd);
+	}
+}
+
+/* The TCP attacks in turn, over and over while time is left. */
+static void *
+tcp_attacker(void *arg)
+{
+	run_t *r = arg;
+	const uint64_t cycle = 5000000000ull;        /* the longest a cycle takes */
+	do {
+		if (!r->warmup) {
+			attack_idle(r);
+			attack_slowloris(r);
+		}
+		attack_pipeline(r);
+		attack_acl_tcp(r);
+		r->cycles++;
+	} while (now_ns() + cycle < r->deadline);
+	return NULL;
+}
+
+/* Run every client for `seconds`; join them all. */
+static void
+run_all(run_t *r, unsigned seconds)
+{
+	void *(*const fns[])(void *) = { legit_client, udp_garbage, udp_opcodes, acl_client,
+	                                  tcp_garbage, tcp_attacker };
+	enum { N = sizeof(fns) / sizeof(fns[0]) };
+	pthread_t th[N];
+	r->deadline = now_ns() + (uint64_t)seconds * 1000000000u;
+	for (int i = 0; i < N; i++)
+		ck_assert_int_eq(pthread_create(&th[i], NULL, fns[i], r), 0);
+	for (int i = 0; i < N; i++)
+		pthread_join(th[i], NULL);
+}
+
+/* ------------------------------------------------------------ tests */
+
+START_TEST(hostile_traffic)
+{
+	uint64_t t0 = now_ns();
+	/* Warm-up: every kind of client once, so that what the allocator and
+	 * the kernel set up for the first time is not counted as growth. */
+	static run_t warm;
+	memset(&warm, 0, sizeof(warm));
+	warm.warmup = 1;
+	run_all(&warm, 2);
+	ck_assert_int_eq(wait_tcp_drained(5000), 0);
+	long rss_before = rss_kb();
+
+	static run_t r;
+	memset(&r, 0, sizeof(r));
+	unsigned long drops_before = server_udp_drops();
+	run_all(&r, HOSTILE_SECONDS);
+	unsigned long kernel_drops = server_udp_drops() - drops_before;
+	long long still_open = wait_tcp_drained(5000);
+	long rss_after = rss_kb();
+
+	info_t info;
+	info_fetch(&info);
+	unsigned long hostile_udp = r.udp_random + r.udp_opcodes + r.acl_sent;
+	unsigned long hostile_tcp = r.tcp_garbage_conns + (unsigned long)r.idle_tries +
+	                            (unsigned long)r.over_limit_tries + (unsigned long)r.slow_conns +
+	                            (unsigned long)r.pipe_runs + (unsigned long)r.acl_tcp_tries;
+	double pct = r.legit_sent ? 100.0 * (double)r.legit_answered / (double)r.legit_sent : 0;
+	fprintf(stderr,
+	        "hostile: legit %lu sent, %lu answered (%.3f%%), %lu sent again, %lu wrong, "
+	        "slowest %.1f ms; "
+	        "hostile %lu datagrams (garbage %lu, opcodes %lu, refused source %lu: %lu REFUSED) "
+	        "and %lu TCP connections (garbage %lu, idle %d: %d held %d refused, "
+	        "slowloris %d: %d cut after %d-%d bytes, pipelining %d: %d cut after %lu queries, "
+	        "refused source %d); TCP cycles %d; RSS before %.1f MiB, after %.1f MiB (%+.1f MiB); "
+	        "%lu datagrams dropped by the kernel at the server's socket; %.1f s\n",
+	        r.legit_sent, r.legit_answered, pct, r.legit_retried, r.legit_wrong, r.legit_max_ms,
+	        hostile_udp, r.udp_random, r.udp_opcodes, r.acl_sent, r.acl_refused,
+	        hostile_tcp, r.tcp_garbage_conns, r.idle_tries, r.idle_held, r.idle_refused,
+	        r.slow_conns, r.slow_cut, r.slow_min_bytes, r.slow_max_bytes,
+	        r.pipe_runs, r.pipe_cut, r.pipe_queries, r.acl_tcp_tries, r.cycles,
+	        (double)rss_before / 1024, (double)rss_after / 1024,
+	        (double)(rss_after - rss_before) / 1024, kernel_drops,
+	        (double)(now_ns() - t0) / 1e9);
+	fprintf(stderr, "hostile: INFO acl-refused %lld, tcp-refused %lld, tcp-slow-closed %lld, "
+	        "tcp-accepted %lld, dropped %lld, rcode-malformed %lld, rcode-not-implemented %lld, "
+	        "queries-unknown-opcode %lld\n",
+	        info_get(&info, "acl-refused"), info_get(&info, "tcp-refused"),
+	        info_get(&info, "tcp-slow-closed"), info_get(&info, "tcp-accepted"),
+	        info_get(&info, "dropped"), info_get(&info, "rcode-malformed"),
+	        info_get(&info, "rcode-not-implemented"), info_get(&info, "queries-unknown-opcode"));
+
+	/* The legitimate client kept its answers. */
+	ck_assert_uint_gt(r.legit_sent, (unsigned long)LEGIT_RATE * HOSTILE_SECONDS / 4);
+	ck_assert_uint_eq(r.legit_wrong, 0);
+	ck_assert_msg(r.legit_answered * 1000 >= r.legit_sent * 999,
+	              "only %lu of %lu legitimate queries answered (%lu datagrams dropped "
+	              "by the kernel at the server's socket)", r.legit_answered, r.legit_sent,
+	              kernel_drops);
+	/* Every TCP attack met its limit. */
+	ck_assert_msg(r.tcp_problem[0] == '\0', "%s", r.tcp_problem);
+	ck_assert_int_gt(r.cycles, 0);
+	ck_assert_int_le(r.idle_max_source, MAX_PER_SOURCE);
+	ck_assert_int_gt(r.idle_refused, 0);
+	ck_assert_int_eq(r.idle_closed, r.idle_held);
+	ck_assert_int_gt(r.over_limit_closed, 0);
+	ck_assert_int_eq(r.slow_cut, r.slow_conns);
+	ck_assert_int_eq(r.pipe_cut, r.pipe_runs);
+	ck_assert_int_eq(r.acl_tcp_closed, r.acl_tcp_tries);
+	/* The refused source got REFUSED and nothing else. */
+	ck_assert_uint_eq(r.acl_wrong, 0);
+	ck_assert_uint_ge(r.acl_refused * 100, r.acl_sent * 95);
+	/* No connection left behind, no growth. */
+	ck_assert_int_eq(still_open, 0);
+	ck_assert_msg(rss_after - rss_before < RSS_BOUND_KB,
+	              "resident memory grew by %ld KiB", rss_after - rss_before);
+	/* The counters show each defence at work. */
+	ck_assert_int_gt(info_get(&info, "acl-refused"), 0);
+	ck_assert_int_ge(info_get(&info, "tcp-slow-closed"), r.slow_conns);
+	ck_assert_int_gt(info_get(&info, "tcp-refused"), 0);
+	ck_assert_int_gt(info_get(&info, "dropped"), 0);
+	ck_assert_int_gt(info_get(&info, "rcode-malformed"), 0);
+	ck_assert_int_gt(info_get(&info, "queries-unknown-opcode"), 0);
+	/* And the server still answers over both transports. */
+	uint8_t resp[PORTQ_MSG_MAX];
+	portq_question_t q = { .port_lo = 22, .transport = PORTQ_TP_TCP };
+	size_t n = tcp_ask(PORTQ_OP_PORT, &q, resp, sizeof(resp));
+	ck_assert_uint_ge(n, PORTQ_HEADER_LEN);
+	ck_assert_uint_eq(resp[5], PORTQ_RC_OK);
+}
+END_TEST
+
+/* With "refused drop", a refused source gets no answer at all. */
+START_TEST(refused_drop_sends_nothing)
+{
+	int bad = udp_from(REFUSED_SRC), good = udp_from(LEGIT_SRC);
+	uint8_t req[512], resp[PORTQ_MSG_MAX];
+	int answered_bad = 0, answered_good = 0;
+	for (uint16_t id = 1; id <= 50; id++) {
+		portq_question_t q = { .port_lo = 80 };
+		size_t len = encode(req, sizeof(req), PORTQ_OP_PORT, id, &q);
+		ck_assert_int_eq(send(bad, req, len, 0), (ssize_t)len);
+		ck_assert_int_eq(send(good, req, len, 0), (ssize_t)len);
+		struct pollfd p = { good, POLLIN, 0 };
+		if (poll(&p, 1, 1000) == 1 && recv(good, resp, sizeof(resp), 0) > 0)
+			answered_good++;
+	}
+	/* By now every answer to `good` has come; any to `bad` would have too. */
+	sleep_ms(200);
+	struct pollfd p = { bad, POLLIN, 0 };
+	while (poll(&p, 1, 0) == 1 && recv(bad, resp, sizeof(resp), MSG_DONTWAIT) > 0)
+		answered_bad++;
+	close(bad);
+	close(good);
+	ck_assert_int_eq(answered_good, 50);
+	ck_assert_int_eq(answered_bad, 0);
+	/* TCP from there is closed at accept, as with "refuse". */
+	int fd = tcp_from(REFUSED_SRC);
+	ck_assert_int_ge(fd, 0);
+	ck_assert(closed_within(fd, 1000));
+	close(fd);
+	info_t info;
+	info_fetch(&info);
+	ck_assert_int_eq(info_get(&info, "acl-refused"), 51);
+	ck_assert_int_eq(info_get(&info, "rcode-refused"), 0);
+}
+END_TEST
+
+/*
+ * With rrl-rate 20 and rrl-slip 2, a burst of 100 questions from one /24
+ * gets about 20 full answers, and every second one of the rest comes
+ * back slipped: header and question only, TC set.
+ */
+START_TEST(rate_limit_slips_in_the_server)
+{
+	enum { BURST = 100 };
+	int fd = udp_from(LEGIT_SRC);
+	uint8_t req[512], resp[PORTQ_MSG_MAX];
+	portq_question_t q = { .port_lo = 22, .transport = PORTQ_TP_TCP };
+	size_t len = encode(req, sizeof(req), PORTQ_OP_PORT, 1, &q);
+	uint64_t t0 = now_ns();
+	for (int i = 0; i < BURST; i++) {
+		req[2] = (uint8_t)(i >> 8);
+		req[3] = (uint8_t)i;
+		ck_assert_int_eq(send(fd, req, len, 0), (ssize_t)len);
+	}
+	int full = 0, slipped = 0, other = 0;
+	struct pollfd p = { fd, POLLIN, 0 };
+	while (poll(&p, 1, 500) == 1) {
+		ssize_t n = recv(fd, resp, sizeof(resp), 0);
+		portq_header_t h;
+		wire_t w = wire_reader(resp, n > 0 ? (size_t)n : 0);
+		if (n <= 0 || portq_header_read(&w, &h) != PORTQ_OK)
+			continue;
+		if ((h.flags & PORTQ_FLAG_TC) && h.ancount == 0 && h.adcount == 0 &&
+		    (size_t)n == len)
+			slipped++;
+		else if (h.rcode == PORTQ_RC_OK && h.ancount > 0 && (size_t)n > len)
+			full++;
+		else
+			other++;
+	}
+	double secs = (double)(now_ns() - t0) / 1e9;
+	close(fd);
+	fprintf(stderr, "rrl: %d queries in a burst: %d full, %d slipped, %d other (%.2f s)\n",
+	        BURST, full, slipped, other, secs);
+	ck_assert_int_eq(other, 0);
+	ck_assert_int_ge(full, 20);
+	ck_assert_int_le(full, 20 + (int)(secs * 20) + 1);      /* the bucket refills 20/s */
+	/* Every second limited answer slips: the rest were dropped. */
+	ck_assert_int_eq(slipped, (BURST - full) / 2);
+	info_t info;
+	info_fetch(&info);
+	ck_assert_int_eq(info_get(&info, "rrl-limited"), BURST - full);
+	ck_assert_int_eq(info_get(&info, "rrl-slipped"), slipped);
+}
+END_TEST
+
+static Suite *
+hostile_suite(void)
+{
+	Suite *s = suite_create("hostile");
+	TCase *tc = tcase_create("refuse");
+	tcase_add_checked_fixture(tc, setup_refuse, teardown);
+	tcase_set_timeout(tc, 60);
+	tcase_add_test(tc, hostile_traffic);
+	suite_add_tcase(s, tc);
+
+	TCase *drop = tcase_create("drop");
+	tcase_add_checked_fixture(drop, setup_drop, teardown);
+	tcase_set_timeout(drop, 20);
+	tcase_add_test(drop, refused_drop_sends_nothing);
+	suite_add_tcase(s, drop);
+
+	TCase *rrl = tcase_create("rrl");
+	tcase_add_checked_fixture(rrl, setup_rrl, teardown);
+	tcase_set_timeout(rrl, 20);
+	tcase_add_test(rrl, rate_limit_slips_in_the_server);
+	suite_add_tcase(s, rrl);
+	return s;
+}
+
+int
+main(void)
+{
+	signal(SIGPIPE, SIG_IGN);
+	SRunner *sr = srunner_create(hostile_suite());
+	srunner_run_all(sr, CK_NORMAL);
+	int failed = srunner_ntests_failed(sr);
+	srunner_free(sr);
+	return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+}

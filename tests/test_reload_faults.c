@@ -1,0 +1,781 @@
+/*
+ * test_reload_faults.c -- reloads of a registry file that has gone bad:
+ * cut mid-row, binary garbage, emptied, gone, unreadable, and rewritten
+ * in place while the server reads it. Each time the registry being
+ * served must keep serving (answers still carry the old serial), and the
+ * log must say "reload failed, still serving serial N: <why>" with the
+ * file and line, or the system's reason. A good file put back afterwards
+ * moves the serial forward.
+ *
+ * The server runs in-process on its own loop thread (as in
+ * test_server.c) on a private copy of the IANA snapshot; reloads are
+ * asked for through a uv_async, which is what SIGHUP does. log.c writes
+ * to stderr, so the fixture points fd 2 at a file and reads it back.
+ */
+#include <arpa/inet.h>
+#include <check.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <ftw.h>
+#include <poll.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "answer.h"
+#include "server.h"
+
+#define SNAPSHOT PORTQ_DATA_DIR "/service-names-port-numbers.csv"
+
+enum { CMD_NONE, CMD_RELOAD, CMD_STOP };
+
+static struct {
+	pthread_t thread;
+	pthread_mutex_t lock;
+	pthread_cond_t ready_cv;
+	int ready, start_rc, close_rc, cmd;
+	uv_loop_t loop;
+	uv_async_t control;
+	server_t *srv;
+	config_t cfg;
+	uint16_t port;
+	char dir[96], file[128], log[128];
+	int saved_stderr;
+	long log_off;                  /* how far the log has been read */
+	size_t good_records;           /* what the snapshot loads to */
+} t;
+
+static void
+on_control(uv_async_t *a)
+{
+	(void)a;
+	pthread_mutex_lock(&t.lock);
+	int cmd = t.cmd;
+	t.cmd = CMD_NONE;
+	pthread_mutex_unlock(&t.lock);
+	if (cmd == CMD_RELOAD)
+		server_reload(t.srv);
+	if (cmd == CMD_STOP) {
+		server_stop(t.srv);
+		uv_close((uv_handle_t *)&t.control, NULL);
+	}
+}
+
+static void *
+server_thread(void *arg)
+{
+	(void)arg;
+	reg_error_t err;
+	registry_t *reg = server_load_registry(&t.cfg.registry, 1000, &err);
+	ck_assert_msg(reg != NULL, "%s", err.text);
+	t.good_records = registry_count(reg);
+	uv_loop_init(&t.loop);
+	uv_async_init(&t.loop, &t.control, on_control);
+	t.srv = server_new(&t.loop, &t.cfg, reg);
+	ck_assert_ptr_nonnull(t.srv);
+	int rc = server_start(t.srv);
+	pthread_mutex_lock(&t.lock);
+	t.start_rc = rc;
+	t.port = (uint16_t)server_port(t.srv, 0);
+	t.ready = 1;
+	pthread_cond_signal(&t.ready_cv);
+	pthread_mutex_unlock(&t.lock);
+	if (rc < 0) {
+		server_stop(t.srv);
+		uv_close((uv_handle_t *)&t.control, NULL);
+	}
+	uv_run(&t.loop, UV_RUN_DEFAULT);
+	t.close_rc = server_free(t.srv);
+	if (t.close_rc == 0)
+		t.close_rc = uv_loop_close(&t.loop);
+	return NULL;
+}
+
+static void
+send_cmd(int cmd)
+{
+	pthread_mutex_lock(&t.lock);
+	t.cmd = cmd;
+	pthread_mutex_unlock(&t.lock);
+	uv_async_send(&t.control);
+}
+
+/* Write `len` bytes as the whole content of `path`, through a rename. */
+static void
+put_file(const char *path, const void *data, size_t len)
+{
+	char tmp[160];
+	snprintf(tmp, sizeof(tmp), "%s.new", path);
+	int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+	ck_assert_int_ge(fd, 0);
+	ck_assert_int_eq(write(fd, data, len), (ssize_t)len);
+	ck_assert_int_eq(close(fd), 0);
+	ck_assert_int_eq(rename(tmp, path), 0);
+}
+
+/* The snapshot's bytes (NUL-terminated; the NUL is not counted). */
+static char *
+snapshot(size_t *len)
+{
+	FILE *f = fopen(SNAPSHOT, "rb");
+	ck_assert_ptr_nonnull(f);
+	ck_assert_int_eq(fseek(f, 0, SEEK_END), 0);
+	long n = ftell(f);
+	ck_assert_int_gt(n, 0);
+	rewind(f);
+	char *data = malloc((size_t)n + 1);
+	ck_assert_ptr_nonnull(data);
+	ck_assert_uint_eq(fread(data, 1, (size_t)n, f), (size_t)n);
+	fclose(f);
+	data[n] = '\0';
+	*len = (size_t)n;
+	return data;
+}
+
+static void
+put_good_file(void)
+{
+	size_t len;
+	char *data = snapshot(&len);
+	put_file(t.file, data, len);
+	free(data);
+}
+
+/*
+ * Each test runs in a child process that ends at the first failed
+ * assertion, without its teardown. So the tests' folders live in one
+ * folder that the parent makes before the tests and removes after them.
+ */
+static char base_dir[32];
+
+static int
+remove_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw)
+{
+	(void)st;
+	(void)ftw;
+	return flag == FTW_DP ? rmdir(path) : unlink(path);
+}
+
+static void
+suite_setup(void)
+{
+	strcpy(base_dir, "/tmp/portq-reload-XXXXXX");
+	ck_assert_ptr_nonnull(mkdtemp(base_dir));
+}
+
+static void
+suite_teardown(void)
+{
+	nftw(base_dir, remove_entry, 16, FTW_DEPTH | FTW_PHYS);
+}
+
+static void
+setup(void)
+{
+	memset(&t, 0, sizeof(t));
+	pthread_mutex_init(&t.lock, NULL);
+	pthread_cond_init(&t.ready_cv, NULL);
+	snprintf(t.dir, sizeof(t.dir), "%s/test-XXXXXX", base_dir);
+	ck_assert_ptr_nonnull(mkdtemp(t.dir));
+	snprintf(t.file, sizeof(t.file), "%s/registry.csv", t.dir);
+	snprintf(t.log, sizeof(t.log), "%s/portqd.log", t.dir);
+	put_good_file();
+
+	/* Everything the server logs from here on lands in t.log. */
+	int lfd = open(t.log, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
+	ck_assert_int_ge(lfd, 0);
+	fflush(stderr);
+	t.saved_stderr = dup(2);
+	ck_assert_int_ge(t.saved_stderr, 0);
+	ck_assert_int_eq(dup2(lfd, 2), 2);
+	close(lfd);
+
+	config_init(&t.cfg);
+	t.cfg.listen.items[t.cfg.listen.n++] = strdup("127.0.0.1:0");
+	t.cfg.registry.items[t.cfg.registry.n++] = strdup(t.file);
+	t.cfg.watch = 0;                   /* reloads only when the test asks */
+	t.cfg.workers = 2;                 /* a worker on a thread takes the swap too */
+	pthread_create(&t.thread, NULL, server_thread, NULL);
+	pthread_mutex_lock(&t.lock);
+	while (!t.ready)
+		pthread_cond_wait(&t.ready_cv, &t.lock);
+	pthread_mutex_unlock(&t.lock);
+	ck_assert_int_eq(t.start_rc, 0);
+	ck_assert_uint_ne(t.port, 0);
+}
+
+static void
+teardown(void)
+{
+	send_cmd(CMD_STOP);
+	pthread_join(t.thread, NULL);
+	/* Put stderr back, and show what the server said about reloads. */
+	fflush(stderr);
+	dup2(t.saved_stderr, 2);
+	close(t.saved_stderr);
+	FILE *f = fopen(t.log, "r");
+	if (f != NULL) {
+		char line[1200];
+		while (fgets(line, sizeof(line), f) != NULL)
+			if (strstr(line, "reload") != NULL)
+				fputs(line, stderr);
+		fclose(f);
+	}
+	ck_assert_int_eq(t.close_rc, 0);
+	config_free(&t.cfg);
+	char path[160];
+	chmod(t.file, 0644);
+	rmdir(t.file);                     /* when a test left a folder there */
+	unlink(t.file);
+	snprintf(path, sizeof(path), "%s.new", t.file);
+	unlink(path);
+	unlink(t.log);
+	rmdir(t.dir);
+}
+
+/* ------------------------------------------------------------ helpers */
+
+static uint64_t
+now_ms(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
+}
+
+/*
+ * The next reload outcome in the log ("reload failed ..." or
+ * "reloaded: ..."), waiting up to timeout_ms; "" if none came.
+ */
+static const char *
+next_reload_line(int timeout_ms)
+{
+	static char line[1200];
+	uint64_t end = now_ms() + (uint64_t)timeout_ms;
+	for (;;) {
+		FILE *f = fopen(t.log, "r");
+		ck_assert_ptr_nonnull(f);
+		ck_assert_int_eq(fseek(f, t.log_off, SEEK_SET), 0);
+		while (fgets(line, sizeof(line), f) != NULL) {
+			size_t n = strlen(line);
+			if (n == 0 || line[n - 1] != '\n')
+				break;                   /* a line still being written */
+			t.log_off += (long)n;
+			if (strstr(line, "reload failed") || strstr(line, "reloaded:")) {
+				fclose(f);
+				line[n - 1] = '\0';
+				return line;
+			}
+		}
+		fclose(f);
+		if (now_ms() >= end)
+			return "";
+		usleep(10 * 1000);
+	}
+}
+
+/* Ask a PORT question over UDP; 1 and its header when answered. */
+static int
+ask_port(uint16_t port, portq_header_t *h)
+{
+	uint8_t req[64], resp[PORTQ_MSG_MAX];
+	portq_question_t q = { .port_lo = port, .transport = PORTQ_TP_TCP };
+	portq_header_t qh = { .opcode = PORTQ_OP_PORT, .id = port };
+	int len = portq_query_encode(req, sizeof(req), &qh, &q);
+	ck_assert_int_gt(len, 0);
+	int fd = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+	struct sockaddr_in a = { .sin_family = AF_INET, .sin_port = htons(t.port) };
+	inet_pton(AF_INET, "127.0.0.1", &a.sin_addr);
+	ck_assert_int_eq(sendto(fd, req, (size_t)len, 0, (struct sockaddr *)&a, sizeof(a)), len);
+	struct pollfd p = { fd, POLLIN, 0 };
+	ssize_t n = 0;
+	if (poll(&p, 1, 2000) == 1)
+		n = recv(fd, resp, sizeof(resp), 0);
+	close(fd);
+	if (n < PORTQ_HEADER_LEN)
+		return 0;
+	wire_t r = wire_reader(resp, (size_t)n);
+	ck_assert_int_eq(portq_header_read(&r, h), PORTQ_OK);
+	ck_assert_uint_eq(h->id, port);
+	return 1;
+}
+
+/* The serial answers carry now; the answer must be a good one. */
+static uint32_t
+served_serial(void)
+{
+	portq_header_t h;
+	ck_assert(ask_port(22, &h));                /* ssh: always assigned */
+	ck_assert_uint_eq(h.rcode, PORTQ_RC_OK);
+	ck_assert_uint_gt(h.ancount, 0);
+	return h.serial;
+}
+
+/* One INFO counter, asked over UDP (the answer fits: no TC). */
+static long long
+info_counter(const char *key)
+{
+	uint8_t req[64], resp[PORTQ_MSG_MAX];
+	portq_question_t q = { 0 };
+	portq_header_t qh = { .opcode = PORTQ_OP_INFO, .id = 5 };
+	int len = portq_query_encode(req, sizeof(req), &qh, &q);
+	int fd = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+	struct sockaddr_in a = { .sin_family = AF_INET, .sin_port = htons(t.port) };
+	inet_pton(AF_INET, "127.0.0.1", &a.sin_addr);
+	ck_assert_int_eq(sendto(fd, req, (size_t)len, 0, (struct sockaddr *)&a, sizeof(a)), len);
+	struct pollfd p = { fd, POLLIN, 0 };
+	ck_assert_int_eq(poll(&p, 1, 2000), 1);
+	ssize_t n = recv(fd, resp, sizeof(resp), 0);
+	close(fd);
+	wire_t r = wire_reader(resp, n > 0 ? (size_t)n : 0);
+	portq_header_t h;
+	portq_question_t echoed;
+	ck_assert_int_eq(portq_header_read(&r, &h), PORTQ_OK);
+	ck_assert(!(h.flags & PORTQ_FLAG_TC));
+	ck_assert_int_eq(portq_question_read(&r, &echoed), PORTQ_OK);
+	for (unsigned i = 0; i < h.ancount; i++) {
+		portq_str_t k, v;
+		ck_assert_int_eq(portq_info_read(&r, &k, &v), PORTQ_OK);
+		if (k.len == strlen(key) && memcmp(k.ptr, key, k.len) == 0) {
+			char val[32];
+			snprintf(val, sizeof(val), "%.*s", (int)(v.len < 31 ? v.len : 31), v.ptr);
+			return atoll(val);
+		}
+	}
+	ck_abort_msg("INFO has no \"%s\"", key);
+	return -1;
+}
+
+/* 1 when `line` holds "<path>:<digits>: " -- a file:line reason. */
+static int
+names_file_line(const char *line, const char *path)
+{
+	size_t plen = strlen(path);
+	for (const char *p = strstr(line, path); p != NULL; p = strstr(p + 1, path)) {
+		const char *q = p + plen;
+		if (*q++ != ':' || *q < '0' || *q > '9')
+			continue;
+		while (*q >= '0' && *q <= '9')
+			q++;
+		if (q[0] == ':' && q[1] == ' ')
+			return 1;
+	}
+	return 0;
+}
+
+/*
+ * Ask for a reload of the file as it now is; it must fail with a line
+ * naming `why` (a substring), and the registry already served must go
+ * on answering with its serial. Returns the log line.
+ */
+static const char *
+reload_must_fail(uint32_t serial, const char *why)
+{
+	long long failures = info_counter("reload-failures");
+	send_cmd(CMD_RELOAD);
+	const char *line = next_reload_line(10000);
+	ck_assert_msg(line[0] != '\0', "no reload outcome was logged");
+	char want[80];
+	snprintf(want, sizeof(want), "reload failed, still serving serial %u: ", serial);
+	ck_assert_msg(strstr(line, want) != NULL, "expected \"%s\" in: %s", want, line);
+	ck_assert_msg(strstr(line, why) != NULL, "expected \"%s\" in: %s", why, line);
+	ck_assert_msg(strstr(line, "portqd[err]") != NULL, "not logged as an error: %s", line);
+	/* The old registry keeps answering, with its serial. */
+	for (int i = 0; i < 20; i++)
+		ck_assert_uint_eq(served_serial(), serial);
+	ck_assert_int_eq(info_counter("reload-failures"), failures + 1);
+	ck_assert_int_eq(info_counter("records"), (long long)t.good_records);
+	return line;
+}
+
+/* Put the good file back: the reload succeeds and the serial moves on. */
+static void
+restore_moves_serial(uint32_t old)
+{
+	put_good_file();
+	send_cmd(CMD_RELOAD);
+	const char *line = next_reload_line(10000);
+	ck_assert_msg(strstr(line, "reloaded: ") != NULL, "good file did not load: %s", line);
+	char want[64];
+	snprintf(want, sizeof(want), "reloaded: %zu records, serial ", t.good_records);
+	ck_assert_msg(strstr(line, want) != NULL, "expected \"%s\" in: %s", want, line);
+	/* Every worker switches between two batches: ask until both have. */
+	uint32_t now = 0;
+	for (int i = 0; i < 50; i++) {
+		now = served_serial();
+		if (now > old)
+			break;
+		usleep(20 * 1000);
+	}
+	ck_assert_uint_gt(now, old);
+	for (int i = 0; i < 20; i++)
+		ck_assert_uint_eq(served_serial(), now);
+}
+
+/*
+ * The first row starting past `from` whose first `fields` fields hold no
+ * quote and whose next field starts with three plain bytes: its offset,
+ * and its line number (as load_csv counts lines, those inside quoted
+ * fields included).
+ */
+static size_t
+plain_row_after(const char *data, size_t len, size_t from, int fields, unsigned *line)
+{
+	int quoted = 0;
+	unsigned ln = 1;
+	for (size_t i = 0; i < len; i++) {
+		if (data[i] == '"')
+			quoted = !quoted;
+		if (data[i] != '\n')
+			continue;
+		ln++;
+		if (quoted || i + 1 < from)
+			continue;
+		size_t row = i + 1, k = row;
+		int commas = 0;
+		while (k < len && data[k] != '\n' && data[k] != '"' && commas < fields)
+			commas += data[k++] == ',';
+		/* ...and at least three plain bytes in the field after them. */
+		int plain = k + 3 <= len;
+		for (size_t m = k; plain && m < k + 3; m++)
+			plain = data[m] != ',' && data[m] != '\n' && data[m] != '\r' && data[m] != '"';
+		if (commas == fields && plain) {
+			*line = ln;
+			return row;
+		}
+	}
+	ck_abort_msg("no plain row after offset %zu", from);
+	return 0;
+}
+
+/* ------------------------------------------------------------ tests */
+
+START_TEST(truncated_mid_row)
+{
+	uint32_t serial = served_serial();
+	ck_assert_uint_eq(serial, 1000);
+	size_t len;
+	char *data = snapshot(&len);
+	/* Cut inside the description of a row halfway through the file. */
+	unsigned line;
+	size_t row = plain_row_after(data, len, len / 2, 3, &line);
+	size_t cut = row;
+	for (int commas = 0; commas < 3; cut++)
+		commas += data[cut] == ',';
+	cut += 2;                                     /* two bytes of the description */
+	put_file(t.file, data, cut);
+	char why[200];
+	snprintf(why, sizeof(why), "%s:%u: row has 4 fields, the header has 12", t.file, line);
+	reload_must_fail(serial, why);
+	/* Cut in the middle of a port number: a row of two fields. */
+	row = plain_row_after(data, len, len / 3, 1, &line);
+	cut = row;
+	while (data[cut] != ',')
+		cut++;
+	cut += 2;
+	put_file(t.file, data, cut);
+	snprintf(why, sizeof(why), "%s:%u: row has 2 fields, the header has 12", t.file, line);
+	reload_must_fail(serial, why);
+	free(data);
+	restore_moves_serial(serial);
+}
+END_TEST
+
+START_TEST(binary_garbage)
+{
+	uint32_t serial = served_serial();
+	/* The header, then binary bytes with NULs: named by the NUL's line. */
+	uint8_t junk[8192];
+	unsigned seed = 12345;
+	static const char header[] = "Service Name,Port Number,Transport Protocol,Description,"
+	                             "Assignee,Contact,Registration Date,Modification Date,"
+	                             "Reference,Service Code,Unauthorized Use Reported,"
+	                             "Assignment Notes\n";
+	memcpy(junk, header, sizeof(header) - 1);
+	for (size_t i = sizeof(header) - 1; i < sizeof(junk); i++)
+		junk[i] = (uint8_t)rand_r(&seed);
+	junk[sizeof(header) - 1] = 0xFF;
+	junk[sizeof(header)] = 0x00;                  /* the first NUL, on line 2 */
+	put_file(t.file, junk, sizeof(junk));
+	char why[200];
+	snprintf(why, sizeof(why), "%s:2: NUL byte", t.file);
+	reload_must_fail(serial, why);
+
+	/* Random bytes without a NUL and without a header: still file:line. */
+	for (size_t i = 0; i < sizeof(junk); i++)
+		do
+			junk[i] = (uint8_t)rand_r(&seed);
+		while (junk[i] == 0);
+	put_file(t.file, junk, sizeof(junk));
+	const char *line = reload_must_fail(serial, t.file);
+	ck_assert_msg(names_file_line(line, t.file), "no file:line in: %s", line);
+
+	/* An ELF binary where the registry should be. */
+	int fd = open(PORTQD_PATH, O_RDONLY | O_CLOEXEC);
+	ck_assert_int_ge(fd, 0);
+	static uint8_t elf[1 << 20];
+	ssize_t n = read(fd, elf, sizeof(elf));
+	close(fd);
+	ck_assert_int_gt(n, 64);
+	put_file(t.file, elf, (size_t)n);
+	line = reload_must_fail(serial, "NUL byte");
+	ck_assert_msg(names_file_line(line, t.file), "no file:line in: %s", line);
+	restore_moves_serial(serial);
+}
+END_TEST
+
+START_TEST(vanished_file)
+{
+	uint32_t serial = served_serial();
+	ck_assert_int_eq(unlink(t.file), 0);
+	char why[200];
+	snprintf(why, sizeof(why), "%s: %s", t.file, strerror(ENOENT));
+	reload_must_fail(serial, why);
+	/* Twice in a row: nothing is left half-done by the first failure. */
+	reload_must_fail(serial, why);
+	restore_moves_serial(serial);
+}
+END_TEST
+
+/*
+ * A file the server may not read. As root, permissions do not stop a
+ * read, so the path is made a folder instead, which open() accepts and
+ * the loader must refuse all the same.
+ */
+START_TEST(unreadable_file)
+{
+	uint32_t serial = served_serial();
+	char why[200];
+	if (geteuid() == 0) {
+		ck_assert_int_eq(unlink(t.file), 0);
+		ck_assert_int_eq(mkdir(t.file, 0755), 0);
+		snprintf(why, sizeof(why), "%s: not a regular file", t.file);
+		reload_must_fail(serial, why);
+		ck_assert_int_eq(rmdir(t.file), 0);
+	} else {
+		ck_assert_int_eq(chmod(t.file, 0), 0);
+		snprintf(why, sizeof(why), "%s: %s", t.file, strerror(EACCES));
+		reload_must_fail(serial, why);
+		ck_assert_int_eq(chmod(t.file, 0644), 0);
+	}
+	restore_moves_serial(serial);
+}
+END_TEST
+
+/*
+ * A file emptied (">" in a shell, or the first instant of a copy over
+ * it) has nothing to serve: replacing a full registry with it must fail
+ * like any other broken file, not leave every query NOTFOUND.
+ */
+START_TEST(emptied_file)
+{
+	uint32_t serial = served_serial();
+	put_file(t.file, "", 0);
+	reload_must_fail(serial, t.file);
+	restore_moves_serial(serial);
+}
+END_TEST
+
+/* ---- a file rewritten while it is being read */
+
+typedef struct {
+	const char *data;
+	size_t len;
+	size_t *cuts, n_cuts;              /* where a piece may end */
+	int rounds;
+	int done;                          /* atomic */
+	unsigned long pieces;
+} writer_t;
+
+/*
+ * Where a prefix of the file cannot load: just after the first comma of
+ * a row (a row of two fields), for rows that start outside any quoted
+ * field and have no quote before that comma.
+ */
+static void
+find_cuts(writer_t *wr)
+{
+	wr->cuts = malloc(wr->len * sizeof(*wr->cuts));
+	ck_assert_ptr_nonnull(wr->cuts);
+	int quoted = 0;
+	for (size_t i = 0; i < wr->len; i++) {
+		if (wr->data[i] == '"')
+			quoted = !quoted;
+		if (wr->data[i] != '\n' || quoted)
+			continue;
+		size_t k = i + 1;
+		while (k < wr->len && wr->data[k] != ',' && wr->data[k] != '"' && wr->data[k] != '\n')
+			k++;
+		if (k < wr->len && wr->data[k] == ',')
+			wr->cuts[wr->n_cuts++] = k + 1;
+	}
+	ck_assert_uint_gt(wr->n_cuts, 1000);
+}
+
+/*
+ * Rewrite the file in place, in pieces of a few KiB, each ending in the
+ * middle of a row (just after its first comma), with a pause between
+ * pieces, over and over. So that no moment shows a valid file but the
+ * last, each round starts by putting a NUL at offset 0 and cutting the
+ * file to that one byte, and each piece is written back to front: its
+ * tail first (leaving a hole of zeros, a NUL, at its first byte), then
+ * its first byte. A reader can still catch a mix of two moments; then
+ * it sees whatever it sees, and the server must cope.
+ */
+static void *
+writer_thread(void *arg)
+{
+	writer_t *wr = arg;
+	unsigned seed = 99;
+	int fd = open(t.file, O_WRONLY | O_CLOEXEC);
+	ck_assert_int_ge(fd, 0);
+	for (int round = 0; round < wr->rounds; round++) {
+		ck_assert_int_eq(pwrite(fd, "", 1, 0), 1);
+		ck_assert_int_eq(ftruncate(fd, 1), 0);
+		size_t a = 0;
+		while (a < wr->len) {
+			/* The first cut at least a few KiB on, or the end. */
+			size_t b = a + 2048 + (size_t)rand_r(&seed) % 8192, lo = 0, hi = wr->n_cuts;
+			while (lo < hi) {
+				size_t mid = (lo + hi) / 2;
+				if (wr->cuts[mid] < b)
+					lo = mid + 1;
+				else
+					hi = mid;
+			}
+			b = lo < wr->n_cuts ? wr->cuts[lo] : wr->len;
+			if (b - a > 1)
+				ck_assert_int_eq(pwrite(fd, wr->data + a + 1, b - a - 1, (off_t)a + 1),
+				                 (ssize_t)(b - a - 1));
+			ck_assert_int_eq(pwrite(fd, wr->data + a, 1, (off_t)a), 1);
+			wr->pieces++;
+			a = b;
+			usleep(1000 + (useconds_t)(rand_r(&seed) % 2000));
+		}
+	}
+	close(fd);
+	__atomic_store_n(&wr->done, 1, __ATOMIC_RELEASE);
+	return NULL;
+}
+
+START_TEST(rewritten_while_read)
+{
+	uint32_t first = served_serial();
+	writer_t wr = { 0 };
+	wr.data = snapshot(&wr.len);
+	wr.rounds = 6;
+	find_cuts(&wr);
+	pthread_t th;
+	ck_assert_int_eq(pthread_create(&th, NULL, writer_thread, &wr), 0);
+	/* Ask for reloads again and again, and questions between them. The
+	 * two workers switch one after the other, so an answer may carry
+	 * the serial before the last one seen: collect them all. */
+	uint32_t seen[4096];
+	int n_seen = 0, asked = 0, answered = 0;
+	while (!__atomic_load_n(&wr.done, __ATOMIC_ACQUIRE)) {
+		send_cmd(CMD_RELOAD);
+		for (int i = 0; i < 3; i++) {
+			portq_header_t h;
+			asked++;
+			if (!ask_port((uint16_t)(20 + i), &h))
+				continue;
+			answered++;
+			ck_assert(h.rcode == PORTQ_RC_OK || h.rcode == PORTQ_RC_NOTFOUND);
+			int known = 0;
+			for (int k = 0; k < n_seen && !known; k++)
+				known = seen[k] == h.serial;
+			if (!known && n_seen < 4096)
+				seen[n_seen++] = h.serial;
+		}
+		usleep(5000);
+	}
+	pthread_join(th, NULL);
+	free((void *)wr.data);
+	free(wr.cuts);
+	/* The file is whole again: one more reload takes it. */
+	send_cmd(CMD_RELOAD);
+	usleep(100 * 1000);
+
+	/* Read every outcome: each failure names the serial being served and
+	 * a reason; each success moves the serial forward. */
+	uint32_t cur = first, announced[4096];
+	int failed = 0, loaded = 0, partial = 0;
+	for (;;) {
+		const char *line = next_reload_line(loaded + failed == 0 ? 10000 : 3000);
+		if (line[0] == '\0')
+			break;
+		unsigned s;
+		size_t records;
+		const char *p;
+		if ((p = strstr(line, "reload failed, still serving serial ")) != NULL) {
+			ck_assert_int_eq(sscanf(p, "reload failed, still serving serial %u", &s), 1);
+			ck_assert_msg(s == cur, "failure says serial %u, %u was served: %s", s, cur, line);
+			ck_assert_msg(strstr(line, t.file) != NULL, "no file named: %s", line);
+			failed++;
+		} else {
+			p = strstr(line, "reloaded: ");
+			ck_assert_ptr_nonnull(p);
+			ck_assert_int_eq(sscanf(p, "reloaded: %zu records, serial %u", &records, &s), 2);
+			ck_assert_uint_gt(s, cur);
+			cur = s;
+			if (loaded < 4096)
+				announced[loaded] = s;
+			loaded++;
+			partial += records != t.good_records;
+		}
+	}
+	fprintf(stderr, "rewritten_while_read: %lu pieces in %d rounds; %d reloads failed, "
+	        "%d succeeded (%d with part of the file); %d of %d questions answered\n",
+	        wr.pieces, wr.rounds, failed, loaded, partial, answered, asked);
+	ck_assert_int_eq(answered, asked);
+	ck_assert_int_ge(failed, wr.rounds);          /* the file was caught half-written */
+	ck_assert_int_ge(loaded, 1);                  /* and whole at the end */
+	ck_assert_msg(partial == 0, "%d reloads served part of the file", partial);
+	/* Every serial an answer carried was one the server announced. */
+	for (int i = 0; i < n_seen; i++) {
+		int known = seen[i] == first;
+		for (int k = 0; k < loaded && k < 4096; k++)
+			known |= announced[k] == seen[i];
+		ck_assert_msg(known, "an answer carried serial %u, never announced", seen[i]);
+	}
+	/* The last outcome loaded the whole file, and it is what is served. */
+	ck_assert_uint_eq(info_counter("records"), t.good_records);
+	ck_assert_uint_eq(served_serial(), cur);
+	ck_assert_uint_gt(cur, first);
+}
+END_TEST
+
+static Suite *
+reload_faults_suite(void)
+{
+	Suite *s = suite_create("reload_faults");
+	TCase *tc = tcase_create("faults");
+	tcase_add_unchecked_fixture(tc, suite_setup, suite_teardown);
+	tcase_add_checked_fixture(tc, setup, teardown);
+	tcase_set_timeout(tc, 60);
+	tcase_add_test(tc, truncated_mid_row);
+	tcase_add_test(tc, binary_garbage);
+	tcase_add_test(tc, vanished_file);
+	tcase_add_test(tc, unreadable_file);
+	tcase_add_test(tc, emptied_file);
+	tcase_add_test(tc, rewritten_while_read);
+	suite_add_tcase(s, tc);
+	return s;
+}
+
+int
+main(void)
+{
+	signal(SIGPIPE, SIG_IGN);
+	SRunner *sr = srunner_create(reload_faults_suite());
+	srunner_run_all(sr, CK_NORMAL);
+	int failed = srunner_ntests_failed(sr);
+	srunner_free(sr);
+	return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+}
