@@ -10,11 +10,19 @@
  * lists. Each lookup is timed alone; the median and the 99th percentile
  * over the N are reported.
  *
+ *   clock only       nothing between the two clock readings: what the
+ *                    method adds to every figure below
  *   portq uncached   portq_getservbyport(port, "tcp") with the cache off:
- *                    a new handle, one UDP round trip, decoding
- *   portq cached     the same after a first pass has filled the cache
+ *                    the thread's default handle, one UDP round trip on
+ *                    its kept socket, decoding
  *   portq handle     portq_query_port() on one handle, cache off: the
- *                    round trip without the per-call set-up
+ *                    round trip and a full result
+ *   portq cached     portq_getservbyport() after a first pass has filled
+ *                    the cache (that pass's network work has left the CPU
+ *                    caches cold)
+ *   cached again     the same pass once more, right after
+ *   cached 2 thr     the same from two threads at once, each over all N
+ *                    ports (the cache's lock shared); 2N lookups
  *   glibc files      getservbyport() with FILE (`portq --services`) as
  *                    /etc/services and "services: files", in a private
  *                    mount namespace of this process (needs root)
@@ -23,11 +31,23 @@
  *                    nscd runs
  *
  * bench/run-client-bench starts portqd, writes FILE and runs this.
+ *
+ *   bench_client --server ADDR:PORT --cached-only [-n N] [--passes P]
+ *
+ * only fills the cache and then runs P passes (default 100) of cached
+ * lookups over the N ports in cached_passes(), untimed one by one, and
+ * prints the time per lookup: a loop for profilers, e.g.
+ *
+ *   valgrind --tool=callgrind --toggle-collect=cached_passes \
+ *       bench_client --server ADDR:PORT --cached-only --passes 10
+ *
+ * counts the instructions of N x P cached lookups and nothing else.
  */
 #include <arpa/inet.h>
 #include <errno.h>
 #include <getopt.h>
 #include <netdb.h>
+#include <pthread.h>
 #include <sched.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -78,7 +98,7 @@ stats_of(double *t, size_t n, size_t found)
 static void
 report(const char *what, stats_t s, size_t n)
 {
-	printf("| %-15s | %9.1f | %9.1f | %5zu/%zu |\n", what, s.median, s.p99, s.found, n);
+	printf("| %-15s | %9.3f | %9.3f | %5zu/%zu |\n", what, s.median, s.p99, s.found, n);
 }
 
 static uint64_t rng_state = SEED;
@@ -133,6 +153,14 @@ registry_ports(const char *server, unsigned *out, size_t max)
 
 typedef struct servent *(*byport_fn)(int port, const char *proto);
 
+/* The "clock only" row: a call that does nothing, kept out of line. */
+__attribute__((noinline)) static struct servent *
+byport_nothing(int port, const char *proto)
+{
+	__asm__ volatile("" : : "r"(port), "r"(proto) : "memory");
+	return (struct servent *)(uintptr_t)1;
+}
+
 static stats_t
 time_byport(byport_fn fn, const unsigned *ports, size_t n, double *t)
 {
@@ -144,6 +172,35 @@ time_byport(byport_fn fn, const unsigned *ports, size_t n, double *t)
 		found += se != NULL;
 	}
 	return stats_of(t, n, found);
+}
+
+typedef struct {
+	const unsigned *ports;
+	size_t n;
+	double *t;
+	size_t found;
+} pass_t;
+
+static void *
+pass_run(void *arg)
+{
+	pass_t *p = arg;
+	stats_t st = time_byport(portq_getservbyport, p->ports, p->n, p->t);
+	p->found = st.found;
+	return NULL;
+}
+
+/* The cached pass from two threads at once; t holds 2n samples. */
+static stats_t
+time_two_threads(const unsigned *ports, size_t n, double *t)
+{
+	pass_t p[2] = { { ports, n, t, 0 }, { ports, n, t + n, 0 } };
+	pthread_t th;
+	if (pthread_create(&th, NULL, pass_run, &p[1]) != 0)
+		return stats_of(t, 1, 0);
+	pass_run(&p[0]);
+	pthread_join(th, NULL);
+	return stats_of(t, 2 * n, p[0].found + p[1].found);
 }
 
 static stats_t
@@ -168,6 +225,31 @@ time_handle(const char *server, const unsigned *ports, size_t n, double *t)
 	}
 	portq_client_free(c);
 	return stats_of(t, n, found);
+}
+
+/* P passes of cached lookups; a function of its own for --toggle-collect. */
+__attribute__((noinline)) static size_t
+cached_passes(const unsigned *ports, size_t n, long passes)
+{
+	size_t found = 0;
+	for (long p = 0; p < passes; p++)
+		for (size_t i = 0; i < n; i++)
+			found += portq_getservbyport((int)htons((uint16_t)ports[i]), "tcp") != NULL;
+	return found;
+}
+
+static int
+cached_only(const unsigned *ports, size_t n, long passes)
+{
+	portq_cache_flush();
+	for (size_t i = 0; i < n; i++)   /* fill it, outside cached_passes() */
+		(void)portq_getservbyport((int)htons((uint16_t)ports[i]), "tcp");
+	double t0 = now_us();
+	size_t found = cached_passes(ports, n, passes);
+	double t = now_us() - t0;
+	printf("%ld passes of %zu cached lookups: %.1f ns per lookup, %zu found\n", passes, n,
+	       t * 1000.0 / ((double)n * (double)passes), found);
+	return found == n * (size_t)passes ? 0 : 1;
 }
 
 /* FILE over /etc/services and "services: files", for this process only. */
@@ -203,20 +285,24 @@ main(int argc, char **argv)
 		{ "server",   required_argument, NULL, 's' },
 		{ "services", required_argument, NULL, 'f' },
 		{ "lookups",  required_argument, NULL, 'n' },
+		{ "cached-only", no_argument,    NULL, 'c' },
+		{ "passes",   required_argument, NULL, 'p' },
 		{ NULL, 0, NULL, 0 }
 	};
 	const char *server = NULL, *services = NULL;
-	long n = N_DEFAULT;
-	int ch;
-	while ((ch = getopt_long(argc, argv, "s:f:n:", longopts, NULL)) != -1) {
+	long n = N_DEFAULT, passes = 100;
+	int ch, only = 0;
+	while ((ch = getopt_long(argc, argv, "s:f:n:cp:", longopts, NULL)) != -1) {
 		switch (ch) {
 		case 's': server = optarg; break;
 		case 'f': services = optarg; break;
 		case 'n': n = strtol(optarg, NULL, 10); break;
+		case 'c': only = 1; break;
+		case 'p': passes = strtol(optarg, NULL, 10); break;
 		default:  goto usage;
 		}
 	}
-	if (server == NULL || n < 100 || n > N_MAX)
+	if (server == NULL || n < 100 || n > N_MAX || passes < 1)
 		goto usage;
 
 	static unsigned all[65536], ports[N_MAX];
@@ -227,15 +313,20 @@ main(int argc, char **argv)
 	}
 	for (long i = 0; i < n; i++)
 		ports[i] = all[rng_next() % n_all];
-	double *t = malloc((size_t)n * sizeof(*t));
+	double *t = malloc(2 * (size_t)n * sizeof(*t));
 	if (t == NULL)
 		return 1;
 	setenv("PORTQ_SERVER", server, 1);
+	if (only) {
+		free(t);
+		return cached_only(ports, (size_t)n, passes);
+	}
 	printf("%ld lookups by port (tcp) of ports drawn from %zu registry ports; "
 	       "times in microseconds\n\n", n, n_all);
 	printf("| lookup          |    median |       p99 |     found |\n");
 	printf("|-----------------|-----------|-----------|-----------|\n");
 
+	report("clock only", time_byport(byport_nothing, ports, (size_t)n, t), (size_t)n);
 	portq_cache_set_ttl(0);
 	report("portq uncached", time_byport(portq_getservbyport, ports, (size_t)n, t),
 	       (size_t)n);
@@ -245,6 +336,9 @@ main(int argc, char **argv)
 	time_byport(portq_getservbyport, ports, (size_t)n, t);     /* fill it */
 	report("portq cached", time_byport(portq_getservbyport, ports, (size_t)n, t),
 	       (size_t)n);
+	report("cached again", time_byport(portq_getservbyport, ports, (size_t)n, t),
+	       (size_t)n);
+	report("cached 2 thr", time_two_threads(ports, (size_t)n, t), 2 * (size_t)n);
 
 	struct stat st;
 	if (stat("/var/run/nscd/socket", &st) == 0)
@@ -265,6 +359,8 @@ main(int argc, char **argv)
 	return 0;
 usage:
 	fprintf(stderr, "usage: bench_client --server ADDR:PORT [--services FILE] "
-	                "[-n N (100-%d)]\n", N_MAX);
+	                "[-n N (100-%d)]\n"
+	                "       bench_client --server ADDR:PORT --cached-only [-n N] "
+	                "[--passes P]\n", N_MAX);
 	return 2;
 }

@@ -7,6 +7,10 @@
  * handles on different servers never share answers) and the query's
  * opcode and question bytes. The wire form is kept rather than a decoded
  * result so that every hit gives the caller a result of its own to free.
+ * An entry may also hold a "view": a derived form of the answer that its
+ * user (servent.c: a struct servent ready to copy out) attached to it, so
+ * that a hit costs a copy, not a decoding. The view lives and dies with
+ * its entry: TTL, serial changes, eviction and flushes treat both as one.
  *
  * Lifetime: an entry is used while it is younger than the asking handle's
  * TTL. Every answer that comes from the network carries its registry
@@ -30,8 +34,9 @@
 #define CACHE_KEY_MAX     (1 + PORTQ_QUESTION_MIN + PORTQ_TEXT_MAX)  /* opcode, question */
 
 /*
- * The key of a query: its opcode and its encoded question, into
- * key[0..CACHE_KEY_MAX). Returns the length, or 0 if it does not fit.
+ * The key of a query: its opcode and every field of its question, packed
+ * (the wire's order, not necessarily its form), into key[0..CACHE_KEY_MAX).
+ * Returns the length, never 0.
  */
 size_t cache_key(uint8_t *key, uint8_t opcode, const portq_question_t *q);
 
@@ -52,6 +57,38 @@ int cache_get(const char *scope, const uint8_t *key, size_t klen, int ttl_s,
  */
 void cache_put(const char *scope, const uint8_t *key, size_t klen, uint32_t serial,
                const uint8_t *msg, size_t len, const char *label, int tcp, int keep);
+
+/*
+ * A hit on a view: called under the cache's lock with the view's bytes;
+ * it must copy what it needs and nothing else (no cache call, no
+ * blocking).
+ */
+typedef void (*cache_view_fn)(void *ctx, const uint8_t *view, size_t len);
+
+/*
+ * The cache's clock, in milliseconds: CLOCK_MONOTONIC_COARSE, read
+ * through the vDSO (no system call).
+ */
+long long cache_now_ms(void);
+
+/*
+ * Look up the view of an answer no older than ttl_s seconds at `now_ms`
+ * (a cache_now_ms() reading the caller just made, and may use for its own
+ * checks). On a hit, call fn(ctx, view, len) and return 1. Return 0 when
+ * there is no such entry, it is too old, or it has no view yet. Allocates
+ * nothing and makes no system call.
+ */
+int cache_view_get(const char *scope, const uint8_t *key, size_t klen, int ttl_s,
+                   long long now_ms, cache_view_fn fn, void *ctx);
+
+/*
+ * Attach view[0..len) to the kept answer to `key` if that answer carries
+ * registry serial `serial` (the view was made from an answer of the same
+ * registry, so it says the same); replaces an older view. No entry, an
+ * entry of another serial, or memory running out: nothing is attached.
+ */
+void cache_view_attach(const char *scope, const uint8_t *key, size_t klen,
+                       uint32_t serial, const uint8_t *view, size_t len);
 
 /* Drop every entry of every scope. */
 void cache_flush(void);

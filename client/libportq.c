@@ -7,11 +7,14 @@
  * says so. A server that refuses, fails or answers nonsense only moves the
  * query on to the next one.
  */
+#include <pthread.h>
 #include <stdatomic.h>
 #include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
 #include <stdio.h>
+#include <time.h>
+#include <unistd.h>
 
 #include "cache.h"
 #include "client.h"
@@ -26,6 +29,14 @@ client_proto_parse(const char *proto)
 {
 	if (proto == NULL)
 		return PORTQ_TP_ANY;
+	/* The spellings nearly every getservby*() call uses, without the
+	 * table's case-blind walk: a tenth of a cached lookup otherwise. */
+	if (proto[0] != '\0' && proto[1] != '\0' && proto[2] != '\0' && proto[3] == '\0') {
+		if (memcmp(proto, "tcp", 3) == 0)
+			return PORTQ_TP_TCP;
+		if (memcmp(proto, "udp", 3) == 0)
+			return PORTQ_TP_UDP;
+	}
 	return portq_transport_parse(proto, strlen(proto));
 }
 
@@ -48,8 +59,8 @@ portq_cache_flush(void)
 }
 
 /* The handle's own TTL, else the process's, else the file's, else 60 s. */
-static int
-ttl_choose(int opt, int file)
+int
+client_ttl(int opt, int file)
 {
 	if (opt == PORTQ_CACHE_OFF)
 		return 0;
@@ -62,21 +73,83 @@ ttl_choose(int opt, int file)
 }
 
 /* The servers as one string, to tell the cache's answers apart. */
-static void
-scope_make(portq_client_t *c)
+void
+client_scope_make(const conf_t *conf, char *out, size_t cap)
 {
 	size_t used = 0;
-	c->scope[0] = '\0';
-	for (int i = 0; i < c->conf.n_servers; i++) {
-		const conf_server_t *s = &c->conf.servers[i];
+	out[0] = '\0';
+	for (int i = 0; i < conf->n_servers; i++) {
+		const conf_server_t *s = &conf->servers[i];
 		int v6 = strchr(s->host, ':') != NULL;
-		int n = snprintf(c->scope + used, sizeof(c->scope) - used, "%s%s%s%s:%u",
+		int n = snprintf(out + used, cap - used, "%s%s%s%s:%u",
 		                 i ? "," : "", v6 ? "[" : "", s->host, v6 ? "]" : "",
 		                 (unsigned)s->port);
-		if (n < 0 || (size_t)n >= sizeof(c->scope) - used)
+		if (n < 0 || (size_t)n >= cap - used)
 			break;        /* cannot happen: sized for every server */
 		used += (size_t)n;
 	}
+}
+
+void
+client_conf_finish(conf_t *conf)
+{
+	if (conf->n_servers == 0) {
+		snprintf(conf->servers[0].host, sizeof(conf->servers[0].host), "127.0.0.1");
+		conf->servers[0].port = PORTQ_DEFAULT_PORT;
+		conf->n_servers = 1;
+	}
+	if (conf->timeout_ms <= 0)
+		conf->timeout_ms = PORTQ_CLIENT_TIMEOUT_MS;
+	if (conf->attempts <= 0)
+		conf->attempts = PORTQ_CLIENT_ATTEMPTS;
+}
+
+static pthread_once_t forks_once = PTHREAD_ONCE_INIT;
+static atomic_uint forks;
+
+static void
+forks_count(void)
+{
+	atomic_fetch_add(&forks, 1);
+}
+
+static void
+forks_watch(void)
+{
+	(void)pthread_atfork(NULL, NULL, forks_count);
+}
+
+unsigned
+client_forks(void)
+{
+	pthread_once(&forks_once, forks_watch);
+	return atomic_load_explicit(&forks, memory_order_relaxed);
+}
+
+void
+client_init(portq_client_t *c, const conf_t *conf, int tcp, int cache_ttl)
+{
+	memset(c, 0, offsetof(portq_client_t, buf));
+	c->conf = *conf;
+	client_conf_finish(&c->conf);
+	for (int i = 0; i < c->conf.n_servers; i++) {
+		resolve_addr_t scratch;
+		size_t n = 0;
+		if (!resolve_numeric(&c->conf.servers[i], &scratch, 1, &n))
+			c->has_names = 1;
+	}
+	c->tcp = tcp != 0;
+	c->cache_ttl = cache_ttl;
+	c->udp_fd = -1;
+	client_scope_make(&c->conf, c->scope, sizeof(c->scope));
+}
+
+void
+client_close(portq_client_t *c)
+{
+	if (c->udp_fd >= 0)
+		close(c->udp_fd);
+	c->udp_fd = -1;
 }
 
 PORTQ_EXPORT int
@@ -98,40 +171,30 @@ portq_client_new(portq_client_t **out, const portq_options_t *opts)
 	portq_client_t *c = malloc(sizeof(*c));
 	if (c == NULL)
 		return PORTQ_ENOMEM;
-	memset(c, 0, offsetof(portq_client_t, buf));
-	conf_init(&c->conf);
+	conf_t conf;
+	conf_init(&conf);
 
 	/* Lowest precedence first: the file, then the environment, then opts. */
 	const char *file = opts->config_file ? opts->config_file : PORTQ_CLIENT_CONFIG_FILE;
 	int rc = PORTQ_OK;
+	char err[CLIENT_ERROR_MAX] = "";
 	if (file[0] != '\0')
-		(void)conf_read_file(&c->conf, file);   /* unreadable: as if absent */
+		(void)conf_read_file(&conf, file);   /* unreadable: as if absent */
 	const char *env = getenv("PORTQ_SERVER");
 	if (opts->servers != NULL)
-		rc = conf_servers_set(&c->conf, opts->servers, c->error, sizeof(c->error));
-	else if (env != NULL && env[0] != '\0' &&
-	         conf_servers_set(&c->conf, env, c->error, sizeof(c->error)) < 0)
-		c->error[0] = '\0';  /* a broken variable must not stop every lookup */
+		rc = conf_servers_set(&conf, opts->servers, err, sizeof(err));
+	else if (env != NULL && env[0] != '\0')
+		/* A broken variable must not stop every lookup: the file's servers. */
+		(void)conf_servers_set(&conf, env, err, sizeof(err));
 	if (rc < 0) {
 		free(c);
 		return rc;
 	}
-	if (c->conf.n_servers == 0) {
-		snprintf(c->conf.servers[0].host, sizeof(c->conf.servers[0].host), "127.0.0.1");
-		c->conf.servers[0].port = PORTQ_DEFAULT_PORT;
-		c->conf.n_servers = 1;
-	}
 	if (opts->timeout_ms > 0)
-		c->conf.timeout_ms = opts->timeout_ms;
+		conf.timeout_ms = opts->timeout_ms;
 	if (opts->attempts > 0)
-		c->conf.attempts = opts->attempts;
-	if (c->conf.timeout_ms <= 0)
-		c->conf.timeout_ms = PORTQ_CLIENT_TIMEOUT_MS;
-	if (c->conf.attempts <= 0)
-		c->conf.attempts = PORTQ_CLIENT_ATTEMPTS;
-	c->tcp = opts->tcp != 0;
-	c->cache_ttl = ttl_choose(opts->cache_ttl, c->conf.cache_ttl);
-	scope_make(c);
+		conf.attempts = opts->attempts;
+	client_init(c, &conf, opts->tcp, client_ttl(opts->cache_ttl, conf.cache_ttl));
 	*out = c;
 	return PORTQ_OK;
 }
@@ -139,6 +202,9 @@ portq_client_new(portq_client_t **out, const portq_options_t *opts)
 PORTQ_EXPORT void
 portq_client_free(portq_client_t *c)
 {
+	if (c == NULL)
+		return;
+	client_close(c);
 	free(c);
 }
 
@@ -184,11 +250,23 @@ error_add(portq_client_t *c, const char *text)
 	client_error_add(c->error, sizeof(c->error), text);
 }
 
+static long long
+now_ms(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC_COARSE, &ts);
+	return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
 static int
 client_resolve(portq_client_t *c)
 {
-	if (c->resolved)
+	if (c->resolved && (!c->has_names || c->resolve_max_age_ms <= 0 ||
+	                    now_ms() - c->resolved_ms < c->resolve_max_age_ms))
 		return PORTQ_OK;
+	/* The addresses may change under the kept socket: start afresh. */
+	client_close(c);
+	c->resolved = 0;
 	int worst = PORTQ_OK;
 	c->n_addrs = 0;
 	c->resolve_error[0] = '\0';
@@ -206,9 +284,36 @@ client_resolve(portq_client_t *c)
 	if (c->n_addrs == 0)
 		return worst == PORTQ_OK ? PORTQ_EIO : worst;
 	/* Keep a partial list: the names that did resolve are usable now, and
-	 * a handle is short-lived enough not to retry the others. */
+	 * a handle is short-lived enough not to retry the others (a default
+	 * client retries them when its addresses expire). */
 	c->resolved = 1;
+	c->resolved_ms = now_ms();
 	return PORTQ_OK;
+}
+
+/*
+ * One UDP exchange with address a, on the handle's kept socket when it is
+ * connected to a, was opened in this process (not inherited over fork)
+ * and has not carried CLIENT_UDP_USES_MAX queries yet; else on a new one,
+ * kept in its place.
+ */
+static int
+udp_ask(portq_client_t *c, const resolve_addr_t *a, const uint8_t *query, size_t qlen,
+        size_t *len, char *err, size_t errlen)
+{
+	size_t which = (size_t)(a - c->addrs);
+	unsigned f = client_forks();
+	if (c->udp_fd >= 0 && (c->udp_addr != which || c->udp_forks != f ||
+	                       c->udp_uses >= CLIENT_UDP_USES_MAX))
+		client_close(c);
+	if (c->udp_fd < 0) {
+		c->udp_addr = which;
+		c->udp_forks = f;
+		c->udp_uses = 0;
+	}
+	c->udp_uses++;
+	return transport_udp(a, &c->udp_fd, query, qlen, c->conf.timeout_ms, c->buf,
+	                     sizeof(c->buf), len, err, errlen);
 }
 
 /* Ask one server; on success *len bytes of an OK/NOT-FOUND answer in c->buf. */
@@ -231,8 +336,7 @@ ask_one(portq_client_t *c, const resolve_addr_t *a, portq_question_t *q,
 		rc = transport_tcp(a, query, (size_t)qlen, c->conf.timeout_ms, c->buf,
 		                   sizeof(c->buf), len, err, sizeof(err));
 	} else {
-		rc = transport_udp(a, query, (size_t)qlen, c->conf.timeout_ms, c->buf,
-		                   sizeof(c->buf), len, err, sizeof(err));
+		rc = udp_ask(c, a, query, (size_t)qlen, len, err, sizeof(err));
 		portq_header_t rh;
 		wire_t w = wire_reader(c->buf, *len);
 		if (rc == PORTQ_OK && portq_header_read(&w, &rh) == PORTQ_OK &&
@@ -278,7 +382,7 @@ cache_answer(portq_client_t *c, const uint8_t *key, size_t klen, portq_result_t 
 	return 1;
 }
 
-static int
+int
 client_ask(portq_client_t *c, portq_question_t *q, uint8_t opcode, portq_result_t **out)
 {
 	c->error[0] = '\0';

@@ -2,17 +2,22 @@
  * servent.c -- getservbyport(3) and getservbyname(3) answered by portq
  * (see portq.h for the contract).
  *
- * Each call makes its own short-lived handle, so the functions share no
- * state between threads beyond the thread-local result of the non-_r
- * forms, and always see the current PORTQ_SERVER and /etc/portq.conf.
+ * A lookup runs on the process's default client (default.h) and asks the
+ * cache for the servent its answer gives, kept beside the answer as a
+ * "view": a hit is one locked copy into the caller's buffer, with no
+ * allocation and no system call. A miss asks the servers through the
+ * thread's handle, makes the view from the answer and attaches it.
  */
 #include <arpa/inet.h>
 #include <errno.h>
 #include <stdalign.h>
 #include <stdint.h>
+#include <stdlib.h>
 #include <string.h>
 
+#include "cache.h"
 #include "client.h"
+#include "default.h"
 #include "msg.h"
 
 /* Room for a name, 32 aliases and their pointers; more is ERANGE. */
@@ -30,46 +35,71 @@ errno_of(int rc)
 	}
 }
 
-/* Copy a string into buf at *used; NULL when it does not fit. */
-static char *
-buf_put(char *buf, size_t buflen, size_t *used, const char *s)
-{
-	size_t n = strlen(s) + 1;
-	if (n > buflen - *used)
-		return NULL;
-	char *d = buf + *used;
-	memcpy(d, s, n);
-	*used += n;
-	return d;
-}
+/*
+ * The view of an answer that the cache keeps beside it (cache.h): the
+ * servent it gives for its question, ready to copy out.
+ *
+ *   +-------+--------+-----------+----------+-----------+--------------------+
+ *   | found | s_port | n_aliases | name len | proto len | name\0 proto\0     |
+ *   |  u8   |  int   |    u16    |   u16    |    u16    | alias\0 ...        |
+ *   +-------+--------+-----------+----------+-----------+--------------------+
+ *
+ * Nothing follows `found` when it is 0 (no such entry). It lives in this
+ * process only, so fields are in host layout (s_port as the servent holds
+ * it, in network order); the lengths spare the hit two strlen() calls.
+ */
+#define VIEW_FIXED 11
+
+typedef struct {
+	struct servent *se;
+	char *buf;
+	size_t buflen;
+	int found;
+	int err;
+} fill_t;
 
 /*
- * Fill the servent from entry e: the alias array first (aligned), then the
- * strings, all inside buf as glibc does.
+ * Fill the servent from a view: the alias array first (aligned), then the
+ * strings, all inside buf as glibc does. Runs under the cache's lock on a
+ * hit: a length check, one copy, the pointers.
  */
-static int
-servent_fill(const portq_entry_t *e, int port_net, const char *proto,
-             struct servent *se, char *buf, size_t buflen)
+static void
+view_fill(void *ctx, const uint8_t *v, size_t len)
 {
-	size_t used = (size_t)(-(uintptr_t)buf & (alignof(char *) - 1));
-	size_t ptrs = (e->n_aliases + 1) * sizeof(char *);
-	if (used > buflen || ptrs > buflen - used)
-		return ERANGE;
-	char **aliases = (char **)(void *)(buf + used);
-	used += ptrs;
-	char *name = buf_put(buf, buflen, &used, e->name);
-	char *pr = buf_put(buf, buflen, &used, proto);
-	if (name == NULL || pr == NULL)
-		return ERANGE;
-	for (size_t i = 0; i < e->n_aliases; i++)
-		if ((aliases[i] = buf_put(buf, buflen, &used, e->aliases[i])) == NULL)
-			return ERANGE;
-	aliases[e->n_aliases] = NULL;
-	se->s_name = name;
-	se->s_aliases = aliases;
-	se->s_port = port_net;
-	se->s_proto = pr;
-	return 0;
+	fill_t *f = ctx;
+	f->found = 0;
+	f->err = 0;
+	if (v[0] == 0 || len < VIEW_FIXED)
+		return;
+	int port;
+	uint16_t n_aliases, name_len, proto_len;
+	memcpy(&port, v + 1, sizeof(port));
+	memcpy(&n_aliases, v + 5, sizeof(n_aliases));
+	memcpy(&name_len, v + 7, sizeof(name_len));
+	memcpy(&proto_len, v + 9, sizeof(proto_len));
+	const char *strings = (const char *)v + VIEW_FIXED;
+	size_t slen = len - VIEW_FIXED;
+	size_t used = (size_t)(-(uintptr_t)f->buf & (alignof(char *) - 1));
+	size_t ptrs = ((size_t)n_aliases + 1) * sizeof(char *);
+	if (used > f->buflen || ptrs > f->buflen - used || slen > f->buflen - used - ptrs) {
+		f->err = ERANGE;
+		return;
+	}
+	char **aliases = (char **)(void *)(f->buf + used);
+	char *p = f->buf + used + ptrs;
+	memcpy(p, strings, slen);
+	f->se->s_name = p;
+	p += (size_t)name_len + 1;
+	f->se->s_proto = p;
+	p += (size_t)proto_len + 1;
+	for (size_t i = 0; i < n_aliases; i++) {
+		aliases[i] = p;
+		p += strlen(p) + 1;
+	}
+	aliases[n_aliases] = NULL;
+	f->se->s_aliases = aliases;
+	f->se->s_port = port;
+	f->found = 1;
 }
 
 /*
@@ -84,6 +114,55 @@ proto_of(const portq_entry_t *e, int asked)
 	return asked > 0 ? portq_transport_name((unsigned)asked) : "tcp";
 }
 
+/*
+ * The view of answer r to a lookup by port (port_host >= 0) or by name,
+ * for protocol tp: the first assigned (or local) record with a name and a
+ * port, as services(5) lists only those. A new allocation in *out.
+ */
+static int
+view_make(const portq_result_t *r, int port_host, int tp, uint8_t **out, size_t *len)
+{
+	const portq_entry_t *e = NULL;
+	for (size_t i = 0; i < r->n_entries && e == NULL; i++)
+		if (r->entries[i].assigned && r->entries[i].name[0] != '\0' &&
+		    r->entries[i].has_port)
+			e = &r->entries[i];
+	const char *proto = e != NULL ? proto_of(e, tp) : "";
+	size_t name_len = e != NULL ? strlen(e->name) : 0, proto_len = strlen(proto);
+	size_t n = e != NULL ? VIEW_FIXED : 1;
+	if (e != NULL) {
+		if (name_len > UINT16_MAX || proto_len > UINT16_MAX)
+			return PORTQ_EMALFORMED;   /* longer than a message: cannot happen */
+		n += name_len + 1 + proto_len + 1;
+		for (size_t i = 0; i < e->n_aliases; i++)
+			n += strlen(e->aliases[i]) + 1;
+	}
+	uint8_t *v = calloc(1, n);
+	if (v == NULL)
+		return PORTQ_ENOMEM;
+	if (e != NULL) {
+		int port = (int)htons((uint16_t)(port_host >= 0 ? (unsigned)port_host : e->port_lo));
+		uint16_t n_aliases = (uint16_t)e->n_aliases;   /* at most PORTQ_MAX_ALIASES */
+		uint16_t nl = (uint16_t)name_len, pl = (uint16_t)proto_len;
+		v[0] = 1;
+		memcpy(v + 1, &port, sizeof(port));
+		memcpy(v + 5, &n_aliases, sizeof(n_aliases));
+		memcpy(v + 7, &nl, sizeof(nl));
+		memcpy(v + 9, &pl, sizeof(pl));
+		size_t used = VIEW_FIXED;
+		const char *s[] = { e->name, proto };
+		for (size_t i = 0; i < 2 + e->n_aliases; i++) {
+			const char *str = i < 2 ? s[i] : e->aliases[i - 2];
+			size_t sl = strlen(str) + 1;
+			memcpy(v + used, str, sl);
+			used += sl;
+		}
+	}
+	*out = v;
+	*len = n;
+	return PORTQ_OK;
+}
+
 /* Run one lookup: port >= 0 asks PORT, else NAME. */
 static int
 servent_lookup(int port_host, const char *name, const char *proto,
@@ -95,36 +174,57 @@ servent_lookup(int port_host, const char *name, const char *proto,
 	if (se == NULL || buf == NULL || (port_host < 0 && name == NULL))
 		return EINVAL;
 	int tp = client_proto_parse(proto);
-	if (tp < 0 || (name != NULL && (name[0] == '\0' || strlen(name) > PORTQ_TEXT_MAX)))
+	size_t name_len = name != NULL ? strlen(name) : 0;
+	if (tp < 0 || (name != NULL && (name_len == 0 || name_len > PORTQ_TEXT_MAX)))
 		return 0;      /* a protocol portq does not carry, a name no service has */
 
-	portq_client_t *c;
-	int rc = portq_client_new(&c, NULL);
+	default_thread_t *t;
+	long long now;
+	int rc = default_thread_get(&t, &now);
 	if (rc < 0)
 		return errno_of(rc);
-	portq_result_t *r = NULL;
-	if (port_host >= 0)
-		rc = portq_query_port(c, (unsigned)port_host, proto, &r);
-	else
-		rc = portq_query_name(c, name, proto, &r);
-	portq_client_free(c);
-	if (rc < 0)
-		return errno_of(rc);
-
-	int err = 0;
-	for (size_t i = 0; i < r->n_entries; i++) {
-		const portq_entry_t *e = &r->entries[i];
-		/* services(5) lists named services on a port: nothing else. */
-		if (!e->assigned || e->name[0] == '\0' || !e->has_port)
-			continue;
-		int net = (int)htons((uint16_t)(port_host >= 0 ? (unsigned)port_host : e->port_lo));
-		err = servent_fill(e, net, proto_of(e, tp), se, buf, buflen);
-		if (err == 0)
+	/* Field by field: clearing the 256-byte text would cost more than
+	 * the hash of the key. */
+	portq_question_t q;
+	q.transport = (uint8_t)tp;
+	q.qflags = 0;
+	q.port_lo = port_host >= 0 ? (uint16_t)port_host : 0;
+	q.port_hi = 0;
+	q.offset = 0;
+	q.limit = 0;
+	q.text_len = (uint8_t)name_len;
+	memcpy(q.text, port_host >= 0 ? "" : name, name_len + 1);
+	uint8_t opcode = port_host >= 0 ? PORTQ_OP_PORT : PORTQ_OP_NAME;
+	uint8_t key[CACHE_KEY_MAX];
+	size_t klen = cache_key(key, opcode, &q);
+	fill_t f = { se, buf, buflen, 0, 0 };
+	int ttl = default_ttl(t);
+	if (ttl > 0 && cache_view_get(default_scope(t), key, klen, ttl, now, view_fill, &f)) {
+		if (f.found)
 			*result = se;
-		break;
+		return f.err;
+	}
+
+	/* Not in the cache, or kept by a handle without a view yet. */
+	portq_client_t *c;
+	portq_result_t *r = NULL;
+	if ((rc = default_client(t, &c)) < 0 || (rc = client_ask(c, &q, opcode, &r)) < 0)
+		return errno_of(rc);
+	uint8_t *view;
+	size_t vlen;
+	rc = view_make(r, port_host, tp, &view, &vlen);
+	if (rc == PORTQ_OK) {
+		view_fill(&f, view, vlen);
+		if (ttl > 0)
+			cache_view_attach(c->scope, key, klen, r->serial, view, vlen);
+		free(view);
 	}
 	portq_result_free(r);
-	return err;
+	if (rc < 0)
+		return errno_of(rc);
+	if (f.found)
+		*result = se;
+	return f.err;
 }
 
 PORTQ_EXPORT int

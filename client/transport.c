@@ -47,12 +47,23 @@ wait_fd(int fd, short events, long long deadline)
 	}
 }
 
+/*
+ * IDs come from getrandom() 32 at a time, into a buffer of the thread's: a
+ * system call per query cost more than the client's own work on a round
+ * trip. A child after fork() may repeat its parent's next few IDs; that is
+ * harmless, as its socket, and so its source port, is its own.
+ */
+static _Thread_local uint16_t id_pool[32];
+static _Thread_local unsigned id_left;
+
 uint16_t
 transport_new_id(void)
 {
-	uint16_t id;
-	if (getrandom(&id, sizeof(id), GRND_NONBLOCK) == (ssize_t)sizeof(id))
-		return id;
+	if (id_left == 0 &&
+	    getrandom(id_pool, sizeof(id_pool), GRND_NONBLOCK) == (ssize_t)sizeof(id_pool))
+		id_left = sizeof(id_pool) / sizeof(id_pool[0]);
+	if (id_left > 0)
+		return id_pool[--id_left];
 	/* No entropy yet (early boot): the ID is a match key, not a secret. */
 	struct timespec ts;
 	clock_gettime(CLOCK_REALTIME, &ts);
@@ -94,26 +105,34 @@ transport_same_addr(const struct sockaddr_storage *a, const struct sockaddr_stor
 }
 
 int
-transport_udp(const resolve_addr_t *a, const uint8_t *query, size_t qlen,
+transport_udp(const resolve_addr_t *a, int *sock, const uint8_t *query, size_t qlen,
               int timeout_ms, uint8_t *buf, size_t buflen, size_t *rlen,
               char *err, size_t errlen)
 {
 	long long deadline = now_ms() + timeout_ms;
-	int fd = socket(a->ss.ss_family, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-	if (fd < 0) {
-		snprintf(err, errlen, "%s: socket: %s", a->label, strerror(errno));
-		return PORTQ_EIO;
-	}
-	/*
-	 * A connected socket hears the ICMP "port unreachable" of a closed
-	 * port as ECONNREFUSED, so a dead server costs no timeout. The source
-	 * is still compared below, which also covers kernels that do not
-	 * filter connected UDP sockets.
-	 */
+	int fd = *sock;
 	int rc = PORTQ_EIO;
-	if (connect(fd, (const struct sockaddr *)&a->ss, a->len) < 0 ||
-	    send(fd, query, qlen, 0) != (ssize_t)qlen) {
-		snprintf(err, errlen, "%s: %s", a->label, strerror(errno));
+	if (fd < 0) {
+		fd = socket(a->ss.ss_family, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+		if (fd < 0) {
+			snprintf(err, errlen, "%s: socket: %s", a->label, strerror(errno));
+			return PORTQ_EIO;
+		}
+		/*
+		 * A connected socket hears the ICMP "port unreachable" of a
+		 * closed port as ECONNREFUSED, so a dead server costs no
+		 * timeout. The source is still compared below, which also
+		 * covers kernels that do not filter connected UDP sockets.
+		 */
+		if (connect(fd, (const struct sockaddr *)&a->ss, a->len) < 0) {
+			snprintf(err, errlen, "%s: %s", a->label, strerror(errno));
+			goto out;
+		}
+	}
+	if (send(fd, query, qlen, 0) != (ssize_t)qlen) {
+		snprintf(err, errlen, "%s: %s", a->label,
+		         errno == ECONNREFUSED ? "connection refused (no server on that port)"
+		                               : strerror(errno));
 		goto out;
 	}
 	for (int strays = 0; strays < UDP_MAX_STRAYS; ) {
@@ -144,14 +163,15 @@ transport_udp(const resolve_addr_t *a, const uint8_t *query, size_t qlen,
 			continue;
 		}
 		*rlen = (size_t)n;
-		rc = PORTQ_OK;
-		goto out;
+		*sock = fd;
+		return PORTQ_OK;
 	}
 	rc = PORTQ_ETIMEDOUT;
 	snprintf(err, errlen, "%s: no matching answer among %d datagrams", a->label,
 	         UDP_MAX_STRAYS);
 out:
 	close(fd);
+	*sock = -1;
 	return rc;
 }
 

@@ -21,8 +21,15 @@
  * The answer is copied into buf (buflen >= TRANSPORT_BUF_MAX); *rlen is
  * its length. Returns PORTQ_OK, PORTQ_ETIMEDOUT, or PORTQ_EIO (the port is
  * closed: ICMP port unreachable; or a socket error) with err set.
+ *
+ * *sock is a socket this function connected to `a` before, kept by the
+ * caller between queries, or -1 to open one. It is left open in *sock
+ * after an answer and closed (*sock = -1) after any failure or timeout,
+ * so that a late answer or a late ICMP error of a failed exchange never
+ * meets the next query; answers on a kept socket are checked as strictly
+ * as on a new one.
  */
-int transport_udp(const resolve_addr_t *a, const uint8_t *query, size_t qlen,
+int transport_udp(const resolve_addr_t *a, int *sock, const uint8_t *query, size_t qlen,
                   int timeout_ms, uint8_t *buf, size_t buflen, size_t *rlen,
                   char *err, size_t errlen);
 
@@ -42,7 +49,8 @@ int transport_matches(const uint8_t *query, size_t qlen, const uint8_t *msg, siz
 /* 1 when a and b are the same IPv4 or IPv6 address and port. */
 int transport_same_addr(const struct sockaddr_storage *a, const struct sockaddr_storage *b);
 
-/* A random query ID (getrandom, else a clock-seeded fallback). */
+/* A random query ID (getrandom, buffered per thread; else a clock-seeded
+ * fallback). */
 uint16_t transport_new_id(void);
 
 #endif /* PORTQ_CLIENT_TRANSPORT_H */

@@ -13,11 +13,14 @@
 #include <ctype.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <linux/filter.h>
+#include <linux/seccomp.h>
 #include <net/if.h>
 #include <netinet/in.h>
 #include <poll.h>
 #include <pthread.h>
 #include <signal.h>
+#include <stdalign.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -25,16 +28,218 @@
 #include <sched.h>
 #include <sys/ioctl.h>
 #include <sys/mount.h>
+#include <sys/prctl.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
+#if defined(__has_include)
+#if __has_include(<valgrind/valgrind.h>)
+#include <valgrind/valgrind.h>
+#endif
+#endif
+#ifndef RUNNING_ON_VALGRIND
+#define RUNNING_ON_VALGRIND 0
+#endif
 
 #include "msg.h"
 #include "portq.h"
 #include "portq_async.h"
 
 #define CSV_PATH PORTQ_DATA_DIR "/service-names-port-numbers.csv"
+
+/* ---- allocations and system calls, counted -------------------------- */
+
+/*
+ * malloc(), calloc() and realloc() of the whole process, libportq's
+ * included, come here and are counted while alloc_watch is set. Not
+ * under AddressSanitizer, whose allocator this would go around.
+ */
+#if defined(__SANITIZE_ADDRESS__)
+#define ALLOC_COUNTED 0
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define ALLOC_COUNTED 0
+#endif
+#endif
+#ifndef ALLOC_COUNTED
+#define ALLOC_COUNTED 1
+#endif
+
+static _Atomic int alloc_watch, alloc_count;
+
+#if ALLOC_COUNTED
+/* Exported (the build hides symbols by default), so they stand in for
+ * glibc's in every library. */
+#define ALLOC_EXPORT __attribute__((visibility("default")))
+extern void *__libc_malloc(size_t n);
+extern void *__libc_calloc(size_t n, size_t size);
+extern void *__libc_realloc(void *p, size_t n);
+
+ALLOC_EXPORT void *
+malloc(size_t n)
+{
+	if (alloc_watch)
+		alloc_count++;
+	return __libc_malloc(n);
+}
+
+ALLOC_EXPORT void *
+calloc(size_t n, size_t size)
+{
+	if (alloc_watch)
+		alloc_count++;
+	return __libc_calloc(n, size);
+}
+
+ALLOC_EXPORT void *
+realloc(void *p, size_t n)
+{
+	if (alloc_watch)
+		alloc_count++;
+	return __libc_realloc(p, n);
+}
+#endif
+
+/*
+ * The system calls of one thread, counted: a seccomp filter sends each to
+ * a supervisor thread (user notification, Linux 5.5), which counts it
+ * while `watch` is set and lets it run. For a forked child only: the
+ * filter stays until the thread ends.
+ */
+typedef struct {
+	int listener;
+	struct seccomp_notif *req;
+	struct seccomp_notif_resp *resp;
+	struct seccomp_notif_sizes sizes;
+	_Atomic int ready;
+	_Atomic int watch;
+	_Atomic int calls;          /* other than the stat() family */
+	_Atomic int stats;          /* the once-a-second look at portq.conf */
+	_Atomic long last_nr;
+} syswatch_t;
+
+static syswatch_t syswatch;
+
+static int
+syscall_is_stat(long nr)
+{
+#ifdef SYS_newfstatat
+	if (nr == SYS_newfstatat)
+		return 1;
+#endif
+#ifdef SYS_fstatat64
+	if (nr == SYS_fstatat64)
+		return 1;
+#endif
+#ifdef SYS_statx
+	if (nr == SYS_statx)
+		return 1;
+#endif
+#ifdef SYS_stat
+	if (nr == SYS_stat)
+		return 1;
+#endif
+	return 0;
+}
+
+static void *
+syswatch_run(void *arg)
+{
+	syswatch_t *w = arg;
+	while (!w->ready)
+		sched_yield();
+	for (;;) {
+		memset(w->req, 0, w->sizes.seccomp_notif);
+		if (ioctl(w->listener, SECCOMP_IOCTL_NOTIF_RECV, w->req) < 0) {
+			if (errno == EINTR)
+				continue;
+			return NULL;
+		}
+		if (w->watch) {
+			if (syscall_is_stat(w->req->data.nr)) {
+				w->stats++;
+			} else {
+				w->calls++;
+				w->last_nr = w->req->data.nr;
+			}
+		}
+		memset(w->resp, 0, w->sizes.seccomp_notif_resp);
+		w->resp->id = w->req->id;
+		w->resp->flags = SECCOMP_USER_NOTIF_FLAG_CONTINUE;
+		(void)ioctl(w->listener, SECCOMP_IOCTL_NOTIF_SEND, w->resp);
+	}
+}
+
+/* Start counting the calling thread's system calls; NULL or why not. */
+static const char *
+syswatch_start(char *why, size_t len)
+{
+	syswatch_t *w = &syswatch;
+	/* Everything the supervisor needs, allocated before the filter: it
+	 * must never wait for a lock the watched thread holds. */
+	if (syscall(SYS_seccomp, SECCOMP_GET_NOTIF_SIZES, 0, &w->sizes) < 0 ||
+	    (w->req = calloc(1, w->sizes.seccomp_notif)) == NULL ||
+	    (w->resp = calloc(1, w->sizes.seccomp_notif_resp)) == NULL) {
+		snprintf(why, len, "seccomp notification sizes: %s", strerror(errno));
+		return why;
+	}
+	pthread_t t;
+	if (pthread_create(&t, NULL, syswatch_run, w) != 0) {
+		snprintf(why, len, "supervisor thread");
+		return why;
+	}
+	struct sock_filter all[] = { BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_USER_NOTIF) };
+	struct sock_fprog prog = { 1, all };
+	if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0 ||
+	    (w->listener = (int)syscall(SYS_seccomp, SECCOMP_SET_MODE_FILTER,
+	                                SECCOMP_FILTER_FLAG_NEW_LISTENER, &prog)) < 0) {
+		snprintf(why, len, "seccomp user notification: %s (Linux 5.5 or later needed)",
+		         strerror(errno));
+		return why;
+	}
+	w->ready = 1;
+	return NULL;
+}
+
+/* ---- work for a child process ----------------------------------------- */
+
+typedef const char *(*child_fn_t)(char *why, size_t len);
+
+/* Run fn in a child process (60 s at most) and fail with what it says
+ * unless it returns NULL. */
+static void
+child_expect(child_fn_t fn)
+{
+	int pfd[2];
+	ck_assert_int_eq(pipe(pfd), 0);
+	pid_t pid = fork();
+	ck_assert_int_ge(pid, 0);
+	if (pid == 0) {
+		char why[512];
+		const char *fail = fn(why, sizeof(why));
+		if (fail != NULL && write(pfd[1], fail, strlen(fail)) < 0)
+			_exit(2);
+		_exit(fail == NULL ? 0 : 1);
+	}
+	close(pfd[1]);
+	int status = -1;
+	int waited = 0;
+	for (; waited < 1200 && waitpid(pid, &status, WNOHANG) != pid; waited++)
+		usleep(50 * 1000);          /* 60 s: valgrind is slow */
+	if (waited == 1200) {
+		kill(pid, SIGKILL);
+		waitpid(pid, &status, 0);
+	}
+	char msg[512] = "";
+	ssize_t n = read(pfd[0], msg, sizeof(msg) - 1);
+	msg[n > 0 ? n : 0] = '\0';
+	close(pfd[0]);
+	ck_assert_msg(WIFEXITED(status) && WEXITSTATUS(status) == 0, "%s (wait status %d)",
+	              msg[0] ? msg : "the child did not finish", status);
+}
 
 /* ---- the CSV, read independently of srv/ --------------------------- */
 
@@ -46,6 +251,9 @@ typedef struct {
 
 static row_t *rows;
 static size_t n_rows;
+static char *volatile csv_text;   /* the rows' strings point into it; kept
+                                     (volatile: a store never read back) so
+                                     that valgrind sees it reachable */
 
 /* RFC 4180: quoted fields may hold commas, quotes ("") and line breaks. */
 static void
@@ -63,6 +271,7 @@ csv_load(void)
 	ck_assert_uint_eq(fread(text, 1, (size_t)size, f), (size_t)size);
 	text[size] = '\0';
 	fclose(f);
+	csv_text = text;
 
 	size_t cap = 20000;
 	rows = calloc(cap, sizeof(*rows));
@@ -426,6 +635,26 @@ START_TEST(servby_reentrant)
 	ck_assert_int_eq(portq_getservbyname_r("sftsrv", NULL, &se, tiny, sizeof(tiny), &res),
 	                 ERANGE);
 	ck_assert_ptr_null(res);
+
+	/* Exactly the room it takes (the alias array's NULL, "sftsrv", "tcp")
+	 * and one byte less, each from the network and from the cache. */
+	alignas(char *) char exact[sizeof(char *) + 7 + 4];
+	for (size_t first = 0; first < 2; first++) {
+		portq_cache_flush();
+		for (size_t k = 0; k < 2; k++) {
+			size_t room = sizeof(exact) - (k == first);
+			int want = room < sizeof(exact) ? ERANGE : 0;
+			res = &se;
+			ck_assert_int_eq(portq_getservbyname_r("sftsrv", "tcp", &se, exact, room,
+			                                       &res), want);
+			ck_assert_ptr_eq(res, want == 0 ? &se : NULL);
+			if (want == 0) {
+				ck_assert_str_eq(se.s_name, "sftsrv");
+				ck_assert_str_eq(se.s_proto, "tcp");
+				ck_assert_ptr_null(se.s_aliases[0]);
+			}
+		}
+	}
 
 	res = &se;
 	ck_assert_int_eq(portq_getservbyport_r(htons(293), NULL, &se, buf, sizeof(buf), &res), 0);
@@ -1032,6 +1261,8 @@ typedef struct {
 	int fd;
 	unsigned port;
 	_Atomic int queries;
+	_Atomic unsigned from_port;     /* source port of the last query */
+	_Atomic int from_changes;       /* times it differed from the one before */
 	_Atomic int stop;
 	pthread_t thread;
 } counter_t;
@@ -1054,6 +1285,10 @@ counter_run(void *arg)
 		portq_question_t q;
 		if (n <= 0 || portq_query_decode(in, (size_t)n, &h, &q) != PORTQ_OK)
 			continue;
+		unsigned fp = ntohs(((struct sockaddr_in *)&from)->sin_port);
+		if (k->from_port != 0 && k->from_port != fp)
+			k->from_changes++;
+		k->from_port = fp;
 		k->queries++;
 		size_t len = fake_answer(out, sizeof(out), &h, &q, h.id, 1111, 0);
 		sendto(k->fd, out, len, 0, (struct sockaddr *)&from, flen);
@@ -1280,7 +1515,20 @@ START_TEST(cache_bounded)
 	ck_assert_int_eq(k.queries, (int)n);
 	ck_assert_int_eq(ask_cached(c, 10000 + n - 1), 1);
 	ck_assert_int_eq(ask_cached(c, 10001), 1);
-	ck_assert_int_eq(ask_cached(c, 10000), 0);
+	ck_assert_int_eq(ask_cached(c, 10000), 0);      /* in; 10002 out */
+	/* Used again, the oldest are kept; the next oldest go instead. */
+	for (unsigned p = 10003; p <= 10012; p++)
+		ck_assert_int_eq(ask_cached(c, p), 1);
+	for (unsigned p = 20000; p < 20020; p++)
+		ck_assert_int_eq(ask_cached(c, p), 0);      /* 10013-10032 out */
+	ck_assert_int_eq(ask_cached(c, 10001), 1);
+	for (unsigned p = 10003; p <= 10012; p++)
+		ck_assert_int_eq(ask_cached(c, p), 1);
+	for (unsigned p = 10013; p <= 10032; p++)
+		ck_assert_int_eq(ask_cached(c, p), 0);      /* each pushes out 10033... */
+	ck_assert_int_eq(ask_cached(c, 10053), 1);
+	ck_assert_int_eq(ask_cached(c, 10002), 0);
+	ck_assert_int_eq(k.queries, (int)n + 1 + 20 + 20 + 1);
 	portq_client_free(c);
 	counter_stop(&k);
 }
@@ -1306,7 +1554,241 @@ START_TEST(cache_servent)
 	ck_assert_ptr_null(portq_getservbyport(htons(4000), "tcp"));
 	ck_assert_int_eq(k.queries, 3);
 	ck_assert_int_eq(portq_cache_set_ttl(-1), PORTQ_OK);
+
+	/* An answer a handle on the same servers fetched serves them too. */
+	portq_client_t *c = counter_client(&k, 0, NULL);
+	ck_assert_int_eq(ask_cached(c, 4001), 0);
+	ck_assert_ptr_null(portq_getservbyport(htons(4001), NULL));
+	ck_assert_ptr_null(portq_getservbyport(htons(4001), NULL));
+	ck_assert_int_eq(k.queries, 4);
+	/* A new registry serial from the network drops their answers too. */
+	fake_serial = 78;
+	ck_assert_int_eq(ask_cached(c, 4002), 0);
+	ck_assert_int_eq(k.queries, 5);
+	ck_assert_ptr_null(portq_getservbyport(htons(4000), "tcp"));
+	ck_assert_ptr_null(portq_getservbyport(htons(4001), NULL));
+	ck_assert_int_eq(k.queries, 7);
+	fake_serial = 77;
+	portq_client_free(c);
+
+	/* Their TTL: the process setting. */
+	portq_cache_flush();
+	ck_assert_int_eq(portq_cache_set_ttl(1), PORTQ_OK);
+	ck_assert_ptr_null(portq_getservbyname("fake-name", "udp"));
+	ck_assert_ptr_null(portq_getservbyname("fake-name", "udp"));
+	ck_assert_int_eq(k.queries, 8);
+	usleep(1100 * 1000);
+	ck_assert_ptr_null(portq_getservbyname("fake-name", "udp"));
+	ck_assert_int_eq(k.queries, 9);
+	ck_assert_int_eq(portq_cache_set_ttl(-1), PORTQ_OK);
 	setenv("PORTQ_SERVER", server_env, 1);
+	counter_stop(&k);
+}
+END_TEST
+
+/*
+ * A cached lookup, in each form, found or not: no system call (the clock
+ * is the vDSO's), no allocation. The only call allowed is the stat() of
+ * /etc/portq.conf, once a second at most. In a child: the seccomp filter
+ * that counts the calls cannot be taken off.
+ */
+static const char *
+quiet_child_run(char *why, size_t len)
+{
+	struct servent se, *res;
+	alignas(char *) char buf[1024];
+	/* Fill the cache; then the same lookups again and again. */
+	for (int round = 0; round < 2; round++) {
+		struct servent *a = portq_getservbyport(htons(22), "tcp");
+		struct servent *b = portq_getservbyport(htons(293), NULL);
+		int rc = portq_getservbyname_r("sftsrv", NULL, &se, buf, sizeof(buf), &res);
+		struct servent *d = portq_getservbyname("no-such-service-here", "tcp");
+		if (a == NULL || b != NULL || rc != 0 || res == NULL || d != NULL) {
+			snprintf(why, len, "the lookups themselves failed");
+			return why;
+		}
+	}
+	int bad = 0, rounds = 2000;
+	long long t0 = now_ms();
+	if (RUNNING_ON_VALGRIND) {
+		/* Valgrind makes system calls of its own: allocations only. */
+	} else if (syswatch_start(why, len) != NULL) {
+		return why;
+	}
+	syswatch.watch = 1;
+	alloc_watch = 1;
+	for (int i = 0; i < rounds; i++) {
+		struct servent *a = portq_getservbyport(htons(22), "tcp");
+		bad += a == NULL || strcmp(a->s_name, "ssh") != 0 || strcmp(a->s_proto, "tcp") != 0;
+		errno = EINVAL;
+		bad += portq_getservbyport(htons(293), NULL) != NULL || errno != 0;
+		bad += portq_getservbyname_r("sftsrv", NULL, &se, buf, sizeof(buf), &res) != 0 ||
+		       res != &se || strcmp(se.s_name, "sftsrv") != 0;
+		bad += portq_getservbyname("no-such-service-here", "tcp") != NULL;
+	}
+	alloc_watch = 0;
+	syswatch.watch = 0;
+	long long took = now_ms() - t0;
+	if (bad != 0)
+		snprintf(why, len, "%d wrong answers", bad);
+	else if (syswatch.calls != 0)
+		snprintf(why, len, "%d system calls in %d cached lookups (the last: number %ld)",
+		         (int)syswatch.calls, 4 * rounds, (long)syswatch.last_nr);
+	else if (syswatch.stats > 1 + took / 1000)
+		snprintf(why, len, "%d stat() calls in %lld ms", (int)syswatch.stats, took);
+	else if (alloc_count != 0)
+		snprintf(why, len, "%d allocations in %d cached lookups", (int)alloc_count,
+		         4 * rounds);
+	else
+		return NULL;
+	return why;
+}
+
+START_TEST(cache_servent_quiet)
+{
+	csv_load();
+	child_expect(quiet_child_run);
+	ck_assert_msg(ALLOC_COUNTED || !RUNNING_ON_VALGRIND, "nothing was counted");
+}
+END_TEST
+
+static void
+conf_write(const char *text)
+{
+	FILE *f = fopen(PORTQ_CLIENT_CONFIG_FILE, "w");
+	if (f != NULL) {
+		fputs(text, f);
+		fclose(f);
+	}
+}
+
+/* Look up new ports until counter k hears one; 0 if it does not in 5 s. */
+static int
+conf_reaches(counter_t *k, unsigned *port)
+{
+	int before = k->queries;
+	for (int i = 0; i < 100; i++) {
+		(void)portq_getservbyport(htons((uint16_t)(*port)++), "tcp");
+		if (k->queries > before)
+			return 1;
+		usleep(50 * 1000);
+	}
+	return 0;
+}
+
+/*
+ * The default client of getservby*() reads /etc/portq.conf again when it
+ * changes, within a second or so, and PORTQ_SERVER at every call. In a
+ * child with a private mount namespace, where /etc is an empty folder.
+ */
+static const char *
+conf_child_run(char *why, size_t len)
+{
+	char dir[] = "/tmp/test_client_etc.XXXXXX";
+	if (mkdtemp(dir) == NULL || unshare(CLONE_NEWNS) < 0 ||
+	    mount("none", "/", "none", MS_REC | MS_PRIVATE, NULL) < 0 ||
+	    mount(dir, "/etc", "none", MS_BIND, NULL) < 0) {
+		snprintf(why, len, "an /etc of our own: %s%s", strerror(errno),
+		         errno == EPERM ? " -- this test needs root (CAP_SYS_ADMIN)" : "");
+		return why;
+	}
+	counter_t a, b;
+	counter_start(&a);
+	counter_start(&b);
+	char text[256];
+	unsigned port = 20000;
+	why[0] = '\0';
+
+	unsetenv("PORTQ_SERVER");
+	snprintf(text, sizeof(text), "server 127.0.0.1:%u\ntimeout 500\nattempts 1\n", a.port);
+	conf_write(text);
+	if (!conf_reaches(&a, &port)) {
+		snprintf(why, len, "a new portq.conf was not read");
+		goto out;
+	}
+	/* Read once: its cache-ttl is the default, so answers are kept. */
+	int before = a.queries;
+	for (int i = 0; i < 3; i++)
+		(void)portq_getservbyport(htons(4000), "tcp");
+	if (a.queries != before + 1) {
+		snprintf(why, len, "%d queries for one cached answer", a.queries - before);
+		goto out;
+	}
+
+	/* Edited in place: other servers, and no cache. */
+	snprintf(text, sizeof(text), "server 127.0.0.1:%u\ntimeout 500\nattempts 1\n"
+	                             "cache-ttl 0\n", b.port);
+	conf_write(text);
+	if (!conf_reaches(&b, &port)) {
+		snprintf(why, len, "an edited portq.conf was not read");
+		goto out;
+	}
+	before = b.queries;
+	for (int i = 0; i < 3; i++)
+		(void)portq_getservbyport(htons(4000), "tcp");
+	if (b.queries != before + 3) {
+		snprintf(why, len, "cache-ttl 0: %d queries for 3 lookups", b.queries - before);
+		goto out;
+	}
+
+	/* PORTQ_SERVER wins over the file, from the next call on. */
+	char list[64];
+	snprintf(list, sizeof(list), "127.0.0.1:%u", a.port);
+	setenv("PORTQ_SERVER", list, 1);
+	before = a.queries;
+	(void)portq_getservbyport(htons(4001), "tcp");
+	if (a.queries != before + 1)
+		snprintf(why, len, "PORTQ_SERVER was not followed at once");
+out:
+	counter_stop(&a);
+	counter_stop(&b);
+	unlink(PORTQ_CLIENT_CONFIG_FILE);
+	rmdir(dir);
+	return why[0] != '\0' ? why : NULL;
+}
+
+START_TEST(default_conf_reread)
+{
+	child_expect(conf_child_run);
+}
+END_TEST
+
+/* A handle keeps its UDP socket between queries, not across fork() and
+ * for CLIENT_UDP_USES_MAX (100) queries at most. */
+START_TEST(udp_socket_kept)
+{
+	counter_t k;
+	counter_start(&k);
+	portq_client_t *c = counter_client(&k, PORTQ_CACHE_OFF, NULL);
+	for (int i = 0; i < 10; i++)
+		ck_assert_int_eq(ask_cached(c, 4000), 0);
+	ck_assert_int_eq(k.queries, 10);
+	ck_assert_int_eq(k.from_changes, 0);
+	unsigned first = k.from_port;
+
+	pid_t pid = fork();
+	ck_assert_int_ge(pid, 0);
+	if (pid == 0) {
+		portq_result_t *r = NULL;
+		int rc = portq_query_port(c, 4000, NULL, &r);
+		portq_result_free(r);
+		portq_client_free(c);
+		_exit(rc == PORTQ_OK ? 0 : 1);
+	}
+	int status = -1;
+	ck_assert_int_eq(waitpid(pid, &status, 0), pid);
+	ck_assert(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+	ck_assert_int_eq(k.queries, 11);
+	ck_assert_uint_ne(k.from_port, first);    /* the child's own socket */
+
+	ck_assert_int_eq(ask_cached(c, 4000), 0);
+	ck_assert_uint_eq(k.from_port, first);    /* the parent's, still open */
+	for (int i = 0; i < 100; i++)
+		ck_assert_int_eq(ask_cached(c, 4000), 0);
+	/* Queries 1-100 on the first socket, 101-111 on the next. */
+	ck_assert_int_eq(k.from_changes, 3);
+	ck_assert_uint_ne(k.from_port, first);
+	portq_client_free(c);
 	counter_stop(&k);
 }
 END_TEST
@@ -1914,32 +2396,7 @@ dns_child_run(char *why_buf, size_t len)
 
 START_TEST(async_dns_on_the_loop)
 {
-	int pfd[2];
-	ck_assert_int_eq(pipe(pfd), 0);
-	pid_t pid = fork();
-	ck_assert_int_ge(pid, 0);
-	if (pid == 0) {
-		char why[512];
-		const char *fail = dns_child_run(why, sizeof(why));
-		if (fail != NULL && write(pfd[1], fail, strlen(fail)) < 0)
-			_exit(2);
-		_exit(fail == NULL ? 0 : 1);
-	}
-	close(pfd[1]);
-	int status = -1;
-	int waited = 0;
-	for (; waited < 1200 && waitpid(pid, &status, WNOHANG) != pid; waited++)
-		usleep(50 * 1000);          /* 60 s: valgrind is slow */
-	if (waited == 1200) {
-		kill(pid, SIGKILL);
-		waitpid(pid, &status, 0);
-	}
-	char msg[512] = "";
-	ssize_t n = read(pfd[0], msg, sizeof(msg) - 1);
-	msg[n > 0 ? n : 0] = '\0';
-	close(pfd[0]);
-	ck_assert_msg(WIFEXITED(status) && WEXITSTATUS(status) == 0, "%s (wait status %d)",
-	              msg[0] ? msg : "the child did not finish", status);
+	child_expect(dns_child_run);
 }
 END_TEST
 
@@ -2124,6 +2581,9 @@ client_suite(void)
 	tcase_add_test(tc, cache_dropped_on_new_serial);
 	tcase_add_test(tc, cache_bounded);
 	tcase_add_test(tc, cache_servent);
+	tcase_add_test(tc, cache_servent_quiet);
+	tcase_add_test(tc, default_conf_reread);
+	tcase_add_test(tc, udp_socket_kept);
 	tcase_add_test(tc, cache_threads);
 	suite_add_tcase(s, tc);
 

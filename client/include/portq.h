@@ -60,7 +60,10 @@ extern "C" {
  * protocols: `proto`, or "tcp" when proto is NULL).
  *
  * Answers come from the process's cache (see "The answer cache" below)
- * while they are fresh.
+ * while they are fresh; such a lookup allocates nothing and makes no
+ * system call. PORTQ_SERVER is read at every call; the configuration file
+ * is looked at (stat) at most once a second and read again when it
+ * changed.
  *
  * Returns a pointer to thread-local storage that the next call from the
  * same thread overwrites, or NULL with errno set: 0 when there is no such
@@ -128,7 +131,8 @@ typedef struct {
  * copied.
  *
  * A handle is used by one thread at a time; several handles may be used
- * in parallel.
+ * in parallel. It keeps one UDP socket open between queries (replaced
+ * after 100 queries, a failure, or a fork); portq_client_free() closes it.
  */
 PORTQ_EXPORT int portq_client_new(portq_client_t **out, const portq_options_t *opts);
 
