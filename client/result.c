@@ -236,8 +236,10 @@ result_decode(const uint8_t *msg, size_t len, const char *server, int tcp,
 		if (rc == PORTQ_OK && r->port != NULL)
 			r->n_below = below_count(r->port, r->neighbours, r->n_neighbours);
 	}
-	if (rc == PORTQ_OK && wire_left(&w) != 0)
-		rc = PORTQ_EMALFORMED;      /* bytes after the last record */
+	/* Bytes after the last record: only UDP padding, zeros (protocol 2.1). */
+	if (rc == PORTQ_OK && wire_left(&w) != 0 &&
+	    (tcp || !portq_padding_ok(w.pos, wire_left(&w))))
+		rc = PORTQ_EMALFORMED;
 	if (rc != PORTQ_OK)
 		goto fail;
 	*out = r;

@@ -339,6 +339,15 @@ portq_query_decode(const uint8_t *buf, size_t len, portq_header_t *h,
 	return PORTQ_OK;
 }
 
+int
+portq_padding_ok(const uint8_t *p, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		if (p[i] != 0)
+			return 0;
+	return 1;
+}
+
 portq_class_t
 portq_port_class(unsigned port)
 {

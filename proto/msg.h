@@ -191,6 +191,13 @@ int portq_query_encode(uint8_t *buf, size_t len, const portq_header_t *h,
 int portq_query_decode(const uint8_t *buf, size_t len, portq_header_t *h,
                        portq_question_t *q);
 
+/*
+ * Whether the n bytes at p may follow the last record of a response that
+ * came over UDP: none, or zeros only (padding, protocol.md 2.1). Over TCP
+ * nothing may follow the last record.
+ */
+int portq_padding_ok(const uint8_t *p, size_t n);
+
 /* Set the question text from a C string; PORTQ_EINVAL if it is too long. */
 int portq_question_set_text(portq_question_t *q, const char *text);
 

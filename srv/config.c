@@ -47,6 +47,11 @@ static const opt_t options[] = {
 	  "BYTES", "largest query frame accepted over TCP", 0 },
 	{ "udp-rcvbuf", OPT_INT, OFF(udp_rcvbuf), 0, 268435456, "8388608", "BYTES",
 	  "UDP receive buffer per socket, to ride out busy moments (0: the system's)", 0 },
+	{ "udp-gso", OPT_BOOL, OFF(udp_gso), 0, 1, "yes", NULL,
+	  "send the answers to one client from one batch as one segmented (GSO) send", 0 },
+	{ "udp-hold", OPT_INT, OFF(udp_hold), 0, 1000, "0", "US",
+	  "after reading 2 or more datagrams, wait this long before reading again: "
+	  "bigger batches, less CPU per query, up to this much more latency (0: off)", 0 },
 	{ "tcp-max-per-source", OPT_INT, OFF(tcp_max_per_source), 1, 100000, "32",
 	  "N", "TCP connections from one address (per worker)", 0 },
 	{ "tcp-read-timeout", OPT_INT, OFF(tcp_read_timeout), 100, 600000, "2000",

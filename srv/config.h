@@ -26,6 +26,8 @@ typedef struct {
 	long reload_delay;         /* ms between a file change and the reload */
 	long workers;              /* event loops, one per core */
 	long udp_rcvbuf;           /* bytes of UDP receive buffer per socket */
+	int udp_gso;               /* group answers to one peer with UDP_SEGMENT */
+	long udp_hold;             /* us to wait after a busy read; 0 = off */
 	long tcp_max_per_source;   /* TCP connections from one address, per worker */
 	long tcp_read_timeout;     /* ms a started query frame may take to arrive */
 	long tcp_max_pending;      /* bytes of answers queued for one connection */

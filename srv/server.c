@@ -10,8 +10,10 @@
  *
  * UDP: datagrams arrive in batches (recvmmsg through libuv's
  * UV_UDP_RECVMMSG), answers are built in per-worker buffers and leave
- * in one sendmmsg per batch. Nothing is allocated per query unless the
- * socket's send buffer is full.
+ * in one sendmmsg per batch, the answers to one client as one UDP GSO
+ * message (udp-gso); after a busy read a worker may wait a little so
+ * that batches grow (udp-hold). Nothing is allocated per query unless
+ * the socket's send buffer is full.
  *
  * The registry is shared read-only by all workers and counted: a reload
  * publishes a new one under a mutex and wakes every worker, each of
@@ -20,6 +22,7 @@
  */
 #include <errno.h>
 #include <libgen.h>
+#include <netinet/in.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stddef.h>
@@ -44,6 +47,13 @@
 #define UDP_CHUNK       (64 * 1024)     /* libuv's recvmmsg slot size */
 #define UDP_BATCH       20              /* libuv's recvmmsg width */
 #define UDP_QUEUE_MAX   (4 * 1024 * 1024) /* answers waiting for a full socket */
+
+#ifndef SOL_UDP
+#define SOL_UDP         17
+#endif
+#ifndef UDP_SEGMENT
+#define UDP_SEGMENT     103             /* linux/udp.h, Linux 4.18 */
+#endif
 
 typedef struct shared_reg {
 	registry_t *reg;
@@ -82,7 +92,11 @@ typedef struct {
 	char dir[4096];
 } watch_t;
 
-/* Answers of one recvmmsg batch, sent with one sendmmsg. */
+/*
+ * Answers of one recvmmsg batch, sent with one sendmmsg. With UDP GSO the
+ * answers to one peer form a group that leaves as one message of the
+ * sendmmsg (gmsg, giov, ctl are the groups udp_flush builds).
+ */
 typedef struct {
 	struct mmsghdr msg[UDP_BATCH];
 	struct iovec iov[UDP_BATCH];
@@ -90,6 +104,15 @@ typedef struct {
 	uint8_t data[UDP_BATCH][PORTQ_UDP_MAX];
 	uv_udp_t *handle[UDP_BATCH];
 	unsigned n;
+
+	struct mmsghdr gmsg[UDP_BATCH];
+	struct iovec giov[UDP_BATCH];
+	unsigned member[UDP_BATCH];      /* answer indices, group by group */
+	unsigned gstart[UDP_BATCH + 1];  /* group g is member[gstart[g] .. gstart[g+1]) */
+	union {
+		char buf[CMSG_SPACE(sizeof(uint16_t))];
+		struct cmsghdr align;
+	} ctl[UDP_BATCH];
 } udp_batch_t;
 
 struct worker {
@@ -101,6 +124,9 @@ struct worker {
 	uv_async_t wake;                 /* a new registry, or stop */
 	shared_reg_t *reg;
 	int stopping;
+	int gso;                         /* send answer groups with UDP_SEGMENT */
+	struct timespec hold;            /* udp-hold */
+	unsigned cycle;                  /* datagrams read since the socket was last drained */
 
 	answer_stats_t stats;
 	uint64_t tcp_accepted, tcp_refused, tcp_idle_closed, send_errors;
@@ -330,6 +356,131 @@ udp_send_now(worker_t *w, uv_udp_t *h, const uint8_t *data, size_t n,
 		STAT_ADD(w->send_errors, 1);
 }
 
+static int
+same_peer(const struct sockaddr_storage *a, const struct sockaddr_storage *b)
+{
+	if (a->ss_family != b->ss_family)
+		return 0;
+	if (a->ss_family == AF_INET) {
+		const struct sockaddr_in *x = (const void *)a, *y = (const void *)b;
+		return x->sin_port == y->sin_port &&
+		       x->sin_addr.s_addr == y->sin_addr.s_addr;
+	}
+	const struct sockaddr_in6 *x = (const void *)a, *y = (const void *)b;
+	return x->sin6_port == y->sin6_port && x->sin6_scope_id == y->sin6_scope_id &&
+	       memcmp(&x->sin6_addr, &y->sin6_addr, sizeof(x->sin6_addr)) == 0;
+}
+
+/*
+ * Group answers [i, j) of the batch by peer into b->gmsg: one message per
+ * peer. A group of several answers is one UDP GSO send: every answer but
+ * the last is padded with zeros to the largest one's length, which is
+ * the segment size, and the kernel cuts the message into one datagram
+ * per answer after taking it down the stack once (protocol.md 2.1 lets
+ * a UDP response end in zero padding). Returns the number of groups.
+ */
+static unsigned
+udp_group(udp_batch_t *b, unsigned i, unsigned j)
+{
+	unsigned char taken[UDP_BATCH] = { 0 };
+	unsigned ng = 0, nm = 0;
+	for (unsigned k = i; k < j; k++) {
+		if (taken[k])
+			continue;
+		unsigned first = nm;
+		b->gstart[ng] = first;
+		for (unsigned m = k; m < j; m++)
+			if (!taken[m] && (m == k || same_peer(&b->peer[m], &b->peer[k]))) {
+				taken[m] = 1;
+				b->member[nm++] = m;
+			}
+		unsigned count = nm - first;
+		size_t seg = 0;
+		unsigned small = first;
+		for (unsigned x = first; x < nm; x++) {
+			size_t len = b->iov[b->member[x]].iov_len;
+			if (len > seg)
+				seg = len;
+			if (len < b->iov[b->member[small]].iov_len)
+				small = x;
+		}
+		/* The smallest goes last, the one datagram GSO lets be short. */
+		unsigned t = b->member[small];
+		b->member[small] = b->member[nm - 1];
+		b->member[nm - 1] = t;
+
+		struct msghdr *mh = &b->gmsg[ng].msg_hdr;
+		memset(&b->gmsg[ng], 0, sizeof(b->gmsg[ng]));
+		mh->msg_name = &b->peer[k];
+		mh->msg_namelen = b->msg[k].msg_hdr.msg_namelen;
+		mh->msg_iov = &b->giov[first];
+		mh->msg_iovlen = count;
+		for (unsigned x = first; x < nm; x++) {
+			unsigned a = b->member[x];
+			size_t len = b->iov[a].iov_len;
+			b->giov[x].iov_base = b->data[a];
+			b->giov[x].iov_len = x + 1 < nm ? seg : len;
+			if (x + 1 < nm && len < seg)
+				memset(b->data[a] + len, 0, seg - len);
+		}
+		if (count > 1) {
+			mh->msg_control = b->ctl[ng].buf;
+			mh->msg_controllen = sizeof(b->ctl[ng].buf);
+			struct cmsghdr *cm = CMSG_FIRSTHDR(mh);
+			cm->cmsg_level = SOL_UDP;
+			cm->cmsg_type = UDP_SEGMENT;
+			cm->cmsg_len = CMSG_LEN(sizeof(uint16_t));
+			uint16_t gso = (uint16_t)seg;
+			memcpy(CMSG_DATA(cm), &gso, sizeof(gso));
+		}
+		ng++;
+	}
+	b->gstart[ng] = nm;
+	return ng;
+}
+
+/*
+ * Send answers [i, j) of the batch, all on one socket: one sendmmsg, of
+ * one message per answer, or with GSO of one message per peer. What the
+ * kernel will not take now goes through libuv's queue, unpadded.
+ */
+static void
+udp_send_run(worker_t *w, unsigned i, unsigned j)
+{
+	udp_batch_t *b = &w->batch;
+	uv_udp_t *h = b->handle[i];
+	uv_os_fd_t fd;
+	int gso = w->gso && j - i > 1;
+	unsigned n = gso ? udp_group(b, i, j) : j - i;
+	struct mmsghdr *msg = gso ? b->gmsg : b->msg + i;
+	unsigned done = 0;
+	int err = 0;
+	if (uv_fileno((uv_handle_t *)h, &fd) != 0)
+		err = EBADF;
+	while (err == 0 && done < n) {
+		int sent = sendmmsg(fd, msg + done, n - done, MSG_DONTWAIT);
+		if (sent > 0)
+			done += (unsigned)sent;
+		else if (errno != EINTR)
+			err = errno;
+	}
+	if (gso && (err == EIO || err == EINVAL) &&
+	    msg[done].msg_hdr.msg_controllen != 0) {
+		/* No GSO on this path (no checksum offload, or an old kernel). */
+		log_warn("udp: segmentation offload refused (%s); sending answers one by one",
+		         strerror(err));
+		w->gso = 0;
+	}
+	for (unsigned g = done; g < n; g++) {
+		unsigned from = gso ? b->gstart[g] : g, to = gso ? b->gstart[g + 1] : g + 1;
+		for (unsigned x = from; x < to; x++) {
+			unsigned a = gso ? b->member[x] : i + x;
+			udp_send_queued(w, h, b->data[a], b->iov[a].iov_len,
+			                (struct sockaddr *)&b->peer[a]);
+		}
+	}
+}
+
 /* Send the answers gathered in this batch: one sendmmsg per socket run. */
 static void
 udp_flush(worker_t *w)
@@ -340,19 +491,7 @@ udp_flush(worker_t *w)
 		unsigned j = i;
 		while (j < b->n && b->handle[j] == b->handle[i])
 			j++;
-		uv_os_fd_t fd;
-		int sent = -1;
-		if (uv_fileno((uv_handle_t *)b->handle[i], &fd) == 0) {
-			do
-				sent = sendmmsg(fd, b->msg + i, j - i, MSG_DONTWAIT);
-			while (sent < 0 && errno == EINTR);
-		}
-		if (sent < 0)
-			sent = 0;
-		/* What the kernel would not take now goes through libuv's queue. */
-		for (unsigned k = i + (unsigned)sent; k < j; k++)
-			udp_send_queued(w, b->handle[k], b->data[k], b->iov[k].iov_len,
-			                (struct sockaddr *)&b->peer[k]);
+		udp_send_run(w, i, j);
 		i = j;
 	}
 	b->n = 0;
@@ -401,8 +540,18 @@ udp_recv(uv_udp_t *h, ssize_t nread, const uv_buf_t *buf,
 		log_warn("udp receive: %s", uv_strerror((int)nread));
 		return;
 	}
-	if (addr == NULL || w->stopping)
+	if (addr == NULL) {
+		/* No address, nothing read: the socket is drained (EAGAIN). After
+		 * a busy read, hold before the next one so that more answers
+		 * leave per send, per GSO group and per wakeup (udp-hold). */
+		if (nread == 0 && w->cycle >= 2 && w->hold.tv_nsec != 0)
+			nanosleep(&w->hold, NULL);
+		w->cycle = 0;
 		return;
+	}
+	if (w->stopping)
+		return;
+	w->cycle++;
 	if (flags & UV_UDP_PARTIAL) {
 		STAT_ADD(w->stats.dropped, 1);   /* larger than any query can be */
 		return;
@@ -860,6 +1009,8 @@ worker_new(server_t *s, int id)
 	rrl_init(w->rrl, (uint32_t)s->cfg->rrl_rate, (uint32_t)s->cfg->rrl_slip);
 	w->srv = s;
 	w->id = id;
+	w->gso = s->cfg->udp_gso;
+	w->hold.tv_nsec = s->cfg->udp_hold * 1000;
 	if (id == 0) {
 		w->loop = s->loop;
 	} else {

@@ -140,6 +140,37 @@ START_TEST(help_lists_every_option)
 }
 END_TEST
 
+/* Every option --help names has its line in docs/operating.md. */
+START_TEST(operating_doc_lists_every_option)
+{
+	char help[8192], doc[65536];
+	FILE *f = fmemopen(help, sizeof(help), "w");
+	config_usage(f);
+	fclose(f);
+	char doc_path[512];
+	snprintf(doc_path, sizeof(doc_path), "%s/operating.md", PORTQ_DOCS_DIR);
+	f = fopen(doc_path, "r");
+	ck_assert_ptr_nonnull(f);
+	size_t n = fread(doc, 1, sizeof(doc) - 1, f);
+	fclose(f);
+	doc[n] = '\0';
+	int seen = 0;
+	for (const char *p = help; (p = strstr(p, "  --")) != NULL; p += 4) {
+		char name[64], table[80], flag[80];
+		size_t len = strcspn(p + 4, " \n=");
+		ck_assert_uint_lt(len, sizeof(name));
+		memcpy(name, p + 4, len);
+		name[len] = '\0';
+		snprintf(table, sizeof(table), "| `%s", name);
+		snprintf(flag, sizeof(flag), "`--%s", name);
+		ck_assert_msg(strstr(doc, table) != NULL || strstr(doc, flag) != NULL,
+		              "option %s is missing from %s", name, doc_path);
+		seen++;
+	}
+	ck_assert_int_ge(seen, 20);
+}
+END_TEST
+
 int
 main(void)
 {
@@ -151,6 +182,7 @@ main(void)
 	tcase_add_test(tc, flag_errors);
 	tcase_add_test(tc, listen_addresses);
 	tcase_add_test(tc, help_lists_every_option);
+	tcase_add_test(tc, operating_doc_lists_every_option);
 	suite_add_tcase(s, tc);
 	SRunner *sr = srunner_create(s);
 	srunner_run_all(sr, CK_NORMAL);

@@ -73,6 +73,7 @@ hex_parse(const char *hex, uint8_t *out, size_t max)
 enum vec_kind {
 	VEC_QUERY,          /* a whole query: decode and re-encode */
 	VEC_RESPONSE,       /* a whole response: decode and re-encode */
+	VEC_PADDED,         /* a UDP response ending in zero padding */
 	VEC_RECORD,         /* one record on its own */
 	VEC_FRAME,          /* a TCP frame holding a query */
 	VEC_DROP_SHORT,     /* shorter than a header: dropped */
@@ -137,6 +138,17 @@ static const vec_t vectors[] = {
 	  "00 1a 01 01 02 01 0b ea 0b ea\n"
 	  "01 00 06 67 64 73 2d 64 62\n"
 	  "02 00 06 67 64 73 5f 64 62"
+	},
+	{ "response-padded", VEC_PADDED,
+	  "a1 01 12 3a 80 01 00 00 00 02 00 00 00 00 00 07\n"
+	  "01 00 0b b8 00 00 00 00 00 00 00 00 00\n"
+	  "01 00 07 00 0b 84 0b e9 0b 83 0b ea\n"
+	  "00 0f 01 01 02 01 0b 83 0b 83\n"
+	  "01 00 04 67 70 73 64\n"
+	  "00 1a 01 01 02 01 0b ea 0b ea\n"
+	  "01 00 06 67 64 73 2d 64 62\n"
+	  "02 00 06 67 64 73 5f 64 62\n"
+	  "00 00 00 00 00 00 00 00"
 	},
 	{ "record-aliases", VEC_RECORD,
 	  "00 43 01 01 02 01 00 58 00 58\n"
@@ -225,8 +237,9 @@ typedef struct {
 	portq_str_t key[RESP_MAX_ITEMS], val[RESP_MAX_ITEMS];
 } response_t;
 
+/* Decode a response; udp: it came over UDP and may end in zero padding. */
 static int
-response_decode(const uint8_t *buf, size_t len, response_t *resp)
+response_decode_from(const uint8_t *buf, size_t len, int udp, response_t *resp)
 {
 	memset(resp, 0, sizeof(*resp));
 	wire_t r = wire_reader(buf, len);
@@ -236,7 +249,8 @@ response_decode(const uint8_t *buf, size_t len, response_t *resp)
 	if (!(resp->h.flags & PORTQ_FLAG_QR))
 		return PORTQ_EMALFORMED;
 	if (resp->h.rcode == PORTQ_RC_MALFORMED)
-		return wire_left(&r) == 0 ? PORTQ_OK : PORTQ_EMALFORMED;
+		return wire_left(&r) == 0 || (udp && portq_padding_ok(r.pos, wire_left(&r)))
+		       ? PORTQ_OK : PORTQ_EMALFORMED;
 	if ((rc = portq_question_read(&r, &resp->q)) != PORTQ_OK)
 		return rc;
 	resp->has_question = 1;
@@ -257,7 +271,15 @@ response_decode(const uint8_t *buf, size_t len, response_t *resp)
 		if (rc != PORTQ_OK)
 			return rc;
 	}
-	return wire_left(&r) == 0 ? PORTQ_OK : PORTQ_EMALFORMED;
+	if (wire_left(&r) == 0 || (udp && portq_padding_ok(r.pos, wire_left(&r))))
+		return PORTQ_OK;
+	return PORTQ_EMALFORMED;
+}
+
+static int
+response_decode(const uint8_t *buf, size_t len, response_t *resp)
+{
+	return response_decode_from(buf, len, 0, resp);
 }
 
 static int
@@ -307,6 +329,22 @@ START_TEST(vector_round_trip)
 		static response_t resp;
 		ck_assert_int_eq(response_decode(in, n, &resp), PORTQ_OK);
 		ck_assert_int_eq(response_encode(out, sizeof(out), &resp), (int)n);
+		break;
+	}
+	case VEC_PADDED: {
+		/* Whole over UDP; over TCP the same bytes are malformed. It
+		 * re-encodes to itself without the padding, which is zeros. */
+		static response_t resp;
+		ck_assert_int_eq(response_decode(in, n, &resp), PORTQ_EMALFORMED);
+		ck_assert_int_eq(response_decode_from(in, n, 1, &resp), PORTQ_OK);
+		int m = response_encode(out, sizeof(out), &resp);
+		ck_assert_int_gt(m, 0);
+		ck_assert_int_lt(m, (int)n);
+		ck_assert(portq_padding_ok(in + m, n - (size_t)m));
+		in[n - 1] = 1;
+		ck_assert_int_eq(response_decode_from(in, n, 1, &resp), PORTQ_EMALFORMED);
+		in[n - 1] = 0;
+		n = (size_t)m;
 		break;
 	}
 	case VEC_RECORD: {

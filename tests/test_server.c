@@ -29,7 +29,7 @@
 
 #define SNAPSHOT PORTQ_DATA_DIR "/service-names-port-numbers.csv"
 
-enum { CMD_NONE, CMD_RELOAD, CMD_STOP };
+enum { CMD_NONE, CMD_RELOAD, CMD_STOP, CMD_PAUSE };
 
 static struct {
 	pthread_t thread;
@@ -54,6 +54,8 @@ on_control(uv_async_t *a)
 	pthread_mutex_unlock(&t.lock);
 	if (cmd == CMD_RELOAD)
 		server_reload(t.srv);
+	if (cmd == CMD_PAUSE)
+		usleep(300 * 1000);     /* the loop reads nothing meanwhile */
 	if (cmd == CMD_STOP) {
 		server_stop(t.srv);
 		uv_close((uv_handle_t *)&t.control, NULL);
@@ -124,6 +126,8 @@ ipv6_loopback(void)
 }
 
 static int fixture_workers = 1;
+static int fixture_gso = 1;      /* udp-gso */
+static long fixture_hold = 0;    /* udp-hold */
 
 static void
 setup(void)
@@ -142,6 +146,8 @@ setup(void)
 		t.cfg.listen.items[t.cfg.listen.n++] = strdup("[::1]:0");
 	t.cfg.tcp_max_connections = 8;
 	t.cfg.workers = fixture_workers;
+	t.cfg.udp_gso = fixture_gso;
+	t.cfg.udp_hold = fixture_hold;
 	t.cfg.registry.items[t.cfg.registry.n++] = strdup(t.file);
 	t.cfg.reload_delay = 50;
 	t.cfg.tcp_idle_timeout = 2000;
@@ -725,6 +731,80 @@ START_TEST(two_workers_share_the_load)
 }
 END_TEST
 
+/*
+ * Queries that reach the server in one batch, from one client socket:
+ * with udp-gso, each answer is the one the same query gets alone, then
+ * zeros up to the length every datagram of the group but one shares;
+ * without it, each is exactly the answer alone.
+ */
+START_TEST(one_batch_from_one_client)
+{
+	enum { N = 12 };
+	static const uint16_t ports[N] = { 22, 293, 1303, 3000, 5380, 53, 25, 110,
+	                                   65000, 49152, 7, 1023 };
+	uint8_t req[N][512], alone[N][PORTQ_UDP_MAX], got[N][PORTQ_UDP_MAX];
+	size_t req_len[N], alone_len[N], got_len[N] = { 0 };
+	for (int i = 0; i < N; i++) {
+		portq_question_t q = { .port_lo = ports[i] };
+		req_len[i] = encode(req[i], sizeof(req[i]), PORTQ_OP_PORT, (uint16_t)(0x5000 + i), &q);
+		alone_len[i] = udp_raw(req[i], req_len[i], alone[i], sizeof(alone[i]), 2000);
+		ck_assert_uint_gt(alone_len[i], PORTQ_HEADER_LEN);
+	}
+
+	int fd = socket(AF_INET, SOCK_DGRAM, 0);
+	struct sockaddr_in a = server_addr();
+	ck_assert_int_eq(connect(fd, (struct sockaddr *)&a, sizeof(a)), 0);
+	send_cmd(CMD_PAUSE);
+	usleep(50 * 1000);
+	for (int i = 0; i < N; i++)
+		ck_assert_int_eq(send(fd, req[i], req_len[i], 0), (ssize_t)req_len[i]);
+	for (int k = 0; k < N; k++) {
+		struct pollfd p = { fd, POLLIN, 0 };
+		ck_assert_int_eq(poll(&p, 1, 3000), 1);
+		uint8_t buf[PORTQ_UDP_MAX + 1];
+		ssize_t n = recv(fd, buf, sizeof(buf), 0);
+		ck_assert_int_gt(n, PORTQ_HEADER_LEN);
+		ck_assert_int_le(n, PORTQ_UDP_MAX);
+		unsigned i = (unsigned)(buf[2] << 8 | buf[3]) - 0x5000;
+		ck_assert_uint_lt(i, N);
+		ck_assert_uint_eq(got_len[i], 0);          /* one answer each */
+		memcpy(got[i], buf, (size_t)n);
+		got_len[i] = (size_t)n;
+	}
+	close(fd);
+
+	size_t longest = 0;
+	int padded = 0, at_longest = 0;
+	for (int i = 0; i < N; i++)
+		if (got_len[i] > longest)
+			longest = got_len[i];
+	for (int i = 0; i < N; i++) {
+		ck_assert_uint_ge(got_len[i], alone_len[i]);
+		ck_assert_msg(memcmp(got[i], alone[i], alone_len[i]) == 0,
+		              "answer %d differs from the one it gets alone", i);
+		ck_assert(portq_padding_ok(got[i] + alone_len[i], got_len[i] - alone_len[i]));
+		padded += got_len[i] > alone_len[i];
+		at_longest += got_len[i] == longest;
+	}
+	if (t.cfg.udp_gso) {
+		ck_assert_int_gt(padded, 0);
+		ck_assert_int_ge(at_longest, N - 1);       /* all but the last segment */
+	} else {
+		ck_assert_int_eq(padded, 0);
+	}
+}
+END_TEST
+
+static void
+setup_plain_udp(void)
+{
+	fixture_gso = 0;
+	fixture_hold = 1000;
+	setup();
+	fixture_gso = 1;
+	fixture_hold = 0;
+}
+
 static Suite *
 server_suite(void)
 {
@@ -744,7 +824,16 @@ server_suite(void)
 	tcase_add_test(tc, reload_under_load_loses_nothing);
 	tcase_add_test(tc, broken_file_keeps_old_serial);
 	tcase_add_test(tc, sigterm_exits_zero);
+	tcase_add_test(tc, one_batch_from_one_client);
 	suite_add_tcase(s, tc);
+
+	TCase *plain = tcase_create("udp-gso no, udp-hold 1000");
+	tcase_add_checked_fixture(plain, setup_plain_udp, teardown);
+	tcase_set_timeout(plain, 60);
+	tcase_add_test(plain, one_batch_from_one_client);
+	tcase_add_test(plain, port_over_udp_and_tcp);
+	tcase_add_test(plain, reload_under_load_loses_nothing);
+	suite_add_tcase(s, plain);
 
 	TCase *two = tcase_create("two workers");
 	tcase_add_checked_fixture(two, setup_two_workers, teardown);
