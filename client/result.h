@@ -15,7 +15,8 @@
  * Decode msg[0..len), an answer with RCODE OK or NOT-FOUND, into a new
  * result. `server` is copied into it. Returns PORTQ_OK, PORTQ_EMALFORMED
  * (the counts, the records or the context break the protocol, or bytes
- * follow the last record) or PORTQ_ENOMEM.
+ * follow the last record that are not, over UDP (!tcp), zero padding) or
+ * PORTQ_ENOMEM.
  */
 int result_decode(const uint8_t *msg, size_t len, const char *server, int tcp,
                   portq_result_t **out);

@@ -1,12 +1,15 @@
 /*
- * fuzz_message.c -- the message decoders, as a client reads a response,
- * and the server's whole answer path, as it reads a query.
+ * fuzz_message.c -- the message decoders, as a client reads a response
+ * (the proto readers and libportq's result_decode), and the server's
+ * whole answer path, as it reads a query. Every OK or NOT-FOUND answer
+ * the server writes, zero-padded or not over UDP, the client must read.
  */
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "answer.h"
+#include "result.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
@@ -67,6 +70,9 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	static uint8_t out[PORTQ_MSG_MAX];
 	read_response(data, size);
+	portq_result_t *res = NULL;
+	if (result_decode(data, size, "fuzz", size > 2 && (data[2] & 1), &res) == PORTQ_OK)
+		free(res);
 
 	answer_stats_t st;
 	memset(&st, 0, sizeof(st));
@@ -82,6 +88,19 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		if (portq_header_read(&r, &h) != PORTQ_OK || !(h.flags & PORTQ_FLAG_QR))
 			abort();
 		read_response(out, n);
+		if (h.rcode != PORTQ_RC_OK && h.rcode != PORTQ_RC_NOTFOUND)
+			return 0;
+		if (result_decode(out, n, "fuzz", ctx.stream, &res) != PORTQ_OK)
+			abort();
+		free(res);
+		/* A UDP answer in a GSO group: zeros up to the group's length. */
+		size_t pad = size > 3 ? data[3] : 0;
+		if (!ctx.stream && n + pad <= PORTQ_UDP_MAX) {
+			memset(out + n, 0, pad);
+			if (result_decode(out, n + pad, "fuzz", 0, &res) != PORTQ_OK)
+				abort();
+			free(res);
+		}
 	}
 	return 0;
 }
