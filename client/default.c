@@ -22,6 +22,7 @@ struct default_thread {
 	unsigned long gen;               /* of the copy below; 0: none yet */
 	char *env;                       /* PORTQ_SERVER the copy was made for */
 	size_t env_cap;
+	long long env_due_ms;            /* when PORTQ_SERVER is read next */
 	int file_ttl;                    /* the file's cache-ttl; -1: unset */
 	conf_t conf;                     /* finished (client_conf_finish) */
 	char scope[CLIENT_SCOPE_MAX];
@@ -236,17 +237,28 @@ default_thread_get(default_thread_t **out, long long *now_ms)
 		return PORTQ_ENOMEM;
 	*now_ms = cache_now_ms();
 	file_check(*now_ms);
-	const char *env = getenv("PORTQ_SERVER");
-	if (env == NULL)
-		env = "";
-	if (t->gen != atomic_load_explicit(&generation, memory_order_acquire) ||
-	    strcmp(env, t->env) != 0) {
-		int rc = thread_sync(t, env);
-		if (rc < 0)
-			return rc;
+	unsigned long gen = atomic_load_explicit(&generation, memory_order_acquire);
+	if (t->gen != gen || *now_ms >= t->env_due_ms) {
+		const char *env = getenv("PORTQ_SERVER");
+		if (env == NULL)
+			env = "";
+		t->env_due_ms = *now_ms + DEFAULT_CHECK_INTERVAL_MS;
+		if (t->gen != gen || strcmp(env, t->env) != 0) {
+			int rc = thread_sync(t, env);
+			if (rc < 0)
+				return rc;
+		}
 	}
 	*out = t;
 	return PORTQ_OK;
+}
+
+void
+default_reload(void)
+{
+	pthread_once(&once, setup);
+	atomic_store(&next_check_ms, 0);
+	atomic_fetch_add(&generation, 1);
 }
 
 const char *

@@ -10,8 +10,10 @@
  * servers) and takes a new one when the generation moves, so a lookup
  * reads nothing that another thread writes, apart from two atomic words.
  * It changes when:
- *   - PORTQ_SERVER differs from the value it was built from: compared at
- *     every call (getenv() and a string compare);
+ *   - PORTQ_SERVER differs from the value it was built from: each thread
+ *     reads it (getenv() and a string compare) at its first call and then
+ *     at most once a second, as getenv() scans the whole environment and
+ *     cost a third of a cached lookup;
  *   - the file's identity (device, inode, size, modification and change
  *     times) differs: looked at (one stat()) by one thread at most once a
  *     second; then the file is read again.
@@ -30,6 +32,10 @@ typedef struct default_thread default_thread_t;
  * the file is due or something changed. Returns PORTQ_OK or PORTQ_ENOMEM.
  */
 int default_thread_get(default_thread_t **out, long long *now_ms);
+
+/* Make every thread read PORTQ_SERVER, and one the file, at its next
+ * call (portq_config_reload()). */
+void default_reload(void);
 
 /* The cache scope of the thread's configuration. */
 const char *default_scope(const default_thread_t *t);

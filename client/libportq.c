@@ -18,6 +18,7 @@
 
 #include "cache.h"
 #include "client.h"
+#include "default.h"
 #include "msg.h"
 #include "result.h"
 
@@ -56,6 +57,12 @@ PORTQ_EXPORT void
 portq_cache_flush(void)
 {
 	cache_flush();
+}
+
+PORTQ_EXPORT void
+portq_config_reload(void)
+{
+	default_reload();
 }
 
 /* The handle's own TTL, else the process's, else the file's, else 60 s. */

@@ -1731,14 +1731,26 @@ conf_child_run(char *why, size_t len)
 		goto out;
 	}
 
-	/* PORTQ_SERVER wins over the file, from the next call on. */
+	/* PORTQ_SERVER wins over the file: from the next call on after
+	 * portq_config_reload(), ... */
 	char list[64];
 	snprintf(list, sizeof(list), "127.0.0.1:%u", a.port);
 	setenv("PORTQ_SERVER", list, 1);
+	portq_config_reload();
 	before = a.queries;
 	(void)portq_getservbyport(htons(4001), "tcp");
-	if (a.queries != before + 1)
-		snprintf(why, len, "PORTQ_SERVER was not followed at once");
+	if (a.queries != before + 1) {
+		snprintf(why, len, "PORTQ_SERVER was not followed after portq_config_reload()");
+		goto out;
+	}
+	/* ... and without it within a second or so (read once a second). */
+	snprintf(list, sizeof(list), "127.0.0.1:%u", b.port);
+	setenv("PORTQ_SERVER", list, 1);
+	usleep(1100 * 1000);
+	before = b.queries;
+	(void)portq_getservbyport(htons(4002), "tcp");
+	if (b.queries != before + 1)
+		snprintf(why, len, "PORTQ_SERVER was not followed a second later");
 out:
 	counter_stop(&a);
 	counter_stop(&b);

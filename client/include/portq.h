@@ -291,6 +291,14 @@ PORTQ_EXPORT int portq_cache_set_ttl(int seconds);
 /* Drop every cached answer. */
 PORTQ_EXPORT void portq_cache_flush(void);
 
+/*
+ * Have the getservby*() functions read PORTQ_SERVER and /etc/portq.conf
+ * again at their next call, in every thread. Without it they look at both
+ * at most once a second: a program that changes PORTQ_SERVER and wants
+ * its very next lookup to use it calls this.
+ */
+PORTQ_EXPORT void portq_config_reload(void);
+
 #ifdef __cplusplus
 }
 #endif
