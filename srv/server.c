@@ -103,6 +103,7 @@ typedef struct {
 	struct sockaddr_storage peer[UDP_BATCH];
 	uint8_t data[UDP_BATCH][PORTQ_UDP_MAX];
 	uv_udp_t *handle[UDP_BATCH];
+	unsigned char pad_ok[UDP_BATCH]; /* may be padded: an OK or NOT-FOUND answer */
 	unsigned n;
 
 	struct mmsghdr gmsg[UDP_BATCH];
@@ -377,7 +378,11 @@ same_peer(const struct sockaddr_storage *a, const struct sockaddr_storage *b)
  * the last is padded with zeros to the largest one's length, which is
  * the segment size, and the kernel cuts the message into one datagram
  * per answer after taking it down the stack once (protocol.md 2.1 lets
- * a UDP response end in zero padding). Returns the number of groups.
+ * a UDP response end in zero padding). Only OK and NOT-FOUND answers,
+ * which answer well-formed queries of 29 bytes or more, join a group:
+ * padding them to at most 1232 bytes keeps the amplification bound of
+ * docs/hardening.md; a slipped, REFUSED, MALFORMED or NOT-IMPLEMENTED
+ * answer leaves alone, as long as its query. Returns the number of groups.
  */
 static unsigned
 udp_group(udp_batch_t *b, unsigned i, unsigned j)
@@ -389,8 +394,9 @@ udp_group(udp_batch_t *b, unsigned i, unsigned j)
 			continue;
 		unsigned first = nm;
 		b->gstart[ng] = first;
-		for (unsigned m = k; m < j; m++)
-			if (!taken[m] && (m == k || same_peer(&b->peer[m], &b->peer[k]))) {
+		for (unsigned m = k; m < j && (m == k || b->pad_ok[k]); m++)
+			if (!taken[m] && (m == k || (b->pad_ok[m] &&
+			                             same_peer(&b->peer[m], &b->peer[k])))) {
 				taken[m] = 1;
 				b->member[nm++] = m;
 			}
@@ -506,13 +512,15 @@ sockaddr_len(const struct sockaddr *sa)
 
 /*
  * The answer a datagram from `addr` gets, after the access list and the
- * rate limiter have had their say; 0 when it gets none.
+ * rate limiter have had their say; 0 when it gets none. *pad_ok: whether
+ * it may be padded in a GSO group (an OK or NOT-FOUND answer, not slipped).
  */
 static size_t
 udp_answer(worker_t *w, const uint8_t *req, size_t len, uint8_t *out,
-           const struct sockaddr *addr)
+           const struct sockaddr *addr, unsigned char *pad_ok)
 {
 	server_t *s = w->srv;
+	*pad_ok = 0;
 	if (!acl_allows(&s->acl, addr)) {
 		STAT_ADD(w->acl_refused, 1);
 		return s->acl_drop ? 0 : answer_refused(&w->stats, req, len, out, PORTQ_UDP_MAX);
@@ -521,7 +529,9 @@ udp_answer(worker_t *w, const uint8_t *req, size_t len, uint8_t *out,
 	if (n == 0)
 		return 0;
 	switch (rrl_check(w->rrl, addr, uv_now(w->loop))) {
-	case RRL_SEND: return n;
+	case RRL_SEND:
+		*pad_ok = n > 5 && (out[5] == PORTQ_RC_OK || out[5] == PORTQ_RC_NOTFOUND);
+		return n;
 	case RRL_SLIP: return answer_slip(out, n);
 	default:       return 0;
 	}
@@ -561,7 +571,8 @@ udp_recv(uv_udp_t *h, ssize_t nread, const uv_buf_t *buf,
 	if ((flags & UV_UDP_MMSG_CHUNK) && b->n == UDP_BATCH)
 		udp_flush(w);
 	uint8_t *out = (flags & UV_UDP_MMSG_CHUNK) ? b->data[b->n] : w->out;
-	size_t n = udp_answer(w, req, (size_t)nread, out, addr);
+	unsigned char pad_ok;
+	size_t n = udp_answer(w, req, (size_t)nread, out, addr, &pad_ok);
 	if (n == 0)
 		return;
 	if (!(flags & UV_UDP_MMSG_CHUNK)) {
@@ -579,6 +590,7 @@ udp_recv(uv_udp_t *h, ssize_t nread, const uv_buf_t *buf,
 	b->msg[k].msg_hdr.msg_iov = &b->iov[k];
 	b->msg[k].msg_hdr.msg_iovlen = 1;
 	b->handle[k] = h;
+	b->pad_ok[k] = pad_ok;
 	b->n++;
 }
 
