@@ -651,20 +651,32 @@ conn_written(uv_write_t *req, int status)
 	free(o);
 }
 
-/* Frame and queue one answer; writes on one stream go out in order. */
+/*
+ * Send one framed answer (`frame`: the 2-byte prefix, then the message;
+ * `n` bytes in all). It goes out at once when nothing waits before it
+ * and the socket takes it; only what is left is copied and queued, so
+ * writes on one stream stay in order and a client that reads its answers
+ * costs no allocation.
+ */
 static int
-conn_send(conn_t *c, const uint8_t *msg, size_t n)
+conn_send(conn_t *c, const uint8_t *frame, size_t n)
 {
-	if (uv_stream_get_write_queue_size((uv_stream_t *)&c->tcp) >
-	    (size_t)c->w->srv->cfg->tcp_max_pending)
+	uv_stream_t *st = (uv_stream_t *)&c->tcp;
+	if (uv_stream_get_write_queue_size(st) > (size_t)c->w->srv->cfg->tcp_max_pending)
 		return -1;                       /* the client does not read its answers */
-	out_write_t *o = malloc(sizeof(*o) + PORTQ_FRAME_PREFIX + n);
+	uv_buf_t b = uv_buf_init((char *)(uintptr_t)frame, (unsigned)n);
+	int done = uv_try_write(st, &b, 1);  /* UV_EAGAIN while writes are queued */
+	if (done == (int)n)
+		return 0;
+	if (done < 0 && done != UV_EAGAIN)
+		return -1;
+	size_t off = done > 0 ? (size_t)done : 0;
+	out_write_t *o = malloc(sizeof(*o) + n - off);
 	if (o == NULL)
 		return -1;
-	portq_frame_prefix(o->data, n);
-	memcpy(o->data + PORTQ_FRAME_PREFIX, msg, n);
-	uv_buf_t b = uv_buf_init((char *)o->data, (unsigned)(PORTQ_FRAME_PREFIX + n));
-	if (uv_write(&o->req, (uv_stream_t *)&c->tcp, &b, 1, conn_written) < 0) {
+	memcpy(o->data, frame + off, n - off);
+	b = uv_buf_init((char *)o->data, (unsigned)(n - off));
+	if (uv_write(&o->req, st, &b, 1, conn_written) < 0) {
 		free(o);
 		return -1;
 	}
@@ -698,8 +710,10 @@ conn_read(uv_stream_t *stream, ssize_t nread, const uv_buf_t *buf)
 			return;
 		}
 		off += (size_t)used;
-		size_t n = answer(w, msg, mlen, w->out, PORTQ_MSG_MAX, 1);
-		if (n == 0 || conn_send(c, w->out, n) < 0) {
+		size_t n = answer(w, msg, mlen, w->out + PORTQ_FRAME_PREFIX, PORTQ_MSG_MAX, 1);
+		if (n > 0)
+			portq_frame_prefix(w->out, n);
+		if (n == 0 || conn_send(c, w->out, PORTQ_FRAME_PREFIX + n) < 0) {
 			conn_close(c);               /* not portq at all, or a client that does not read */
 			return;
 		}
