@@ -9,11 +9,11 @@
  * process must not grow, and the server's counters must show each limit
  * at work.
  *
- * The server runs in-process on its own loop thread (as in
- * test_server.c), so /proc/self/status measures it, and teardown asserts
- * that every loop closed. Any 127/8 address is local on Linux: hostile
- * clients bind their own source addresses so the per-source limit and the
- * access list (127.0.0.0/28 allowed, 127.0.0.99 refused) can be tested.
+ * The server runs in-process on its own loop thread (server_fixture.h),
+ * so /proc/self/status measures it, and teardown asserts that every loop
+ * closed. Any 127/8 address is local on Linux: hostile clients bind their
+ * own source addresses so the per-source limit and the access list
+ * (127.0.0.0/28 allowed, 127.0.0.99 refused) can be tested.
  */
 #include <arpa/inet.h>
 #include <check.h>
@@ -34,8 +34,7 @@
 #include "answer.h"
 #include "frame.h"
 #include "server.h"
-
-#define SNAPSHOT PORTQ_DATA_DIR "/service-names-port-numbers.csv"
+#include "server_fixture.h"
 
 /* The allowed prefix, and addresses inside and outside it. */
 #define ALLOW_V4     "127.0.0.0/28"
@@ -68,19 +67,7 @@ __asan_default_options(void)
 
 /* ------------------------------------------------------------ fixture */
 
-enum { CMD_NONE, CMD_STOP };
-
-static struct {
-	pthread_t thread;
-	pthread_mutex_t lock;
-	pthread_cond_t ready_cv;
-	int ready, start_rc, close_rc, cmd;
-	uv_loop_t loop;
-	uv_async_t control;
-	server_t *srv;
-	config_t cfg;
-	uint16_t port;
-} t;
+static server_fixture_t fx;
 
 /* What the next fixture sets beyond the common limits. */
 static struct {
@@ -89,86 +76,26 @@ static struct {
 } opts;
 
 static void
-on_control(uv_async_t *a)
-{
-	(void)a;
-	pthread_mutex_lock(&t.lock);
-	int cmd = t.cmd;
-	t.cmd = CMD_NONE;
-	pthread_mutex_unlock(&t.lock);
-	if (cmd == CMD_STOP) {
-		server_stop(t.srv);
-		uv_close((uv_handle_t *)&t.control, NULL);
-	}
-}
-
-static void *
-server_thread(void *arg)
-{
-	(void)arg;
-	reg_error_t err;
-	registry_t *reg = server_load_registry(&t.cfg.registry, 1000, &err);
-	ck_assert_msg(reg != NULL, "%s", err.text);
-	uv_loop_init(&t.loop);
-	uv_async_init(&t.loop, &t.control, on_control);
-	t.srv = server_new(&t.loop, &t.cfg, reg);
-	ck_assert_ptr_nonnull(t.srv);
-	int rc = server_start(t.srv);
-	pthread_mutex_lock(&t.lock);
-	t.start_rc = rc;
-	t.port = (uint16_t)server_port(t.srv, 0);
-	t.ready = 1;
-	pthread_cond_signal(&t.ready_cv);
-	pthread_mutex_unlock(&t.lock);
-	if (rc < 0) {
-		server_stop(t.srv);
-		uv_close((uv_handle_t *)&t.control, NULL);
-	}
-	uv_run(&t.loop, UV_RUN_DEFAULT);
-	t.close_rc = server_free(t.srv);         /* every worker loop closed */
-	if (t.close_rc == 0)
-		t.close_rc = uv_loop_close(&t.loop);
-	return NULL;
-}
-
-static char *
-dup_str(const char *s)
-{
-	char *d = strdup(s);
-	ck_assert_ptr_nonnull(d);
-	return d;
-}
-
-static void
 setup(void)
 {
-	memset(&t, 0, sizeof(t));
-	pthread_mutex_init(&t.lock, NULL);
-	pthread_cond_init(&t.ready_cv, NULL);
-	config_init(&t.cfg);
-	t.cfg.listen.items[t.cfg.listen.n++] = dup_str("127.0.0.1:0");
-	t.cfg.registry.items[t.cfg.registry.n++] = dup_str(SNAPSHOT);
-	t.cfg.watch = 0;                          /* the shared snapshot never changes */
-	t.cfg.workers = 1;
-	t.cfg.tcp_max_connections = MAX_CONNS;
-	t.cfg.tcp_max_per_source = MAX_PER_SOURCE;
-	t.cfg.tcp_idle_timeout = IDLE_MS;
-	t.cfg.tcp_read_timeout = READ_MS;
-	t.cfg.tcp_max_pending = MAX_PENDING;
-	t.cfg.allow.items[t.cfg.allow.n++] = dup_str(ALLOW_V4);
-	t.cfg.allow.items[t.cfg.allow.n++] = dup_str("::1/128");
-	free(t.cfg.refused);
-	t.cfg.refused = dup_str(opts.refused ? opts.refused : "refuse");
-	t.cfg.rrl_rate = opts.rrl_rate;
-	t.cfg.rrl_slip = opts.rrl_slip;
-	ck_assert_int_eq(config_validate(&t.cfg, stderr), 0);
-	pthread_create(&t.thread, NULL, server_thread, NULL);
-	pthread_mutex_lock(&t.lock);
-	while (!t.ready)
-		pthread_cond_wait(&t.ready_cv, &t.lock);
-	pthread_mutex_unlock(&t.lock);
-	ck_assert_int_eq(t.start_rc, 0);
-	ck_assert_uint_ne(t.port, 0);
+	fixture_init(&fx);
+	fixture_list_add(&fx.cfg.registry, FIXTURE_SNAPSHOT);
+	fx.cfg.watch = 0;                          /* the shared snapshot never changes */
+	fx.cfg.workers = 1;
+	fx.cfg.tcp_max_connections = MAX_CONNS;
+	fx.cfg.tcp_max_per_source = MAX_PER_SOURCE;
+	fx.cfg.tcp_idle_timeout = IDLE_MS;
+	fx.cfg.tcp_read_timeout = READ_MS;
+	fx.cfg.tcp_max_pending = MAX_PENDING;
+	fixture_list_add(&fx.cfg.allow, ALLOW_V4);
+	fixture_list_add(&fx.cfg.allow, "::1/128");
+	free(fx.cfg.refused);
+	fx.cfg.refused = strdup(opts.refused ? opts.refused : "refuse");
+	ck_assert_ptr_nonnull(fx.cfg.refused);
+	fx.cfg.rrl_rate = opts.rrl_rate;
+	fx.cfg.rrl_slip = opts.rrl_slip;
+	ck_assert_int_eq(config_validate(&fx.cfg, stderr), 0);
+	fixture_start(&fx);
 }
 
 static void
@@ -200,13 +127,8 @@ setup_rrl(void)
 static void
 teardown(void)
 {
-	pthread_mutex_lock(&t.lock);
-	t.cmd = CMD_STOP;
-	pthread_mutex_unlock(&t.lock);
-	uv_async_send(&t.control);
-	pthread_join(t.thread, NULL);
-	ck_assert_int_eq(t.close_rc, 0);        /* every handle was closed */
-	config_free(&t.cfg);
+	ck_assert_int_eq(fixture_stop(&fx), 0);        /* every handle was closed */
+	fixture_free(&fx);
 }
 
 /* ------------------------------------------------------------ helpers */
@@ -267,14 +189,6 @@ fill_noise(uint8_t *dst, size_t n, uint64_t *seed)
 	memcpy(dst, noise + rnd(seed) % (NOISE_LEN - n), n);
 }
 
-static struct sockaddr_in
-server_addr(void)
-{
-	struct sockaddr_in a = { .sin_family = AF_INET, .sin_port = htons(t.port) };
-	inet_pton(AF_INET, "127.0.0.1", &a.sin_addr);
-	return a;
-}
-
 /* A socket of `type` bound to the local address `src` (any 127/8). */
 static int
 socket_from(int type, const char *src)
@@ -297,7 +211,7 @@ udp_from(const char *src)
 {
 	int fd = socket_from(SOCK_DGRAM, src);
 	ck_assert_int_ge(fd, 0);
-	struct sockaddr_in a = server_addr();
+	struct sockaddr_in a = fixture_addr(&fx);
 	ck_assert_int_eq(connect(fd, (struct sockaddr *)&a, sizeof(a)), 0);
 	return fd;
 }
@@ -309,7 +223,7 @@ tcp_from(const char *src)
 	int fd = socket_from(SOCK_STREAM, src);
 	if (fd < 0)
 		return -1;
-	struct sockaddr_in a = server_addr();
+	struct sockaddr_in a = fixture_addr(&fx);
 	if (connect(fd, (struct sockaddr *)&a, sizeof(a)) < 0) {
 		close(fd);
 		return -1;
@@ -343,50 +257,6 @@ closed_within(int fd, int ms)
 	}
 }
 
-static size_t
-encode(uint8_t *buf, size_t max, uint8_t op, uint16_t id, const portq_question_t *q)
-{
-	portq_header_t h = { .opcode = op, .id = id };
-	int n = portq_query_encode(buf, max, &h, q);
-	ck_assert_int_gt(n, 0);
-	return (size_t)n;
-}
-
-static int
-read_all(int fd, uint8_t *buf, size_t n)
-{
-	size_t got = 0;
-	while (got < n) {
-		ssize_t r = recv(fd, buf + got, n - got, 0);
-		if (r <= 0)
-			return -1;
-		got += (size_t)r;
-	}
-	return 0;
-}
-
-/* One framed answer over TCP; its length, or 0 on EOF/timeout. */
-static size_t
-tcp_read_frame(int fd, uint8_t *resp, size_t max)
-{
-	uint8_t pfx[2];
-	if (read_all(fd, pfx, 2) < 0)
-		return 0;
-	size_t n = (size_t)(pfx[0] << 8 | pfx[1]);
-	if (n > max || read_all(fd, resp, n) < 0)
-		return 0;
-	return n;
-}
-
-static int
-tcp_send_query(int fd, uint8_t op, uint16_t id, const portq_question_t *q)
-{
-	uint8_t req[512];
-	size_t len = encode(req + 2, sizeof(req) - 2, op, id, q);
-	portq_frame_prefix(req, len);
-	return send(fd, req, len + 2, MSG_NOSIGNAL) == (ssize_t)(len + 2) ? 0 : -1;
-}
-
 /* Ask one question over TCP from LEGIT_SRC; the answer's length or 0. */
 static size_t
 tcp_ask(uint8_t op, const portq_question_t *q, uint8_t *resp, size_t max)
@@ -397,8 +267,8 @@ tcp_ask(uint8_t op, const portq_question_t *q, uint8_t *resp, size_t max)
 	struct timeval tv = { 3, 0 };
 	setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
 	size_t n = 0;
-	if (tcp_send_query(fd, op, 0x1F0, q) == 0)
-		n = tcp_read_frame(fd, resp, max);
+	if (fixture_tcp_send_query(fd, op, 0x1F0, q) == 0)
+		n = fixture_tcp_read_frame(fd, resp, max);
 	close(fd);
 	return n;
 }
@@ -485,7 +355,7 @@ server_udp_drops(void)
 	unsigned long drops = 0;
 	while (fgets(line, sizeof(line), f) != NULL) {
 		unsigned addr, port;
-		if (sscanf(line, " %*u: %8x:%4x", &addr, &port) != 2 || port != t.port)
+		if (sscanf(line, " %*u: %8x:%4x", &addr, &port) != 2 || port != fx.port)
 			continue;
 		char *end = line + strlen(line);     /* "drops" is the last field */
 		while (end > line && (end[-1] == '\n' || end[-1] == ' '))
@@ -591,7 +461,7 @@ legit_client(void *arg)
 			portq_question_set_text(&q, legit_names[(i / 2) % (sizeof(legit_names) /
 			                                                   sizeof(legit_names[0]))]);
 		uint16_t id = (uint16_t)i;
-		size_t len = encode(req, sizeof(req), op, id, &q);
+		size_t len = fixture_encode(req, sizeof(req), op, id, &q);
 		uint64_t first_sent = now_ns();
 		int done = 0;
 		for (int attempt = 0; attempt < 2 && !done; attempt++) {
@@ -675,22 +545,23 @@ udp_garbage(void *arg)
 			if (len > 0)
 				buf[0] = PORTQ_MAGIC;
 		} else if (kind < 65) {                  /* a header alone, or a cut question */
-			len = encode(buf, sizeof(buf), (uint8_t)(1 + rnd(&seed) % 5),
-			             (uint16_t)rnd(&seed), &q);
+			len = fixture_encode(buf, sizeof(buf), (uint8_t)(1 + rnd(&seed) % 5),
+			                     (uint16_t)rnd(&seed), &q);
 			len = PORTQ_HEADER_LEN + rnd(&seed) % (len - PORTQ_HEADER_LEN);
 		} else if (kind < 75) {                  /* a response, not a query */
-			len = encode(buf, sizeof(buf), PORTQ_OP_PORT, (uint16_t)rnd(&seed), &q);
+			len = fixture_encode(buf, sizeof(buf), PORTQ_OP_PORT, (uint16_t)rnd(&seed), &q);
 			buf[4] |= PORTQ_FLAG_QR;
 		} else if (kind < 85) {                  /* a transport that does not exist */
-			len = encode(buf, sizeof(buf), PORTQ_OP_PORT, (uint16_t)rnd(&seed), &q);
+			len = fixture_encode(buf, sizeof(buf), PORTQ_OP_PORT, (uint16_t)rnd(&seed), &q);
 			buf[PORTQ_HEADER_LEN] = (uint8_t)(PORTQ_TP_COUNT + rnd(&seed) % 250);
 		} else if (kind < 99 || rnd(&seed) % 5 != 0) { /* a good query, then more bytes */
-			size_t good = encode(buf, sizeof(buf), PORTQ_OP_PORT, (uint16_t)rnd(&seed), &q);
+			size_t good = fixture_encode(buf, sizeof(buf), PORTQ_OP_PORT,
+			                             (uint16_t)rnd(&seed), &q);
 			len = good + 1 + rnd(&seed) % 1000;
 			memset(buf + good, 0xA1, len - good);
 		} else {                                 /* 1 in 500: oversized, up to 65000 bytes */
 			len = 8192 + rnd(&seed) % (sizeof(buf) - 8192);
-			encode(buf, sizeof(buf), PORTQ_OP_NAME, (uint16_t)rnd(&seed), &q);
+			fixture_encode(buf, sizeof(buf), PORTQ_OP_NAME, (uint16_t)rnd(&seed), &q);
 			memset(buf + 29, 'x', len - 29);
 		}
 		if (send(fd, buf, len, 0) >= 0)
@@ -743,7 +614,7 @@ acl_client(void *arg)
 	for (uint16_t id = 1; now_ns() < r->deadline; id++) {
 		portq_question_t q = { .port_lo = (uint16_t)(id % 1024) };
 		uint8_t op = id % 3 == 0 ? PORTQ_OP_INFO : PORTQ_OP_PORT;
-		size_t len = encode(req, sizeof(req), op, id, &q);
+		size_t len = fixture_encode(req, sizeof(req), op, id, &q);
 		if (send(fd, req, len, 0) != (ssize_t)len)
 			continue;
 		r->acl_sent++;
@@ -869,8 +740,8 @@ attack_idle(run_t *r)
 			portq_question_t q = { .port_lo = 22 };
 			struct timeval tv = { 2, 0 };
 			setsockopt(fd[s][k], SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
-			if (tcp_send_query(fd[s][k], PORTQ_OP_PORT, (uint16_t)k, &q) == 0 &&
-			    tcp_read_frame(fd[s][k], resp, sizeof(resp)) > 0)
+			if (fixture_tcp_send_query(fd[s][k], PORTQ_OP_PORT, (uint16_t)k, &q) == 0 &&
+			    fixture_tcp_read_frame(fd[s][k], resp, sizeof(resp)) > 0)
 				r->idle_answered++;
 			else
 				tcp_problem(r, "a held connection got no answer");
@@ -901,7 +772,7 @@ attack_slowloris(run_t *r)
 	enum { N = 4 };
 	uint8_t frame[64];
 	portq_question_t q = { .port_lo = 80 };
-	size_t len = encode(frame + 2, sizeof(frame) - 2, PORTQ_OP_PORT, 7, &q) + 2;
+	size_t len = fixture_encode(frame + 2, sizeof(frame) - 2, PORTQ_OP_PORT, 7, &q) + 2;
 	portq_frame_prefix(frame, len - 2);
 	int fd[N], sent[N], open[N], left = 0;
 	for (int i = 0; i < N; i++) {
@@ -951,7 +822,7 @@ attack_pipeline(run_t *r)
 	ck_assert_int_ge(fd, 0);
 	int small = 4096;
 	setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &small, sizeof(small));
-	struct sockaddr_in a = server_addr();
+	struct sockaddr_in a = fixture_addr(&fx);
 	if (connect(fd, (struct sockaddr *)&a, sizeof(a)) < 0) {
 		tcp_problem(r, "pipelining client could not connect: %s", strerror(errno));
 		close(fd);
@@ -960,7 +831,7 @@ attack_pipeline(run_t *r)
 	r->pipe_runs++;
 	uint8_t req[64];
 	portq_question_t q = { .port_lo = 0, .port_hi = 65535, .limit = 1000 };
-	size_t len = encode(req + 2, sizeof(req) - 2, PORTQ_OP_RANGE, 1, &q) + 2;
+	size_t len = fixture_encode(req + 2, sizeof(req) - 2, PORTQ_OP_RANGE, 1, &q) + 2;
 	portq_frame_prefix(req, len - 2);
 	uint64_t end = now_ns() + 10000000000ull;
 	int cut = 0;
@@ -1138,7 +1009,7 @@ START_TEST(refused_drop_sends_nothing)
 	int answered_bad = 0, answered_good = 0;
 	for (uint16_t id = 1; id <= 50; id++) {
 		portq_question_t q = { .port_lo = 80 };
-		size_t len = encode(req, sizeof(req), PORTQ_OP_PORT, id, &q);
+		size_t len = fixture_encode(req, sizeof(req), PORTQ_OP_PORT, id, &q);
 		ck_assert_int_eq(send(bad, req, len, 0), (ssize_t)len);
 		ck_assert_int_eq(send(good, req, len, 0), (ssize_t)len);
 		struct pollfd p = { good, POLLIN, 0 };
@@ -1177,7 +1048,7 @@ START_TEST(rate_limit_slips_in_the_server)
 	int fd = udp_from(LEGIT_SRC);
 	uint8_t req[512], resp[PORTQ_MSG_MAX];
 	portq_question_t q = { .port_lo = 22, .transport = PORTQ_TP_TCP };
-	size_t len = encode(req, sizeof(req), PORTQ_OP_PORT, 1, &q);
+	size_t len = fixture_encode(req, sizeof(req), PORTQ_OP_PORT, 1, &q);
 	uint64_t t0 = now_ns();
 	for (int i = 0; i < BURST; i++) {
 		req[2] = (uint8_t)(i >> 8);

@@ -7,104 +7,35 @@
  * file and line, or the system's reason. A good file put back afterwards
  * moves the serial forward.
  *
- * The server runs in-process on its own loop thread (as in
- * test_server.c) on a private copy of the IANA snapshot; reloads are
- * asked for through a uv_async, which is what SIGHUP does. log.c writes
- * to stderr, so the fixture points fd 2 at a file and reads it back.
+ * The server runs in-process on its own loop thread (server_fixture.h)
+ * on a private copy of the IANA snapshot; reloads are asked for through
+ * a uv_async, which is what SIGHUP does. log.c writes to stderr, so the
+ * fixture points fd 2 at a file and reads it back.
  */
-#include <arpa/inet.h>
 #include <check.h>
 #include <errno.h>
 #include <fcntl.h>
-#include <ftw.h>
-#include <poll.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/socket.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
 #include "answer.h"
 #include "server.h"
+#include "server_fixture.h"
 
-#define SNAPSHOT PORTQ_DATA_DIR "/service-names-port-numbers.csv"
+static server_fixture_t fx;
 
-enum { CMD_NONE, CMD_RELOAD, CMD_STOP };
-
+/* The server's log: fd 2 points at this file while a test runs. */
 static struct {
-	pthread_t thread;
-	pthread_mutex_t lock;
-	pthread_cond_t ready_cv;
-	int ready, start_rc, close_rc, cmd;
-	uv_loop_t loop;
-	uv_async_t control;
-	server_t *srv;
-	config_t cfg;
-	uint16_t port;
-	char dir[96], file[128], log[128];
+	char path[160];
 	int saved_stderr;
-	long log_off;                  /* how far the log has been read */
-	size_t good_records;           /* what the snapshot loads to */
-} t;
-
-static void
-on_control(uv_async_t *a)
-{
-	(void)a;
-	pthread_mutex_lock(&t.lock);
-	int cmd = t.cmd;
-	t.cmd = CMD_NONE;
-	pthread_mutex_unlock(&t.lock);
-	if (cmd == CMD_RELOAD)
-		server_reload(t.srv);
-	if (cmd == CMD_STOP) {
-		server_stop(t.srv);
-		uv_close((uv_handle_t *)&t.control, NULL);
-	}
-}
-
-static void *
-server_thread(void *arg)
-{
-	(void)arg;
-	reg_error_t err;
-	registry_t *reg = server_load_registry(&t.cfg.registry, 1000, &err);
-	ck_assert_msg(reg != NULL, "%s", err.text);
-	t.good_records = registry_count(reg);
-	uv_loop_init(&t.loop);
-	uv_async_init(&t.loop, &t.control, on_control);
-	t.srv = server_new(&t.loop, &t.cfg, reg);
-	ck_assert_ptr_nonnull(t.srv);
-	int rc = server_start(t.srv);
-	pthread_mutex_lock(&t.lock);
-	t.start_rc = rc;
-	t.port = (uint16_t)server_port(t.srv, 0);
-	t.ready = 1;
-	pthread_cond_signal(&t.ready_cv);
-	pthread_mutex_unlock(&t.lock);
-	if (rc < 0) {
-		server_stop(t.srv);
-		uv_close((uv_handle_t *)&t.control, NULL);
-	}
-	uv_run(&t.loop, UV_RUN_DEFAULT);
-	t.close_rc = server_free(t.srv);
-	if (t.close_rc == 0)
-		t.close_rc = uv_loop_close(&t.loop);
-	return NULL;
-}
-
-static void
-send_cmd(int cmd)
-{
-	pthread_mutex_lock(&t.lock);
-	t.cmd = cmd;
-	pthread_mutex_unlock(&t.lock);
-	uv_async_send(&t.control);
-}
+	long off;                      /* how far it has been read */
+} server_log;
 
 /* Write `len` bytes as the whole content of `path`, through a rename. */
 static void
@@ -123,7 +54,7 @@ put_file(const char *path, const void *data, size_t len)
 static char *
 snapshot(size_t *len)
 {
-	FILE *f = fopen(SNAPSHOT, "rb");
+	FILE *f = fopen(FIXTURE_SNAPSHOT, "rb");
 	ck_assert_ptr_nonnull(f);
 	ck_assert_int_eq(fseek(f, 0, SEEK_END), 0);
 	long n = ftell(f);
@@ -143,7 +74,7 @@ put_good_file(void)
 {
 	size_t len;
 	char *data = snapshot(&len);
-	put_file(t.file, data, len);
+	put_file(fx.file, data, len);
 	free(data);
 }
 
@@ -153,14 +84,6 @@ put_good_file(void)
  * folder that the parent makes before the tests and removes after them.
  */
 static char base_dir[32];
-
-static int
-remove_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw)
-{
-	(void)st;
-	(void)ftw;
-	return flag == FTW_DP ? rmdir(path) : unlink(path);
-}
 
 static void
 suite_setup(void)
@@ -172,54 +95,40 @@ suite_setup(void)
 static void
 suite_teardown(void)
 {
-	nftw(base_dir, remove_entry, 16, FTW_DEPTH | FTW_PHYS);
+	fixture_tree_remove(base_dir);
 }
 
 static void
 setup(void)
 {
-	memset(&t, 0, sizeof(t));
-	pthread_mutex_init(&t.lock, NULL);
-	pthread_cond_init(&t.ready_cv, NULL);
-	snprintf(t.dir, sizeof(t.dir), "%s/test-XXXXXX", base_dir);
-	ck_assert_ptr_nonnull(mkdtemp(t.dir));
-	snprintf(t.file, sizeof(t.file), "%s/registry.csv", t.dir);
-	snprintf(t.log, sizeof(t.log), "%s/portqd.log", t.dir);
-	put_good_file();
+	fixture_init(&fx);
+	fixture_copy_registry(&fx, base_dir);
+	snprintf(server_log.path, sizeof(server_log.path), "%s/portqd.log", fx.dir);
+	server_log.off = 0;
 
-	/* Everything the server logs from here on lands in t.log. */
-	int lfd = open(t.log, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
+	/* Everything the server logs from here on lands in server_log. */
+	int lfd = open(server_log.path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
 	ck_assert_int_ge(lfd, 0);
 	fflush(stderr);
-	t.saved_stderr = dup(2);
-	ck_assert_int_ge(t.saved_stderr, 0);
+	server_log.saved_stderr = dup(2);
+	ck_assert_int_ge(server_log.saved_stderr, 0);
 	ck_assert_int_eq(dup2(lfd, 2), 2);
 	close(lfd);
 
-	config_init(&t.cfg);
-	t.cfg.listen.items[t.cfg.listen.n++] = strdup("127.0.0.1:0");
-	t.cfg.registry.items[t.cfg.registry.n++] = strdup(t.file);
-	t.cfg.watch = 0;                   /* reloads only when the test asks */
-	t.cfg.workers = 2;                 /* a worker on a thread takes the swap too */
-	pthread_create(&t.thread, NULL, server_thread, NULL);
-	pthread_mutex_lock(&t.lock);
-	while (!t.ready)
-		pthread_cond_wait(&t.ready_cv, &t.lock);
-	pthread_mutex_unlock(&t.lock);
-	ck_assert_int_eq(t.start_rc, 0);
-	ck_assert_uint_ne(t.port, 0);
+	fx.cfg.watch = 0;                  /* reloads only when the test asks */
+	fx.cfg.workers = 2;                /* a worker on a thread takes the swap too */
+	fixture_start(&fx);
 }
 
 static void
 teardown(void)
 {
-	send_cmd(CMD_STOP);
-	pthread_join(t.thread, NULL);
+	int close_rc = fixture_stop(&fx);
 	/* Put stderr back, and show what the server said about reloads. */
 	fflush(stderr);
-	dup2(t.saved_stderr, 2);
-	close(t.saved_stderr);
-	FILE *f = fopen(t.log, "r");
+	dup2(server_log.saved_stderr, 2);
+	close(server_log.saved_stderr);
+	FILE *f = fopen(server_log.path, "r");
 	if (f != NULL) {
 		char line[1200];
 		while (fgets(line, sizeof(line), f) != NULL)
@@ -227,16 +136,8 @@ teardown(void)
 				fputs(line, stderr);
 		fclose(f);
 	}
-	ck_assert_int_eq(t.close_rc, 0);
-	config_free(&t.cfg);
-	char path[160];
-	chmod(t.file, 0644);
-	rmdir(t.file);                     /* when a test left a folder there */
-	unlink(t.file);
-	snprintf(path, sizeof(path), "%s.new", t.file);
-	unlink(path);
-	unlink(t.log);
-	rmdir(t.dir);
+	ck_assert_int_eq(close_rc, 0);
+	fixture_free(&fx);
 }
 
 /* ------------------------------------------------------------ helpers */
@@ -259,14 +160,14 @@ next_reload_line(int timeout_ms)
 	static char line[1200];
 	uint64_t end = now_ms() + (uint64_t)timeout_ms;
 	for (;;) {
-		FILE *f = fopen(t.log, "r");
+		FILE *f = fopen(server_log.path, "r");
 		ck_assert_ptr_nonnull(f);
-		ck_assert_int_eq(fseek(f, t.log_off, SEEK_SET), 0);
+		ck_assert_int_eq(fseek(f, server_log.off, SEEK_SET), 0);
 		while (fgets(line, sizeof(line), f) != NULL) {
 			size_t n = strlen(line);
 			if (n == 0 || line[n - 1] != '\n')
 				break;                   /* a line still being written */
-			t.log_off += (long)n;
+			server_log.off += (long)n;
 			if (strstr(line, "reload failed") || strstr(line, "reloaded:")) {
 				fclose(f);
 				line[n - 1] = '\0';
@@ -286,21 +187,11 @@ ask_port(uint16_t port, portq_header_t *h)
 {
 	uint8_t req[64], resp[PORTQ_MSG_MAX];
 	portq_question_t q = { .port_lo = port, .transport = PORTQ_TP_TCP };
-	portq_header_t qh = { .opcode = PORTQ_OP_PORT, .id = port };
-	int len = portq_query_encode(req, sizeof(req), &qh, &q);
-	ck_assert_int_gt(len, 0);
-	int fd = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
-	struct sockaddr_in a = { .sin_family = AF_INET, .sin_port = htons(t.port) };
-	inet_pton(AF_INET, "127.0.0.1", &a.sin_addr);
-	ck_assert_int_eq(sendto(fd, req, (size_t)len, 0, (struct sockaddr *)&a, sizeof(a)), len);
-	struct pollfd p = { fd, POLLIN, 0 };
-	ssize_t n = 0;
-	if (poll(&p, 1, 2000) == 1)
-		n = recv(fd, resp, sizeof(resp), 0);
-	close(fd);
+	size_t len = fixture_encode(req, sizeof(req), PORTQ_OP_PORT, port, &q);
+	size_t n = fixture_udp_raw(&fx, req, len, resp, sizeof(resp), 2000);
 	if (n < PORTQ_HEADER_LEN)
 		return 0;
-	wire_t r = wire_reader(resp, (size_t)n);
+	wire_t r = wire_reader(resp, n);
 	ck_assert_int_eq(portq_header_read(&r, h), PORTQ_OK);
 	ck_assert_uint_eq(h->id, port);
 	return 1;
@@ -323,17 +214,10 @@ info_counter(const char *key)
 {
 	uint8_t req[64], resp[PORTQ_MSG_MAX];
 	portq_question_t q = { 0 };
-	portq_header_t qh = { .opcode = PORTQ_OP_INFO, .id = 5 };
-	int len = portq_query_encode(req, sizeof(req), &qh, &q);
-	int fd = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
-	struct sockaddr_in a = { .sin_family = AF_INET, .sin_port = htons(t.port) };
-	inet_pton(AF_INET, "127.0.0.1", &a.sin_addr);
-	ck_assert_int_eq(sendto(fd, req, (size_t)len, 0, (struct sockaddr *)&a, sizeof(a)), len);
-	struct pollfd p = { fd, POLLIN, 0 };
-	ck_assert_int_eq(poll(&p, 1, 2000), 1);
-	ssize_t n = recv(fd, resp, sizeof(resp), 0);
-	close(fd);
-	wire_t r = wire_reader(resp, n > 0 ? (size_t)n : 0);
+	size_t len = fixture_encode(req, sizeof(req), PORTQ_OP_INFO, 5, &q);
+	size_t n = fixture_udp_raw(&fx, req, len, resp, sizeof(resp), 2000);
+	ck_assert_msg(n > 0, "no answer to INFO within 2 s");
+	wire_t r = wire_reader(resp, n);
 	portq_header_t h;
 	portq_question_t echoed;
 	ck_assert_int_eq(portq_header_read(&r, &h), PORTQ_OK);
@@ -378,7 +262,7 @@ static const char *
 reload_must_fail(uint32_t serial, const char *why)
 {
 	long long failures = info_counter("reload-failures");
-	send_cmd(CMD_RELOAD);
+	fixture_reload(&fx);
 	const char *line = next_reload_line(10000);
 	ck_assert_msg(line[0] != '\0', "no reload outcome was logged");
 	char want[80];
@@ -390,7 +274,7 @@ reload_must_fail(uint32_t serial, const char *why)
 	for (int i = 0; i < 20; i++)
 		ck_assert_uint_eq(served_serial(), serial);
 	ck_assert_int_eq(info_counter("reload-failures"), failures + 1);
-	ck_assert_int_eq(info_counter("records"), (long long)t.good_records);
+	ck_assert_int_eq(info_counter("records"), (long long)fx.records);
 	return line;
 }
 
@@ -399,11 +283,11 @@ static void
 restore_moves_serial(uint32_t old)
 {
 	put_good_file();
-	send_cmd(CMD_RELOAD);
+	fixture_reload(&fx);
 	const char *line = next_reload_line(10000);
 	ck_assert_msg(strstr(line, "reloaded: ") != NULL, "good file did not load: %s", line);
 	char want[64];
-	snprintf(want, sizeof(want), "reloaded: %zu records, serial ", t.good_records);
+	snprintf(want, sizeof(want), "reloaded: %zu records, serial ", fx.records);
 	ck_assert_msg(strstr(line, want) != NULL, "expected \"%s\" in: %s", want, line);
 	/* Every worker switches between two batches: ask until both have. */
 	uint32_t now = 0;
@@ -469,9 +353,9 @@ START_TEST(truncated_mid_row)
 	for (int commas = 0; commas < 3; cut++)
 		commas += data[cut] == ',';
 	cut += 2;                                     /* two bytes of the description */
-	put_file(t.file, data, cut);
+	put_file(fx.file, data, cut);
 	char why[200];
-	snprintf(why, sizeof(why), "%s:%u: row has 4 fields, the header has 12", t.file, line);
+	snprintf(why, sizeof(why), "%s:%u: row has 4 fields, the header has 12", fx.file, line);
 	reload_must_fail(serial, why);
 	/* Cut in the middle of a port number: a row of two fields. */
 	row = plain_row_after(data, len, len / 3, 1, &line);
@@ -479,8 +363,8 @@ START_TEST(truncated_mid_row)
 	while (data[cut] != ',')
 		cut++;
 	cut += 2;
-	put_file(t.file, data, cut);
-	snprintf(why, sizeof(why), "%s:%u: row has 2 fields, the header has 12", t.file, line);
+	put_file(fx.file, data, cut);
+	snprintf(why, sizeof(why), "%s:%u: row has 2 fields, the header has 12", fx.file, line);
 	reload_must_fail(serial, why);
 	free(data);
 	restore_moves_serial(serial);
@@ -502,9 +386,9 @@ START_TEST(binary_garbage)
 		junk[i] = (uint8_t)rand_r(&seed);
 	junk[sizeof(header) - 1] = 0xFF;
 	junk[sizeof(header)] = 0x00;                  /* the first NUL, on line 2 */
-	put_file(t.file, junk, sizeof(junk));
+	put_file(fx.file, junk, sizeof(junk));
 	char why[200];
-	snprintf(why, sizeof(why), "%s:2: NUL byte", t.file);
+	snprintf(why, sizeof(why), "%s:2: NUL byte", fx.file);
 	reload_must_fail(serial, why);
 
 	/* Random bytes without a NUL and without a header: still file:line. */
@@ -512,9 +396,9 @@ START_TEST(binary_garbage)
 		do
 			junk[i] = (uint8_t)rand_r(&seed);
 		while (junk[i] == 0);
-	put_file(t.file, junk, sizeof(junk));
-	const char *line = reload_must_fail(serial, t.file);
-	ck_assert_msg(names_file_line(line, t.file), "no file:line in: %s", line);
+	put_file(fx.file, junk, sizeof(junk));
+	const char *line = reload_must_fail(serial, fx.file);
+	ck_assert_msg(names_file_line(line, fx.file), "no file:line in: %s", line);
 
 	/* An ELF binary where the registry should be. */
 	int fd = open(PORTQD_PATH, O_RDONLY | O_CLOEXEC);
@@ -523,9 +407,9 @@ START_TEST(binary_garbage)
 	ssize_t n = read(fd, elf, sizeof(elf));
 	close(fd);
 	ck_assert_int_gt(n, 64);
-	put_file(t.file, elf, (size_t)n);
+	put_file(fx.file, elf, (size_t)n);
 	line = reload_must_fail(serial, "NUL byte");
-	ck_assert_msg(names_file_line(line, t.file), "no file:line in: %s", line);
+	ck_assert_msg(names_file_line(line, fx.file), "no file:line in: %s", line);
 	restore_moves_serial(serial);
 }
 END_TEST
@@ -533,9 +417,9 @@ END_TEST
 START_TEST(vanished_file)
 {
 	uint32_t serial = served_serial();
-	ck_assert_int_eq(unlink(t.file), 0);
+	ck_assert_int_eq(unlink(fx.file), 0);
 	char why[200];
-	snprintf(why, sizeof(why), "%s: %s", t.file, strerror(ENOENT));
+	snprintf(why, sizeof(why), "%s: %s", fx.file, strerror(ENOENT));
 	reload_must_fail(serial, why);
 	/* Twice in a row: nothing is left half-done by the first failure. */
 	reload_must_fail(serial, why);
@@ -553,16 +437,16 @@ START_TEST(unreadable_file)
 	uint32_t serial = served_serial();
 	char why[200];
 	if (geteuid() == 0) {
-		ck_assert_int_eq(unlink(t.file), 0);
-		ck_assert_int_eq(mkdir(t.file, 0755), 0);
-		snprintf(why, sizeof(why), "%s: not a regular file", t.file);
+		ck_assert_int_eq(unlink(fx.file), 0);
+		ck_assert_int_eq(mkdir(fx.file, 0755), 0);
+		snprintf(why, sizeof(why), "%s: not a regular file", fx.file);
 		reload_must_fail(serial, why);
-		ck_assert_int_eq(rmdir(t.file), 0);
+		ck_assert_int_eq(rmdir(fx.file), 0);
 	} else {
-		ck_assert_int_eq(chmod(t.file, 0), 0);
-		snprintf(why, sizeof(why), "%s: %s", t.file, strerror(EACCES));
+		ck_assert_int_eq(chmod(fx.file, 0), 0);
+		snprintf(why, sizeof(why), "%s: %s", fx.file, strerror(EACCES));
 		reload_must_fail(serial, why);
-		ck_assert_int_eq(chmod(t.file, 0644), 0);
+		ck_assert_int_eq(chmod(fx.file, 0644), 0);
 	}
 	restore_moves_serial(serial);
 }
@@ -576,8 +460,8 @@ END_TEST
 START_TEST(emptied_file)
 {
 	uint32_t serial = served_serial();
-	put_file(t.file, "", 0);
-	reload_must_fail(serial, t.file);
+	put_file(fx.file, "", 0);
+	reload_must_fail(serial, fx.file);
 	restore_moves_serial(serial);
 }
 END_TEST
@@ -633,7 +517,7 @@ writer_thread(void *arg)
 {
 	writer_t *wr = arg;
 	unsigned seed = 99;
-	int fd = open(t.file, O_WRONLY | O_CLOEXEC);
+	int fd = open(fx.file, O_WRONLY | O_CLOEXEC);
 	ck_assert_int_ge(fd, 0);
 	for (int round = 0; round < wr->rounds; round++) {
 		ck_assert_int_eq(pwrite(fd, "", 1, 0), 1);
@@ -679,7 +563,7 @@ START_TEST(rewritten_while_read)
 	uint32_t seen[4096];
 	int n_seen = 0, asked = 0, answered = 0;
 	while (!__atomic_load_n(&wr.done, __ATOMIC_ACQUIRE)) {
-		send_cmd(CMD_RELOAD);
+		fixture_reload(&fx);
 		for (int i = 0; i < 3; i++) {
 			portq_header_t h;
 			asked++;
@@ -699,7 +583,7 @@ START_TEST(rewritten_while_read)
 	free((void *)wr.data);
 	free(wr.cuts);
 	/* The file is whole again: one more reload takes it. */
-	send_cmd(CMD_RELOAD);
+	fixture_reload(&fx);
 	usleep(100 * 1000);
 
 	/* Read every outcome: each failure names the serial being served and
@@ -716,7 +600,7 @@ START_TEST(rewritten_while_read)
 		if ((p = strstr(line, "reload failed, still serving serial ")) != NULL) {
 			ck_assert_int_eq(sscanf(p, "reload failed, still serving serial %u", &s), 1);
 			ck_assert_msg(s == cur, "failure says serial %u, %u was served: %s", s, cur, line);
-			ck_assert_msg(strstr(line, t.file) != NULL, "no file named: %s", line);
+			ck_assert_msg(strstr(line, fx.file) != NULL, "no file named: %s", line);
 			failed++;
 		} else {
 			p = strstr(line, "reloaded: ");
@@ -727,7 +611,7 @@ START_TEST(rewritten_while_read)
 			if (loaded < 4096)
 				announced[loaded] = s;
 			loaded++;
-			partial += records != t.good_records;
+			partial += records != fx.records;
 		}
 	}
 	fprintf(stderr, "rewritten_while_read: %lu pieces in %d rounds; %d reloads failed, "
@@ -745,7 +629,7 @@ START_TEST(rewritten_while_read)
 		ck_assert_msg(known, "an answer carried serial %u, never announced", seen[i]);
 	}
 	/* The last outcome loaded the whole file, and it is what is served. */
-	ck_assert_uint_eq(info_counter("records"), t.good_records);
+	ck_assert_uint_eq(info_counter("records"), fx.records);
 	ck_assert_uint_eq(served_serial(), cur);
 	ck_assert_uint_gt(cur, first);
 }

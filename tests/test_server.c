@@ -12,7 +12,6 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
-#include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -26,92 +25,15 @@
 #include "answer.h"
 #include "frame.h"
 #include "server.h"
+#include "server_fixture.h"
 
-#define SNAPSHOT PORTQ_DATA_DIR "/service-names-port-numbers.csv"
-
-enum { CMD_NONE, CMD_RELOAD, CMD_STOP, CMD_PAUSE };
-
-static struct {
-	pthread_t thread;
-	pthread_mutex_t lock;
-	pthread_cond_t ready_cv;
-	int ready, start_rc, close_rc, cmd;
-	uv_loop_t loop;
-	uv_async_t control;
-	server_t *srv;
-	config_t cfg;
-	uint16_t port;
-	char dir[64], file[128];
-} t;
+static server_fixture_t fx;
 
 static void
-on_control(uv_async_t *a)
+pause_loop(server_fixture_t *f)
 {
-	(void)a;
-	pthread_mutex_lock(&t.lock);
-	int cmd = t.cmd;
-	t.cmd = CMD_NONE;
-	pthread_mutex_unlock(&t.lock);
-	if (cmd == CMD_RELOAD)
-		server_reload(t.srv);
-	if (cmd == CMD_PAUSE)
-		usleep(300 * 1000);     /* the loop reads nothing meanwhile */
-	if (cmd == CMD_STOP) {
-		server_stop(t.srv);
-		uv_close((uv_handle_t *)&t.control, NULL);
-	}
-}
-
-static void *
-server_thread(void *arg)
-{
-	(void)arg;
-	reg_error_t err;
-	registry_t *reg = server_load_registry(&t.cfg.registry, 1000, &err);
-	ck_assert_msg(reg != NULL, "%s", err.text);
-	uv_loop_init(&t.loop);
-	uv_async_init(&t.loop, &t.control, on_control);
-	t.srv = server_new(&t.loop, &t.cfg, reg);
-	int rc = server_start(t.srv);
-	pthread_mutex_lock(&t.lock);
-	t.start_rc = rc;
-	t.port = (uint16_t)server_port(t.srv, 0);
-	t.ready = 1;
-	pthread_cond_signal(&t.ready_cv);
-	pthread_mutex_unlock(&t.lock);
-	if (rc < 0) {
-		server_stop(t.srv);
-		uv_close((uv_handle_t *)&t.control, NULL);
-	}
-	uv_run(&t.loop, UV_RUN_DEFAULT);
-	t.close_rc = server_free(t.srv);         /* every worker loop closed */
-	if (t.close_rc == 0)
-		t.close_rc = uv_loop_close(&t.loop);
-	return NULL;
-}
-
-static void
-send_cmd(int cmd)
-{
-	pthread_mutex_lock(&t.lock);
-	t.cmd = cmd;
-	pthread_mutex_unlock(&t.lock);
-	uv_async_send(&t.control);
-}
-
-/* Copy the snapshot into a private folder, so reload tests may edit it. */
-static void
-copy_file(const char *from, const char *to)
-{
-	FILE *in = fopen(from, "rb"), *out = fopen(to, "wb");
-	ck_assert_ptr_nonnull(in);
-	ck_assert_ptr_nonnull(out);
-	char buf[65536];
-	size_t n;
-	while ((n = fread(buf, 1, sizeof(buf), in)) > 0)
-		ck_assert_uint_eq(fwrite(buf, 1, n, out), n);
-	fclose(in);
-	ck_assert_int_eq(fclose(out), 0);
+	(void)f;
+	usleep(300 * 1000);     /* the loop reads nothing meanwhile */
 }
 
 static int
@@ -129,144 +51,46 @@ static int fixture_workers = 1;
 static int fixture_gso = 1;      /* udp-gso */
 static long fixture_hold = 0;    /* udp-hold */
 
+/* A private copy of the snapshot, so reload tests may edit it. */
 static void
 setup(void)
 {
-	memset(&t, 0, sizeof(t));
-	pthread_mutex_init(&t.lock, NULL);
-	pthread_cond_init(&t.ready_cv, NULL);
-	strcpy(t.dir, "/tmp/portq-test-XXXXXX");
-	ck_assert_ptr_nonnull(mkdtemp(t.dir));
-	snprintf(t.file, sizeof(t.file), "%s/registry.csv", t.dir);
-	copy_file(SNAPSHOT, t.file);
-
-	config_init(&t.cfg);
-	t.cfg.listen.items[t.cfg.listen.n++] = strdup("127.0.0.1:0");
+	fixture_init(&fx);
+	fixture_copy_registry(&fx, "/tmp");
 	if (ipv6_loopback())
-		t.cfg.listen.items[t.cfg.listen.n++] = strdup("[::1]:0");
-	t.cfg.tcp_max_connections = 8;
-	t.cfg.workers = fixture_workers;
-	t.cfg.udp_gso = fixture_gso;
-	t.cfg.udp_hold = fixture_hold;
-	t.cfg.registry.items[t.cfg.registry.n++] = strdup(t.file);
-	t.cfg.reload_delay = 50;
-	t.cfg.tcp_idle_timeout = 2000;
-	pthread_create(&t.thread, NULL, server_thread, NULL);
-	pthread_mutex_lock(&t.lock);
-	while (!t.ready)
-		pthread_cond_wait(&t.ready_cv, &t.lock);
-	pthread_mutex_unlock(&t.lock);
-	ck_assert_int_eq(t.start_rc, 0);
-	ck_assert_uint_ne(t.port, 0);
+		fixture_list_add(&fx.cfg.listen, "[::1]:0");
+	fx.cfg.tcp_max_connections = 8;
+	fx.cfg.workers = fixture_workers;
+	fx.cfg.udp_gso = fixture_gso;
+	fx.cfg.udp_hold = fixture_hold;
+	fx.cfg.reload_delay = 50;
+	fx.cfg.tcp_idle_timeout = 2000;
+	fixture_start(&fx);
 }
 
 static void
 teardown(void)
 {
-	send_cmd(CMD_STOP);
-	pthread_join(t.thread, NULL);
-	ck_assert_int_eq(t.close_rc, 0);        /* every handle was closed */
-	config_free(&t.cfg);
-	unlink(t.file);
-	char tmp[160];
-	snprintf(tmp, sizeof(tmp), "%s/next.csv", t.dir);
-	unlink(tmp);
-	rmdir(t.dir);
+	ck_assert_int_eq(fixture_stop(&fx), 0);        /* every handle was closed */
+	fixture_free(&fx);
 }
 
 /* ------------------------------------------------------------ client side */
-
-static struct sockaddr_in
-server_addr(void)
-{
-	struct sockaddr_in a = { .sin_family = AF_INET, .sin_port = htons(t.port) };
-	inet_pton(AF_INET, "127.0.0.1", &a.sin_addr);
-	return a;
-}
-
-static size_t
-encode(uint8_t *buf, size_t max, uint8_t op, uint16_t id, const portq_question_t *q)
-{
-	portq_header_t h = { .opcode = op, .id = id };
-	int n = portq_query_encode(buf, max, &h, q);
-	ck_assert_int_gt(n, 0);
-	return (size_t)n;
-}
-
-/* Send raw bytes over UDP; wait up to timeout_ms for an answer; 0 if none. */
-static size_t
-udp_raw(const uint8_t *req, size_t len, uint8_t *resp, size_t max, int timeout_ms)
-{
-	int fd = socket(AF_INET, SOCK_DGRAM, 0);
-	struct sockaddr_in a = server_addr();
-	ck_assert_int_eq(sendto(fd, req, len, 0, (struct sockaddr *)&a, sizeof(a)), (ssize_t)len);
-	struct pollfd p = { fd, POLLIN, 0 };
-	ssize_t n = 0;
-	if (poll(&p, 1, timeout_ms) == 1)
-		n = recv(fd, resp, max, 0);
-	close(fd);
-	return n > 0 ? (size_t)n : 0;
-}
 
 static size_t
 udp_query(uint8_t op, const portq_question_t *q, uint8_t *resp, size_t max)
 {
 	uint8_t req[512];
-	size_t len = encode(req, sizeof(req), op, 0x4242, q);
-	return udp_raw(req, len, resp, max, 2000);
-}
-
-static int
-tcp_connect(void)
-{
-	int fd = socket(AF_INET, SOCK_STREAM, 0);
-	struct sockaddr_in a = server_addr();
-	ck_assert_int_eq(connect(fd, (struct sockaddr *)&a, sizeof(a)), 0);
-	struct timeval tv = { 3, 0 };
-	setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
-	return fd;
-}
-
-static int
-read_all(int fd, uint8_t *buf, size_t n)
-{
-	size_t got = 0;
-	while (got < n) {
-		ssize_t r = recv(fd, buf + got, n - got, 0);
-		if (r <= 0)
-			return -1;
-		got += (size_t)r;
-	}
-	return 0;
-}
-
-/* Read one framed answer; its length, or 0 on EOF/timeout. */
-static size_t
-tcp_read_frame(int fd, uint8_t *resp, size_t max)
-{
-	uint8_t pfx[2];
-	if (read_all(fd, pfx, 2) < 0)
-		return 0;
-	size_t n = (size_t)(pfx[0] << 8 | pfx[1]);
-	ck_assert_uint_le(n, max);
-	return read_all(fd, resp, n) < 0 ? 0 : n;
-}
-
-static void
-tcp_send_query(int fd, uint8_t op, uint16_t id, const portq_question_t *q)
-{
-	uint8_t req[512];
-	size_t len = encode(req + 2, sizeof(req) - 2, op, id, q);
-	portq_frame_prefix(req, len);
-	ck_assert_int_eq(send(fd, req, len + 2, 0), (ssize_t)(len + 2));
+	size_t len = fixture_encode(req, sizeof(req), op, 0x4242, q);
+	return fixture_udp_raw(&fx, req, len, resp, max, 2000);
 }
 
 static size_t
 tcp_query(uint8_t op, const portq_question_t *q, uint8_t *resp, size_t max)
 {
-	int fd = tcp_connect();
-	tcp_send_query(fd, op, 0x4242, q);
-	size_t n = tcp_read_frame(fd, resp, max);
+	int fd = fixture_tcp_connect(&fx);
+	ck_assert_int_eq(fixture_tcp_send_query(fd, op, 0x4242, q), 0);
+	size_t n = fixture_tcp_read_frame(fd, resp, max);
 	close(fd);
 	return n;
 }
@@ -291,7 +115,7 @@ local_registry(void)
 {
 	reg_builder_t *b = reg_builder_new();
 	reg_error_t err;
-	ck_assert_int_eq(reg_builder_load(b, SNAPSHOT, REG_FMT_AUTO, &err), PORTQ_OK);
+	ck_assert_int_eq(reg_builder_load(b, FIXTURE_SNAPSHOT, REG_FMT_AUTO, &err), PORTQ_OK);
 	return registry_build(b, 1);
 }
 
@@ -422,7 +246,7 @@ START_TEST(hostile_datagrams_then_answers)
 		if (len > 4)
 			req[4] &= (uint8_t)~PORTQ_FLAG_QR;
 		int fd = socket(AF_INET, SOCK_DGRAM, 0);
-		struct sockaddr_in a = server_addr();
+		struct sockaddr_in a = fixture_addr(&fx);
 		sendto(fd, req, len, 0, (struct sockaddr *)&a, sizeof(a));
 		close(fd);
 	}
@@ -430,9 +254,9 @@ START_TEST(hostile_datagrams_then_answers)
 	 * still be working through the flood (slowly, under valgrind): ask
 	 * again a bounded number of times. */
 	portq_question_t q = { .port_lo = 80 };
-	size_t len = encode(req, sizeof(req), PORTQ_OP_PORT, 9, &q), n = 0;
+	size_t len = fixture_encode(req, sizeof(req), PORTQ_OP_PORT, 9, &q), n = 0;
 	for (int attempt = 0; attempt < 10 && n == 0; attempt++)
-		n = udp_raw(req, len - 3, resp, sizeof(resp), 2000);
+		n = fixture_udp_raw(&fx, req, len - 3, resp, sizeof(resp), 2000);
 	portq_header_t h;
 	reply(resp, n, &h);
 	ck_assert_uint_eq(h.rcode, PORTQ_RC_MALFORMED);
@@ -444,15 +268,16 @@ END_TEST
 
 START_TEST(tcp_pipelined_in_order)
 {
-	int fd = tcp_connect();
+	int fd = fixture_tcp_connect(&fx);
 	uint8_t resp[PORTQ_MSG_MAX];
 	for (uint16_t id = 1; id <= 20; id++) {
 		portq_question_t q = { .port_lo = (uint16_t)(id * 7) };
-		tcp_send_query(fd, id % 2 ? PORTQ_OP_PORT : PORTQ_OP_INFO, id, &q);
+		uint8_t op = id % 2 ? PORTQ_OP_PORT : PORTQ_OP_INFO;
+		ck_assert_int_eq(fixture_tcp_send_query(fd, op, id, &q), 0);
 	}
 	for (uint16_t id = 1; id <= 20; id++) {
 		portq_header_t h;
-		reply(resp, tcp_read_frame(fd, resp, sizeof(resp)), &h);
+		reply(resp, fixture_tcp_read_frame(fd, resp, sizeof(resp)), &h);
 		ck_assert_uint_eq(h.id, id);
 	}
 	close(fd);
@@ -466,7 +291,7 @@ START_TEST(tcp_bad_frames_close)
 	const uint8_t bad[][4] = { { 0, 0 }, { 0xFF, 0xFF }, { 0, 2, 'h', 'i' } };
 	const size_t len[] = { 2, 2, 4 };
 	for (int i = 0; i < 3; i++) {
-		int fd = tcp_connect();
+		int fd = fixture_tcp_connect(&fx);
 		ck_assert_int_eq(send(fd, bad[i], len[i], 0), (ssize_t)len[i]);
 		ck_assert_int_eq(recv(fd, resp, sizeof(resp), 0), 0);   /* closed */
 		close(fd);
@@ -486,11 +311,11 @@ START_TEST(ipv6_listener)
 		fprintf(stderr, "ipv6_listener: no IPv6 loopback here, skipped\n");
 		return;
 	}
-	int port = server_port(t.srv, 1);
+	int port = server_port(fx.srv, 1);
 	ck_assert_int_gt(port, 0);
 	uint8_t req[512], resp[PORTQ_MSG_MAX];
 	portq_question_t q = { .port_lo = 1303 };
-	size_t len = encode(req, sizeof(req), PORTQ_OP_PORT, 77, &q);
+	size_t len = fixture_encode(req, sizeof(req), PORTQ_OP_PORT, 77, &q);
 	struct sockaddr_in6 a = { .sin6_family = AF_INET6, .sin6_port = htons((uint16_t)port),
 	                          .sin6_addr = IN6ADDR_LOOPBACK_INIT };
 	int fd = socket(AF_INET6, SOCK_DGRAM, 0);
@@ -511,7 +336,7 @@ END_TEST
 
 START_TEST(tcp_idle_connection_closed)
 {
-	int fd = tcp_connect();              /* idle timeout 2 s in this fixture */
+	int fd = fixture_tcp_connect(&fx);  /* idle timeout 2 s in this fixture */
 	uint8_t b[16];
 	struct timespec t0, t1;
 	clock_gettime(CLOCK_MONOTONIC, &t0);
@@ -529,20 +354,20 @@ START_TEST(tcp_connection_limit)
 	uint8_t resp[PORTQ_MSG_MAX];
 	portq_question_t q = { .port_lo = 80 };
 	for (int i = 0; i < 8; i++) {
-		fds[i] = tcp_connect();
-		tcp_send_query(fds[i], PORTQ_OP_PORT, (uint16_t)i, &q);
-		ck_assert_uint_gt(tcp_read_frame(fds[i], resp, sizeof(resp)), 0);
+		fds[i] = fixture_tcp_connect(&fx);
+		ck_assert_int_eq(fixture_tcp_send_query(fds[i], PORTQ_OP_PORT, (uint16_t)i, &q), 0);
+		ck_assert_uint_gt(fixture_tcp_read_frame(fds[i], resp, sizeof(resp)), 0);
 	}
 	/* The ninth is closed at accept. */
-	int extra = tcp_connect();
+	int extra = fixture_tcp_connect(&fx);
 	ck_assert_int_eq(recv(extra, resp, sizeof(resp), 0), 0);
 	close(extra);
 	/* Freeing a place lets a new client in. */
 	close(fds[0]);
 	usleep(100 * 1000);
-	fds[0] = tcp_connect();
-	tcp_send_query(fds[0], PORTQ_OP_PORT, 99, &q);
-	ck_assert_uint_gt(tcp_read_frame(fds[0], resp, sizeof(resp)), 0);
+	fds[0] = fixture_tcp_connect(&fx);
+	ck_assert_int_eq(fixture_tcp_send_query(fds[0], PORTQ_OP_PORT, 99, &q), 0);
+	ck_assert_uint_gt(fixture_tcp_read_frame(fds[0], resp, sizeof(resp)), 0);
 	for (int i = 0; i < 8; i++)
 		close(fds[i]);
 }
@@ -553,14 +378,14 @@ static void
 replace_file(const char *text, int append_snapshot)
 {
 	char tmp[160];
-	snprintf(tmp, sizeof(tmp), "%s/next.csv", t.dir);
+	snprintf(tmp, sizeof(tmp), "%s/next.csv", fx.dir);
 	if (append_snapshot)
-		copy_file(SNAPSHOT, tmp);
+		fixture_file_copy(FIXTURE_SNAPSHOT, tmp);
 	FILE *f = fopen(tmp, append_snapshot ? "ab" : "wb");
 	ck_assert_ptr_nonnull(f);
 	fputs(text, f);
 	ck_assert_int_eq(fclose(f), 0);
-	ck_assert_int_eq(rename(tmp, t.file), 0);
+	ck_assert_int_eq(rename(tmp, fx.file), 0);
 }
 
 /* Ask the serial until it differs from `old`, for at most 5 s. */
@@ -584,7 +409,7 @@ START_TEST(reload_under_load_loses_nothing)
 	const int rounds = 3000;
 	for (int i = 0; i < rounds; i++) {
 		if (i == rounds / 3) {
-			send_cmd(CMD_RELOAD);             /* what SIGHUP does */
+			fixture_reload(&fx);             /* what SIGHUP does */
 			sighup_done = 1;
 		}
 		if (i == 2 * rounds / 3) {
@@ -625,14 +450,14 @@ START_TEST(broken_file_keeps_old_serial)
 {
 	uint32_t before = info_serial();
 	/* A reload of the good file moves the serial forward... */
-	send_cmd(CMD_RELOAD);
+	fixture_reload(&fx);
 	uint32_t good = wait_serial_change(before);
 	ck_assert_uint_gt(good, before);
 	/* ...a corrupted file does not: the old registry keeps serving. */
 	replace_file("Service Name,Port Number,Transport Protocol,Description\n"
 	             "broken,70000,tcp,port out of range\n", 0);
 	usleep(600 * 1000);
-	send_cmd(CMD_RELOAD);
+	fixture_reload(&fx);
 	usleep(300 * 1000);
 	ck_assert_uint_eq(info_serial(), good);
 	uint8_t resp[PORTQ_MSG_MAX];
@@ -653,7 +478,7 @@ START_TEST(sigterm_exits_zero)
 	if (pid == 0) {
 		dup2(err_pipe[1], 2);
 		close(err_pipe[0]);
-		execl(PORTQD_PATH, "portqd", "--registry", SNAPSHOT,
+		execl(PORTQD_PATH, "portqd", "--registry", FIXTURE_SNAPSHOT,
 		      "--listen", "127.0.0.1:0", (char *)NULL);
 		_exit(127);
 	}
@@ -668,14 +493,14 @@ START_TEST(sigterm_exits_zero)
 			port = (unsigned)atoi(p + 6);
 	}
 	ck_assert_uint_ne(port, 0);
-	uint16_t saved = t.port;
-	t.port = (uint16_t)port;
+	uint16_t saved = fx.port;
+	fx.port = (uint16_t)port;
 	uint8_t resp[PORTQ_MSG_MAX];
 	portq_question_t q = { .port_lo = 1303 };
 	portq_header_t h;
 	reply(resp, udp_query(PORTQ_OP_PORT, &q, resp, sizeof(resp)), &h);
 	ck_assert_uint_eq(h.rcode, PORTQ_RC_OK);
-	t.port = saved;
+	fx.port = saved;
 
 	ck_assert_int_eq(kill(pid, SIGTERM), 0);
 	int status = 0;
@@ -749,19 +574,19 @@ START_TEST(one_batch_from_one_client)
 	for (int i = 0; i < N; i++) {
 		portq_question_t q = { .port_lo = i < N_PADDABLE ? ports[i] : 0 };
 		uint8_t op = i == N_PADDABLE + 1 ? 9 : PORTQ_OP_PORT;   /* 9: unknown */
-		req_len[i] = encode(req[i], sizeof(req[i]), op, (uint16_t)(0x5000 + i), &q);
+		req_len[i] = fixture_encode(req[i], sizeof(req[i]), op, (uint16_t)(0x5000 + i), &q);
 		if (i == N_PADDABLE)
 			req_len[i] = PORTQ_HEADER_LEN;          /* no question: MALFORMED */
-		alone_len[i] = udp_raw(req[i], req_len[i], alone[i], sizeof(alone[i]), 2000);
+		alone_len[i] = fixture_udp_raw(&fx, req[i], req_len[i], alone[i], sizeof(alone[i]), 2000);
 		ck_assert_uint_ge(alone_len[i], PORTQ_HEADER_LEN);
 		if (i >= N_PADDABLE)
 			ck_assert_uint_le(alone_len[i], req_len[i]);
 	}
 
 	int fd = socket(AF_INET, SOCK_DGRAM, 0);
-	struct sockaddr_in a = server_addr();
+	struct sockaddr_in a = fixture_addr(&fx);
 	ck_assert_int_eq(connect(fd, (struct sockaddr *)&a, sizeof(a)), 0);
-	send_cmd(CMD_PAUSE);
+	fixture_call(&fx, pause_loop);
 	usleep(50 * 1000);
 	for (int i = 0; i < N; i++)
 		ck_assert_int_eq(send(fd, req[i], req_len[i], 0), (ssize_t)req_len[i]);
@@ -795,7 +620,7 @@ START_TEST(one_batch_from_one_client)
 		if (i >= N_PADDABLE)
 			ck_assert_msg(got_len[i] == alone_len[i], "error answer %d padded", i);
 	}
-	if (t.cfg.udp_gso) {
+	if (fx.cfg.udp_gso) {
 		ck_assert_int_gt(padded, 0);
 		ck_assert_int_ge(at_longest, N_PADDABLE - 1);   /* all but the last segment */
 	} else {
