@@ -55,6 +55,10 @@
 #define UDP_SEGMENT     103             /* linux/udp.h, Linux 4.18 */
 #endif
 
+/* A GSO send holds at most 64 segments and one datagram's 65507 bytes. */
+_Static_assert(UDP_BATCH <= 64, "a batch must fit one GSO send");
+_Static_assert(UDP_BATCH * PORTQ_UDP_MAX <= 65507, "a batch must fit one GSO send");
+
 typedef struct shared_reg {
 	registry_t *reg;
 	int refs;                        /* atomic */
@@ -127,7 +131,7 @@ struct worker {
 	int stopping;
 	int gso;                         /* send answer groups with UDP_SEGMENT */
 	struct timespec hold;            /* udp-hold */
-	unsigned cycle;                  /* datagrams read since the socket was last drained */
+	unsigned cycle[CONFIG_MAX_LIST]; /* per UDP socket: datagrams read since it was drained */
 
 	answer_stats_t stats;
 	uint64_t tcp_accepted, tcp_refused, tcp_idle_closed, send_errors;
@@ -316,8 +320,11 @@ static void
 udp_sent(uv_udp_send_t *req, int status)
 {
 	out_send_t *o = container_of(req, out_send_t, req);
-	if (status < 0 && status != UV_ECANCELED)
-		log_warn("udp send: %s", uv_strerror(status));
+	if (status < 0 && status != UV_ECANCELED) {
+		worker_t *w = req->handle->data;
+		STAT_ADD(w->send_errors, 1);     /* a client can cause these: not logged */
+		log_debug("udp send: %s", uv_strerror(status));
+	}
 	free(o);
 }
 
@@ -445,10 +452,55 @@ udp_group(udp_batch_t *b, unsigned i, unsigned j)
 	return ng;
 }
 
+/* The socket cannot take more now; later it can. */
+static int
+udp_full(int err)
+{
+	return err == EAGAIN || err == EWOULDBLOCK || err == ENOBUFS;
+}
+
+/* Answers [*from, *to) of message g of a run: members of a GSO group, or
+ * the one answer i + g. Answer x of them is udp_member(b, gso, i, x). */
+static void
+udp_msg_answers(const udp_batch_t *b, int gso, unsigned g, unsigned *from, unsigned *to)
+{
+	*from = gso ? b->gstart[g] : g;
+	*to = gso ? b->gstart[g + 1] : g + 1;
+}
+
+static unsigned
+udp_member(const udp_batch_t *b, int gso, unsigned i, unsigned x)
+{
+	return gso ? b->member[x] : i + x;
+}
+
+/* Answer a of the batch, alone and unpadded: sent, queued or counted lost. */
+static void
+udp_send_alone(worker_t *w, uv_os_fd_t fd, unsigned a)
+{
+	udp_batch_t *b = &w->batch;
+	ssize_t rc;
+	do
+		rc = sendmsg(fd, &b->msg[a].msg_hdr, MSG_DONTWAIT);
+	while (rc < 0 && errno == EINTR);
+	if (rc >= 0)
+		return;
+	if (udp_full(errno))
+		udp_send_queued(w, b->handle[a], b->data[a], b->iov[a].iov_len,
+		                (struct sockaddr *)&b->peer[a]);
+	else
+		STAT_ADD(w->send_errors, 1);
+}
+
 /*
  * Send answers [i, j) of the batch, all on one socket: one sendmmsg, of
- * one message per answer, or with GSO of one message per peer. What the
- * kernel will not take now goes through libuv's queue, unpadded.
+ * one message per answer, or with GSO of one message per peer. When the
+ * socket is full, the rest goes through libuv's queue, unpadded. A message
+ * the kernel refuses for itself (an unroutable or forged address, a path
+ * that cannot take a GSO send) costs only its own answers: a refused
+ * group is sent again answer by answer, and the run goes on after it.
+ * Only EIO, the kernel saying the path has no segmentation offload,
+ * turns GSO off for the worker.
  */
 static void
 udp_send_run(worker_t *w, unsigned i, unsigned j)
@@ -459,28 +511,41 @@ udp_send_run(worker_t *w, unsigned i, unsigned j)
 	int gso = w->gso && j - i > 1;
 	unsigned n = gso ? udp_group(b, i, j) : j - i;
 	struct mmsghdr *msg = gso ? b->gmsg : b->msg + i;
-	unsigned done = 0;
-	int err = 0;
-	if (uv_fileno((uv_handle_t *)h, &fd) != 0)
-		err = EBADF;
-	while (err == 0 && done < n) {
+	unsigned done = 0, from, to;
+	/* Behind answers libuv still holds, they queue too: order is kept. */
+	int full = uv_udp_get_send_queue_count(h) > 0 ||
+	           uv_fileno((uv_handle_t *)h, &fd) != 0;
+	while (!full && done < n) {
 		int sent = sendmmsg(fd, msg + done, n - done, MSG_DONTWAIT);
-		if (sent > 0)
+		if (sent > 0) {
 			done += (unsigned)sent;
-		else if (errno != EINTR)
-			err = errno;
-	}
-	if (gso && (err == EIO || err == EINVAL) &&
-	    msg[done].msg_hdr.msg_controllen != 0) {
-		/* No GSO on this path (no checksum offload, or an old kernel). */
-		log_warn("udp: segmentation offload refused (%s); sending answers one by one",
-		         strerror(err));
-		w->gso = 0;
+			continue;
+		}
+		int err = sent == 0 ? EAGAIN : errno;
+		if (err == EINTR)
+			continue;
+		if (udp_full(err)) {
+			full = 1;
+			break;
+		}
+		udp_msg_answers(b, gso, done, &from, &to);
+		if (msg[done].msg_hdr.msg_controllen == 0) {
+			STAT_ADD(w->send_errors, 1);
+		} else {
+			if (err == EIO && w->gso) {
+				log_warn("udp: no segmentation offload on the way to a client (%s); "
+				         "answers leave one by one from now on", strerror(err));
+				w->gso = 0;
+			}
+			for (unsigned x = from; x < to; x++)
+				udp_send_alone(w, fd, udp_member(b, gso, i, x));
+		}
+		done++;
 	}
 	for (unsigned g = done; g < n; g++) {
-		unsigned from = gso ? b->gstart[g] : g, to = gso ? b->gstart[g + 1] : g + 1;
+		udp_msg_answers(b, gso, g, &from, &to);
 		for (unsigned x = from; x < to; x++) {
-			unsigned a = gso ? b->member[x] : i + x;
+			unsigned a = udp_member(b, gso, i, x);
 			udp_send_queued(w, h, b->data[a], b->iov[a].iov_len,
 			                (struct sockaddr *)&b->peer[a]);
 		}
@@ -501,6 +566,13 @@ udp_flush(worker_t *w)
 		i = j;
 	}
 	b->n = 0;
+}
+
+static unsigned
+sockaddr_port(const struct sockaddr *sa)
+{
+	return ntohs(sa->sa_family == AF_INET6 ? ((const struct sockaddr_in6 *)sa)->sin6_port
+	                                       : ((const struct sockaddr_in *)sa)->sin_port);
 }
 
 static socklen_t
@@ -554,14 +626,19 @@ udp_recv(uv_udp_t *h, ssize_t nread, const uv_buf_t *buf,
 		/* No address, nothing read: the socket is drained (EAGAIN). After
 		 * a busy read, hold before the next one so that more answers
 		 * leave per send, per GSO group and per wakeup (udp-hold). */
-		if (nread == 0 && w->cycle >= 2 && w->hold.tv_nsec != 0)
+		unsigned *cycle = &w->cycle[h - w->udp];
+		if (nread == 0 && *cycle >= 2 && w->hold.tv_nsec != 0)
 			nanosleep(&w->hold, NULL);
-		w->cycle = 0;
+		*cycle = 0;
 		return;
 	}
 	if (w->stopping)
 		return;
-	w->cycle++;
+	w->cycle[h - w->udp]++;
+	if (sockaddr_port(addr) == 0) {
+		STAT_ADD(w->stats.dropped, 1);   /* no answer can go back to port 0 */
+		return;
+	}
 	if (flags & UV_UDP_PARTIAL) {
 		STAT_ADD(w->stats.dropped, 1);   /* larger than any query can be */
 		return;
@@ -841,6 +918,26 @@ set_rcvbuf(worker_t *w, uv_handle_t *h)
 		         "(raise net.core.rmem_max, or run as root)", got / 2, want);
 }
 
+/*
+ * GSO only where the kernel knows UDP_SEGMENT (Linux 4.18): elsewhere a
+ * cmsg of an unknown kind is ignored, and a group would leave as one
+ * long datagram.
+ */
+static void
+probe_gso(worker_t *w, uv_handle_t *h)
+{
+	uv_os_fd_t fd;
+	int off = 0;
+	if (!w->gso || uv_fileno(h, &fd) < 0)
+		return;
+	if (setsockopt(fd, SOL_UDP, UDP_SEGMENT, &off, sizeof(off)) < 0) {
+		if (w->id == 0)
+			log_info("udp: no segmentation offload here (%s); answers leave one by one",
+			         strerror(errno));
+		w->gso = 0;
+	}
+}
+
 static void
 set_port(struct sockaddr_storage *ss, uint16_t port)
 {
@@ -901,6 +998,7 @@ worker_listen(worker_t *w, const char *text, int idx)
 	    (rc = uv_udp_recv_start(u, udp_alloc, udp_recv)) < 0)
 		goto fail_udp;
 	set_rcvbuf(w, (uv_handle_t *)u);
+	probe_gso(w, (uv_handle_t *)u);
 	if (w->id == 0)
 		log_info("listening on udp and tcp %s (port %d)", text, s->ports[idx]);
 	return 0;
@@ -940,6 +1038,7 @@ adopt_activated(worker_t *w)
 			if ((rc = uv_udp_open(u, fd)) < 0 ||
 			    (rc = uv_udp_recv_start(u, udp_alloc, udp_recv)) < 0)
 				return rc;
+			probe_gso(w, (uv_handle_t *)u);
 		} else {
 			uv_tcp_t *t = &w->tcp[w->n_tcp];
 			if ((rc = uv_tcp_init(w->loop, t)) < 0)

@@ -629,6 +629,81 @@ START_TEST(one_batch_from_one_client)
 }
 END_TEST
 
+/* A UDP datagram claiming to come from 127.0.0.1 port 0, sent raw. */
+static void
+send_from_port_zero(int raw, uint16_t to_port, const uint8_t *payload, size_t len)
+{
+	uint8_t pkt[20 + 8 + 512];
+	ck_assert_uint_le(len, 512);
+	memset(pkt, 0, 28);
+	pkt[0] = 0x45;                               /* IPv4, 20-byte header */
+	pkt[8] = 64;                                 /* TTL */
+	pkt[9] = IPPROTO_UDP;
+	inet_pton(AF_INET, "127.0.0.1", pkt + 12);   /* source; checksum by the kernel */
+	inet_pton(AF_INET, "127.0.0.1", pkt + 16);
+	pkt[22] = (uint8_t)(to_port >> 8);           /* UDP: source port 0 */
+	pkt[23] = (uint8_t)to_port;
+	pkt[24] = (uint8_t)((8 + len) >> 8);
+	pkt[25] = (uint8_t)(8 + len);                /* UDP checksum 0: none */
+	memcpy(pkt + 28, payload, len);
+	struct sockaddr_in a = { .sin_family = AF_INET };
+	inet_pton(AF_INET, "127.0.0.1", &a.sin_addr);
+	ck_assert_int_eq(sendto(raw, pkt, 28 + len, 0, (struct sockaddr *)&a, sizeof(a)),
+	                 (ssize_t)(28 + len));
+}
+
+/*
+ * Forged sources in the same batch as a real client (X A X A A, X from
+ * port 0, where no answer can go): the client still gets every answer,
+ * and a later batch of its own still leaves as one GSO send.
+ */
+START_TEST(forged_sources_cost_no_one_else)
+{
+	int raw = socket(AF_INET, SOCK_RAW, IPPROTO_RAW);
+	ck_assert_msg(raw >= 0, "raw socket: %s (this test needs root)", strerror(errno));
+	int fd = socket(AF_INET, SOCK_DGRAM, 0);
+	struct sockaddr_in a = fixture_addr(&fx);
+	ck_assert_int_eq(connect(fd, (struct sockaddr *)&a, sizeof(a)), 0);
+	static const uint16_t ports[] = { 22, 293, 1303, 3000, 53, 25 };
+	uint8_t req[512];
+
+	for (int round = 0; round < 2; round++) {
+		fixture_call(&fx, pause_loop);
+		usleep(50 * 1000);
+		int mine = 0;
+		for (int k = 0; k < 5; k++) {
+			portq_question_t q = { .port_lo = ports[k] };
+			size_t len = fixture_encode(req, sizeof(req), PORTQ_OP_PORT,
+			                            (uint16_t)(0x6000 + k), &q);
+			if (round == 0 && (k == 0 || k == 2)) {
+				send_from_port_zero(raw, fx.port, req, len);
+			} else {
+				ck_assert_int_eq(send(fd, req, len, 0), (ssize_t)len);
+				mine++;
+			}
+		}
+		size_t first = 0;
+		int padded = 0;
+		for (int k = 0; k < mine; k++) {
+			struct pollfd p = { fd, POLLIN, 0 };
+			ck_assert_msg(poll(&p, 1, 3000) == 1, "round %d: answer %d of %d missing",
+			              round, k + 1, mine);
+			uint8_t buf[PORTQ_UDP_MAX + 1];
+			ssize_t n = recv(fd, buf, sizeof(buf), 0);
+			ck_assert_int_gt(n, PORTQ_HEADER_LEN);
+			if (k == 0)
+				first = (size_t)n;
+			padded += k > 0 && (size_t)n == first;
+		}
+		/* Round 1: five answers to one client, all but one of one length. */
+		if (round == 1 && fx.cfg.udp_gso)
+			ck_assert_int_ge(padded, 3);
+	}
+	close(fd);
+	close(raw);
+}
+END_TEST
+
 static void
 setup_plain_udp(void)
 {
@@ -659,6 +734,7 @@ server_suite(void)
 	tcase_add_test(tc, broken_file_keeps_old_serial);
 	tcase_add_test(tc, sigterm_exits_zero);
 	tcase_add_test(tc, one_batch_from_one_client);
+	tcase_add_test(tc, forged_sources_cost_no_one_else);
 	suite_add_tcase(s, tc);
 
 	TCase *plain = tcase_create("udp-gso no, udp-hold 1000");
