@@ -364,6 +364,9 @@ udp_send_now(worker_t *w, uv_udp_t *h, const uint8_t *data, size_t n,
 		STAT_ADD(w->send_errors, 1);
 }
 
+/* One client: family, port, address and, for IPv6, the scope (all as the
+ * kernel gave them; libportq's transport_same_addr() leaves the scope out,
+ * as a configured server address may have none). */
 static int
 same_peer(const struct sockaddr_storage *a, const struct sockaddr_storage *b)
 {
