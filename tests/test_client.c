@@ -44,6 +44,7 @@
 #define RUNNING_ON_VALGRIND 0
 #endif
 
+#include "csv_oracle.h"
 #include "msg.h"
 #include "portq.h"
 #include "portq_async.h"
@@ -243,89 +244,15 @@ child_expect(child_fn_t fn)
 
 /* ---- the CSV, read independently of srv/ --------------------------- */
 
-typedef struct {
-	char *name, *proto, *desc;
-	int has_port;
-	unsigned lo, hi;
-} row_t;
+typedef csv_row_t row_t;
 
-static row_t *rows;
-static size_t n_rows;
-static char *volatile csv_text;   /* the rows' strings point into it; kept
-                                     (volatile: a store never read back) so
-                                     that valgrind sees it reachable */
+static csv_oracle_t csv;         /* read once, kept for the whole run */
 
-/* RFC 4180: quoted fields may hold commas, quotes ("") and line breaks. */
 static void
 csv_load(void)
 {
-	if (rows != NULL)
-		return;
-	FILE *f = fopen(CSV_PATH, "rb");
-	ck_assert_msg(f != NULL, "cannot open %s", CSV_PATH);
-	fseek(f, 0, SEEK_END);
-	long size = ftell(f);
-	fseek(f, 0, SEEK_SET);
-	char *text = malloc((size_t)size + 1);
-	ck_assert_ptr_nonnull(text);
-	ck_assert_uint_eq(fread(text, 1, (size_t)size, f), (size_t)size);
-	text[size] = '\0';
-	fclose(f);
-	csv_text = text;
-
-	size_t cap = 20000;
-	rows = calloc(cap, sizeof(*rows));
-	ck_assert_ptr_nonnull(rows);
-	char *field[12];
-	int nf = 0, header = 1;
-	char *out = text, *start = text;
-	for (char *p = text; p <= text + size; ) {
-		if (*p == '"') {
-			for (p++; p < text + size; p++) {
-				if (*p == '"' && p[1] == '"') {
-					*out++ = '"';
-					p++;
-				} else if (*p == '"') {
-					p++;
-					break;
-				} else {
-					*out++ = *p;
-				}
-			}
-			continue;
-		}
-		if (*p == ',' || *p == '\n' || *p == '\r' || p == text + size) {
-			char c = *p;
-			*out = '\0';
-			if (nf < 12)
-				field[nf++] = start;
-			out = start = p + 1;
-			if (c == '\r' && p[1] == '\n')
-				out = start = ++p + 1;
-			if (c != ',') {
-				if (!header && nf >= 4) {
-					ck_assert_uint_lt(n_rows, cap);
-					row_t *r = &rows[n_rows++];
-					r->name = field[0];
-					r->proto = field[2];
-					r->desc = field[3];
-					r->has_port = field[1][0] != '\0';
-					if (r->has_port) {
-						r->lo = r->hi = (unsigned)strtoul(field[1], NULL, 10);
-						char *dash = strchr(field[1], '-');
-						if (dash != NULL)
-							r->hi = (unsigned)strtoul(dash + 1, NULL, 10);
-					}
-				}
-				header = 0;
-				nf = 0;
-			}
-			p++;
-			continue;
-		}
-		*out++ = *p++;
-	}
-	ck_assert_uint_gt(n_rows, 10000);
+	if (csv.rows == NULL)
+		csv_oracle_load(&csv, CSV_PATH);
 }
 
 static int
@@ -351,8 +278,8 @@ row_unassigned(const row_t *r)
 static int
 port_assigned(unsigned port)
 {
-	for (size_t i = 0; i < n_rows; i++)
-		if (row_covers(&rows[i], port) && row_assigned(&rows[i]))
+	for (size_t i = 0; i < csv.n; i++)
+		if (row_covers(&csv.rows[i], port) && row_assigned(&csv.rows[i]))
 			return 1;
 	return 0;
 }
@@ -360,8 +287,8 @@ port_assigned(unsigned port)
 static int
 port_free(unsigned port)
 {
-	for (size_t i = 0; i < n_rows; i++)
-		if (row_covers(&rows[i], port) && !row_unassigned(&rows[i]))
+	for (size_t i = 0; i < csv.n; i++)
+		if (row_covers(&csv.rows[i], port) && !row_unassigned(&csv.rows[i]))
 			return 0;
 	return 1;
 }
@@ -370,9 +297,9 @@ port_free(unsigned port)
 static int
 port_assigned_tcp(unsigned port)
 {
-	for (size_t i = 0; i < n_rows; i++)
-		if (row_covers(&rows[i], port) && row_assigned(&rows[i]) &&
-		    (rows[i].proto[0] == '\0' || strcmp(rows[i].proto, "tcp") == 0))
+	for (size_t i = 0; i < csv.n; i++)
+		if (row_covers(&csv.rows[i], port) && row_assigned(&csv.rows[i]) &&
+		    (csv.rows[i].proto[0] == '\0' || strcmp(csv.rows[i].proto, "tcp") == 0))
 			return 1;
 	return 0;
 }
@@ -380,10 +307,10 @@ port_assigned_tcp(unsigned port)
 static const row_t *
 row_named(const char *name, const char *proto)
 {
-	for (size_t i = 0; i < n_rows; i++)
-		if (strcasecmp(rows[i].name, name) == 0 && rows[i].has_port &&
-		    (proto == NULL || strcasecmp(rows[i].proto, proto) == 0))
-			return &rows[i];
+	for (size_t i = 0; i < csv.n; i++)
+		if (strcasecmp(csv.rows[i].name, name) == 0 && csv.rows[i].has_port &&
+		    (proto == NULL || strcasecmp(csv.rows[i].proto, proto) == 0))
+			return &csv.rows[i];
 	return NULL;
 }
 
@@ -741,9 +668,9 @@ START_TEST(port_free_block_and_neighbours)
 
 	/* The neighbours are exactly the CSV's assigned rows at those ports. */
 	size_t n_below = 0, n_above = 0;
-	for (size_t i = 0; i < n_rows; i++) {
-		n_below += row_covers(&rows[i], below) && row_assigned(&rows[i]);
-		n_above += row_covers(&rows[i], above) && row_assigned(&rows[i]);
+	for (size_t i = 0; i < csv.n; i++) {
+		n_below += row_covers(&csv.rows[i], below) && row_assigned(&csv.rows[i]);
+		n_above += row_covers(&csv.rows[i], above) && row_assigned(&csv.rows[i]);
 	}
 	ck_assert_uint_eq(r->n_neighbours, n_below + n_above);
 	ck_assert_uint_eq(r->n_below, n_below);
@@ -779,15 +706,15 @@ START_TEST(range_neighbour_on_both_sides)
 	 * below and above, so the same record comes twice. */
 	csv_load();
 	const row_t *wide = NULL;
-	for (size_t i = 0; i < n_rows && wide == NULL; i++)
-		if (row_assigned(&rows[i]) && rows[i].has_port && rows[i].hi - rows[i].lo >= 4)
-			wide = &rows[i];
+	for (size_t i = 0; i < csv.n && wide == NULL; i++)
+		if (row_assigned(&csv.rows[i]) && csv.rows[i].has_port && csv.rows[i].hi - csv.rows[i].lo >= 4)
+			wide = &csv.rows[i];
 	ck_assert_ptr_nonnull(wide);
 	unsigned port = wide->lo + 2;
 	size_t n_below = 0, n_above = 0;
-	for (size_t i = 0; i < n_rows; i++) {
-		n_below += row_covers(&rows[i], port - 1) && row_assigned(&rows[i]);
-		n_above += row_covers(&rows[i], port + 1) && row_assigned(&rows[i]);
+	for (size_t i = 0; i < csv.n; i++) {
+		n_below += row_covers(&csv.rows[i], port - 1) && row_assigned(&csv.rows[i]);
+		n_above += row_covers(&csv.rows[i], port + 1) && row_assigned(&csv.rows[i]);
 	}
 	portq_client_t *c = client_new(NULL, 2000, 2, 1);
 	portq_result_t *r;
@@ -805,8 +732,8 @@ START_TEST(name_lookup)
 {
 	csv_load();
 	size_t expect = 0;
-	for (size_t i = 0; i < n_rows; i++)
-		expect += strcasecmp(rows[i].name, "http") == 0;
+	for (size_t i = 0; i < csv.n; i++)
+		expect += strcasecmp(csv.rows[i].name, "http") == 0;
 	portq_client_t *c = client_new(NULL, 2000, 2, 0);
 	portq_result_t *r;
 	ck_assert_int_eq(portq_query_name(c, "http", NULL, &r), PORTQ_OK);
@@ -825,8 +752,8 @@ static size_t
 csv_range_count(unsigned lo, unsigned hi)
 {
 	size_t n = 0;
-	for (size_t i = 0; i < n_rows; i++)
-		n += rows[i].has_port && rows[i].lo <= hi && rows[i].hi >= lo;
+	for (size_t i = 0; i < csv.n; i++)
+		n += csv.rows[i].has_port && csv.rows[i].lo <= hi && csv.rows[i].hi >= lo;
 	return n;
 }
 
@@ -881,9 +808,9 @@ START_TEST(search_paging)
 	csv_load();
 	const char *text = "backup";
 	size_t expect = 0;
-	for (size_t i = 0; i < n_rows; i++)
-		expect += strcasestr(rows[i].name, text) != NULL ||
-		          strcasestr(rows[i].desc, text) != NULL;
+	for (size_t i = 0; i < csv.n; i++)
+		expect += strcasestr(csv.rows[i].name, text) != NULL ||
+		          strcasestr(csv.rows[i].desc, text) != NULL;
 	ck_assert_uint_gt(expect, 10);
 	portq_client_t *c = client_new(NULL, 2000, 2, 0);
 	uint32_t offset = 0;
@@ -920,7 +847,7 @@ START_TEST(info_items)
 			ck_assert_uint_eq(strtoul(r->info[i].value, NULL, 10), r->serial);
 			seen_serial = 1;
 		} else if (strcmp(r->info[i].key, "records") == 0) {
-			ck_assert_uint_eq(strtoul(r->info[i].value, NULL, 10), n_rows);
+			ck_assert_uint_eq(strtoul(r->info[i].value, NULL, 10), csv.n);
 			seen_records = 1;
 		}
 	}
@@ -2518,8 +2445,8 @@ START_TEST(cli_services_file)
 	/* Every line the CSV says should be there, for a few known names. */
 	const char *names[] = { "ssh", "sftsrv", "http" };
 	for (size_t k = 0; k < 3; k++)
-		for (size_t i = 0; i < n_rows; i++) {
-			const row_t *r = &rows[i];
+		for (size_t i = 0; i < csv.n; i++) {
+			const row_t *r = &csv.rows[i];
 			if (strcmp(r->name, names[k]) != 0 || !r->has_port || r->lo != r->hi ||
 			    !row_assigned(r))
 				continue;

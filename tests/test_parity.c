@@ -35,6 +35,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "csv_oracle.h"
 #include "portq.h"
 
 #define CSV_PATH PORTQ_DATA_DIR "/service-names-port-numbers.csv"
@@ -46,91 +47,21 @@
 
 /* ---- the CSV, read independently of srv/ ------------------------------ */
 
-typedef struct {
-	char *name, *proto;
-	int has_port;
-	unsigned lo, hi;
-} row_t;
+typedef csv_row_t row_t;
 
-static row_t *rows;
-static size_t n_rows;
-static char *csv_text;
+static csv_oracle_t csv;
 
-/* RFC 4180: quoted fields may hold commas, quotes ("") and line breaks. */
 static void
 csv_load(void)
 {
-	FILE *f = fopen(CSV_PATH, "rb");
-	ck_assert_msg(f != NULL, "cannot open %s", CSV_PATH);
-	fseek(f, 0, SEEK_END);
-	long size = ftell(f);
-	fseek(f, 0, SEEK_SET);
-	char *text = malloc((size_t)size + 1);
-	ck_assert_ptr_nonnull(text);
-	ck_assert_uint_eq(fread(text, 1, (size_t)size, f), (size_t)size);
-	text[size] = '\0';
-	fclose(f);
-	csv_text = text;
-
-	size_t cap = 20000;
-	rows = calloc(cap, sizeof(*rows));
-	ck_assert_ptr_nonnull(rows);
-	char *field[12];
-	int nf = 0, header = 1;
-	char *out = text, *start = text;
-	for (char *p = text; p <= text + size; ) {
-		if (*p == '"') {
-			for (p++; p < text + size; p++) {
-				if (*p == '"' && p[1] == '"') {
-					*out++ = '"';
-					p++;
-				} else if (*p == '"') {
-					p++;
-					break;
-				} else {
-					*out++ = *p;
-				}
-			}
-			continue;
-		}
-		if (*p == ',' || *p == '\n' || *p == '\r' || p == text + size) {
-			char c = *p;
-			*out = '\0';
-			if (nf < 12)
-				field[nf++] = start;
-			out = start = p + 1;
-			if (c == '\r' && p[1] == '\n')
-				out = start = ++p + 1;
-			if (c != ',') {
-				if (!header && nf >= 4) {
-					ck_assert_uint_lt(n_rows, cap);
-					row_t *r = &rows[n_rows++];
-					r->name = field[0];
-					r->proto = field[2];
-					r->has_port = field[1][0] != '\0';
-					if (r->has_port) {
-						r->lo = r->hi = (unsigned)strtoul(field[1], NULL, 10);
-						char *dash = strchr(field[1], '-');
-						if (dash != NULL)
-							r->hi = (unsigned)strtoul(dash + 1, NULL, 10);
-					}
-				}
-				header = 0;
-				nf = 0;
-			}
-			p++;
-			continue;
-		}
-		*out++ = *p++;
-	}
-	ck_assert_uint_gt(n_rows, 10000);
+	csv_oracle_load(&csv, CSV_PATH);
 }
 
 static int
 csv_has_name(const char *name)
 {
-	for (size_t i = 0; i < n_rows; i++)
-		if (strcasecmp(rows[i].name, name) == 0)
+	for (size_t i = 0; i < csv.n; i++)
+		if (strcasecmp(csv.rows[i].name, name) == 0)
 			return 1;
 	return 0;
 }
@@ -281,7 +212,7 @@ static const row_t *
 random_row(int want_port, int want_name)
 {
 	for (;;) {    /* most rows qualify: this ends after a few draws */
-		const row_t *r = &rows[rng_below((unsigned)n_rows)];
+		const row_t *r = &csv.rows[rng_below((unsigned)csv.n)];
 		if ((!want_port || r->has_port) && (!want_name || r->name[0] != '\0'))
 			return r;
 	}
@@ -533,8 +464,7 @@ fixture_down(void)
 		unlink(services_path);
 	if (nsswitch_path[0] != '\0')
 		unlink(nsswitch_path);
-	free(rows);
-	free(csv_text);
+	csv_oracle_free(&csv);
 }
 
 START_TEST(getservby_parity)
