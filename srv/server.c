@@ -135,7 +135,7 @@ struct worker {
 
 	answer_stats_t stats;
 	uint64_t tcp_accepted, tcp_refused, tcp_idle_closed, send_errors;
-	uint64_t acl_refused, tcp_slow_closed;
+	uint64_t acl_refused, tcp_slow_closed, udp_holds;
 	rrl_t *rrl;
 	long n_conns;
 	conn_t *conns;
@@ -247,7 +247,7 @@ info_stats(wire_t *w, void *arg)
 	const server_t *s = self->srv;
 	answer_stats_t sum;
 	uint64_t accepted = 0, refused = 0, acl = 0, slow = 0, limited = 0, slipped = 0;
-	uint64_t send_errors = 0;
+	uint64_t send_errors = 0, holds = 0;
 	long open = 0;
 	memset(&sum, 0, sizeof(sum));
 	for (int i = 0; i < s->n_workers; i++) {
@@ -264,6 +264,7 @@ info_stats(wire_t *w, void *arg)
 		acl += STAT_GET(k->acl_refused);
 		slow += STAT_GET(k->tcp_slow_closed);
 		send_errors += STAT_GET(k->send_errors);
+		holds += STAT_GET(k->udp_holds);
 		limited += STAT_GET(k->rrl->limited);
 		slipped += STAT_GET(k->rrl->slipped);
 	}
@@ -285,6 +286,7 @@ info_stats(wire_t *w, void *arg)
 	STAT("truncated", sum.truncated);
 	STAT("dropped", sum.dropped);
 	STAT("udp-send-errors", send_errors);
+	STAT("udp-holds", holds);
 	STAT("tcp-accepted", accepted);
 	STAT("tcp-refused", refused);
 	STAT("tcp-open", open);
@@ -627,11 +629,17 @@ udp_recv(uv_udp_t *h, ssize_t nread, const uv_buf_t *buf,
 	}
 	if (addr == NULL) {
 		/* No address, nothing read: the socket is drained (EAGAIN). After
-		 * a busy read, hold before the next one so that more answers
-		 * leave per send, per GSO group and per wakeup (udp-hold). */
+		 * a read of a few datagrams, hold before the next one so that
+		 * more answers leave per send, per GSO group and per wakeup
+		 * (udp-hold). Not after a lone datagram (nothing to gain), nor
+		 * after a full batch or more: the worker is busy enough that
+		 * batches fill by themselves, and holding would only idle it
+		 * while clients wait for answers. */
 		unsigned *cycle = &w->cycle[h - w->udp];
-		if (nread == 0 && *cycle >= 2 && w->hold.tv_nsec != 0)
+		if (nread == 0 && *cycle >= 2 && *cycle < UDP_BATCH && w->hold.tv_nsec != 0) {
+			STAT_ADD(w->udp_holds, 1);
 			nanosleep(&w->hold, NULL);
+		}
 		*cycle = 0;
 		return;
 	}

@@ -130,6 +130,27 @@ info_serial(void)
 	return h.serial;
 }
 
+/* One INFO statistic, asked over TCP (so that it adds no UDP read). */
+static long
+info_stat(const char *key)
+{
+	uint8_t resp[PORTQ_MSG_MAX];
+	portq_question_t q = { 0 };
+	portq_header_t h;
+	wire_t w = reply(resp, tcp_query(PORTQ_OP_INFO, &q, resp, sizeof(resp)), &h);
+	for (unsigned i = 0; i < h.ancount; i++) {
+		portq_str_t k, v;
+		ck_assert_int_eq(portq_info_read(&w, &k, &v), PORTQ_OK);
+		if (k.len == strlen(key) && memcmp(k.ptr, key, k.len) == 0) {
+			char val[32] = "";
+			memcpy(val, v.ptr, v.len < 31 ? v.len : 31);
+			return atol(val);
+		}
+	}
+	ck_abort_msg("INFO has no %s", key);
+	return -1;
+}
+
 /* ------------------------------------------------------------ tests */
 
 START_TEST(port_over_udp_and_tcp)
@@ -629,6 +650,49 @@ START_TEST(one_batch_from_one_client)
 }
 END_TEST
 
+/* Send n port queries while the server's loop is paused, so that it reads
+ * them in one cycle, and take every answer. */
+static void
+burst(int n)
+{
+	int fd = socket(AF_INET, SOCK_DGRAM, 0);
+	struct sockaddr_in a = fixture_addr(&fx);
+	ck_assert_int_eq(connect(fd, (struct sockaddr *)&a, sizeof(a)), 0);
+	fixture_call(&fx, pause_loop);
+	usleep(50 * 1000);
+	for (int i = 0; i < n; i++) {
+		uint8_t req[64];
+		portq_question_t q = { .port_lo = (uint16_t)(1000 + i) };
+		size_t len = fixture_encode(req, sizeof(req), PORTQ_OP_PORT, (uint16_t)i, &q);
+		ck_assert_int_eq(send(fd, req, len, 0), (ssize_t)len);
+	}
+	for (int i = 0; i < n; i++) {
+		struct pollfd p = { fd, POLLIN, 0 };
+		ck_assert_int_eq(poll(&p, 1, 3000), 1);
+		uint8_t buf[PORTQ_UDP_MAX + 1];
+		ck_assert_int_ge(recv(fd, buf, sizeof(buf), 0), PORTQ_HEADER_LEN);
+	}
+	close(fd);
+}
+
+/*
+ * udp-hold waits after a read of a few datagrams only: not after a lone
+ * one, and not after a full batch (20) or more, when waiting would only
+ * idle a busy worker.
+ */
+START_TEST(hold_only_after_a_small_batch)
+{
+	long before = info_stat("udp-holds");
+	burst(1);
+	ck_assert_int_eq(info_stat("udp-holds"), before);
+	burst(5);
+	long after_small = info_stat("udp-holds");
+	ck_assert_int_eq(after_small, before + (fx.cfg.udp_hold > 0));
+	burst(60);
+	ck_assert_int_eq(info_stat("udp-holds"), after_small);
+}
+END_TEST
+
 /* A UDP datagram claiming to come from 127.0.0.1 port 0, sent raw. */
 static void
 send_from_port_zero(int raw, uint16_t to_port, const uint8_t *payload, size_t len)
@@ -735,12 +799,14 @@ server_suite(void)
 	tcase_add_test(tc, sigterm_exits_zero);
 	tcase_add_test(tc, one_batch_from_one_client);
 	tcase_add_test(tc, forged_sources_cost_no_one_else);
+	tcase_add_test(tc, hold_only_after_a_small_batch);
 	suite_add_tcase(s, tc);
 
 	TCase *plain = tcase_create("udp-gso no, udp-hold 1000");
 	tcase_add_checked_fixture(plain, setup_plain_udp, teardown);
 	tcase_set_timeout(plain, 60);
 	tcase_add_test(plain, one_batch_from_one_client);
+	tcase_add_test(plain, hold_only_after_a_small_batch);
 	tcase_add_test(plain, port_over_udp_and_tcp);
 	tcase_add_test(plain, reload_under_load_loses_nothing);
 	suite_add_tcase(s, plain);
