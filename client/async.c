@@ -251,10 +251,12 @@ probe_end(probe_t *p, int rc, const uint8_t *msg, size_t len, const char *fmt,
 		return;
 	}
 	portq_result_t *r;
-	rc = result_decode(msg, len, addr.label, tcp, &r);
+	size_t used = 0;
+	rc = result_decode(msg, len, addr.label, tcp, &r, &used);
 	if (rc == PORTQ_OK) {
 		portq_client_t *c = q->a->c;
-		cache_put(c->scope, q->key, q->klen, r->serial, msg, len, addr.label, tcp,
+		/* Without UDP padding: it adds nothing to a cached answer. */
+		cache_put(c->scope, q->key, q->klen, r->serial, msg, used, addr.label, tcp,
 		          c->cache_ttl > 0);
 		query_end(q, PORTQ_OK, r);
 		return;
@@ -580,7 +582,7 @@ query_submit(query_t *q)
 	if (q->klen > 0 && c->cache_ttl > 0 &&
 	    cache_get(c->scope, q->key, q->klen, c->cache_ttl, a->scratch, sizeof(a->scratch),
 	              &len, label, &tcp) &&
-	    result_decode(a->scratch, len, label, tcp, &r) == PORTQ_OK) {
+	    result_decode(a->scratch, len, label, tcp, &r, NULL) == PORTQ_OK) {
 		r->cached = 1;
 		query_end(q, PORTQ_OK, r);     /* the callback comes from the loop */
 		return PORTQ_OK;

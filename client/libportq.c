@@ -383,7 +383,7 @@ cache_answer(portq_client_t *c, const uint8_t *key, size_t klen, portq_result_t 
 	               label, &tcp))
 		return 0;
 	/* It decoded when it was kept; only memory can fail now. */
-	if (result_decode(c->buf, len, label, tcp, out) != PORTQ_OK)
+	if (result_decode(c->buf, len, label, tcp, out, NULL) != PORTQ_OK)
 		return 0;
 	(*out)->cached = 1;
 	return 1;
@@ -411,10 +411,12 @@ client_ask(portq_client_t *c, portq_question_t *q, uint8_t opcode, portq_result_
 			int via_tcp = 0;
 			rc = ask_one(c, &c->addrs[i], q, opcode, &len, &via_tcp);
 			if (rc == PORTQ_OK) {
-				rc = result_decode(c->buf, len, c->addrs[i].label, via_tcp, out);
+				size_t used = 0;
+				rc = result_decode(c->buf, len, c->addrs[i].label, via_tcp, out, &used);
 				if (rc == PORTQ_OK) {
 					c->error[0] = '\0';
-					cache_put(c->scope, key, klen, (*out)->serial, c->buf, len,
+					/* Without UDP padding: it adds nothing to a cached answer. */
+					cache_put(c->scope, key, klen, (*out)->serial, c->buf, used,
 					          c->addrs[i].label, via_tcp, c->cache_ttl > 0);
 					return PORTQ_OK;
 				}

@@ -176,7 +176,7 @@ port_fill(const portq_context_t *c, unsigned port, portq_port_t *pt)
 
 int
 result_decode(const uint8_t *msg, size_t len, const char *server, int tcp,
-              portq_result_t **out)
+              portq_result_t **out, size_t *used)
 {
 	wire_t w = wire_reader(msg, len);
 	portq_header_t h;
@@ -242,6 +242,8 @@ result_decode(const uint8_t *msg, size_t len, const char *server, int tcp,
 		rc = PORTQ_EMALFORMED;
 	if (rc != PORTQ_OK)
 		goto fail;
+	if (used != NULL)
+		*used = len - wire_left(&w);
 	*out = r;
 	return PORTQ_OK;
 fail:

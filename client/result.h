@@ -16,9 +16,10 @@
  * result. `server` is copied into it. Returns PORTQ_OK, PORTQ_EMALFORMED
  * (the counts, the records or the context break the protocol, or bytes
  * follow the last record that are not, over UDP (!tcp), zero padding) or
- * PORTQ_ENOMEM.
+ * PORTQ_ENOMEM. On PORTQ_OK, *used (unless NULL) is the answer's length
+ * without its padding: what is worth keeping, in a cache for instance.
  */
 int result_decode(const uint8_t *msg, size_t len, const char *server, int tcp,
-                  portq_result_t **out);
+                  portq_result_t **out, size_t *used);
 
 #endif /* PORTQ_CLIENT_RESULT_H */

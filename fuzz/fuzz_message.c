@@ -71,8 +71,12 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	static uint8_t out[PORTQ_MSG_MAX];
 	read_response(data, size);
 	portq_result_t *res = NULL;
-	if (result_decode(data, size, "fuzz", size > 2 && (data[2] & 1), &res) == PORTQ_OK)
+	size_t used = 0;
+	if (result_decode(data, size, "fuzz", size > 2 && (data[2] & 1), &res, &used) == PORTQ_OK) {
+		if (used > size)
+			abort();
 		free(res);
+	}
 
 	answer_stats_t st;
 	memset(&st, 0, sizeof(st));
@@ -90,15 +94,16 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		read_response(out, n);
 		if (h.rcode != PORTQ_RC_OK && h.rcode != PORTQ_RC_NOTFOUND)
 			return 0;
-		if (result_decode(out, n, "fuzz", ctx.stream, &res) != PORTQ_OK)
+		if (result_decode(out, n, "fuzz", ctx.stream, &res, &used) != PORTQ_OK || used != n)
 			abort();
 		free(res);
 		/* A UDP answer in a GSO group: zeros up to the group's length. */
 		size_t pad = size > 3 ? data[3] : 0;
 		if (!ctx.stream && n + pad <= PORTQ_UDP_MAX) {
 			memset(out + n, 0, pad);
-			if (result_decode(out, n + pad, "fuzz", 0, &res) != PORTQ_OK)
-				abort();
+			if (result_decode(out, n + pad, "fuzz", 0, &res, &used) != PORTQ_OK ||
+			    used != n)
+				abort();      /* the padding is known as such */
 			free(res);
 		}
 	}
