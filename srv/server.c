@@ -632,11 +632,12 @@ udp_recv(uv_udp_t *h, ssize_t nread, const uv_buf_t *buf,
 		 * a read of a few datagrams, hold before the next one so that
 		 * more answers leave per send, per GSO group and per wakeup
 		 * (udp-hold). Not after a lone datagram (nothing to gain), nor
-		 * after a full batch or more: the worker is busy enough that
-		 * batches fill by themselves, and holding would only idle it
-		 * while clients wait for answers. */
+		 * after two full batches or more: a backlog that size means the
+		 * worker is saturated, batches fill by themselves, and holding
+		 * would only idle it while clients wait. (One batch or a little
+		 * more is what a hold itself gathers: holding goes on.) */
 		unsigned *cycle = &w->cycle[h - w->udp];
-		if (nread == 0 && *cycle >= 2 && *cycle < UDP_BATCH && w->hold.tv_nsec != 0) {
+		if (nread == 0 && *cycle >= 2 && *cycle < 2 * UDP_BATCH && w->hold.tv_nsec != 0) {
 			STAT_ADD(w->udp_holds, 1);
 			nanosleep(&w->hold, NULL);
 		}

@@ -677,8 +677,8 @@ burst(int n)
 
 /*
  * udp-hold waits after a read of a few datagrams only: not after a lone
- * one, and not after a full batch (20) or more, when waiting would only
- * idle a busy worker.
+ * one, and not after two full batches (40) or more, when waiting would
+ * only idle a saturated worker; after one batch and a half it still does.
  */
 START_TEST(hold_only_after_a_small_batch)
 {
@@ -690,6 +690,8 @@ START_TEST(hold_only_after_a_small_batch)
 	ck_assert_int_eq(after_small, before + (fx.cfg.udp_hold > 0));
 	burst(60);
 	ck_assert_int_eq(info_stat("udp-holds"), after_small);
+	burst(30);
+	ck_assert_int_eq(info_stat("udp-holds"), after_small + (fx.cfg.udp_hold > 0));
 }
 END_TEST
 
