@@ -61,9 +61,10 @@ extern "C" {
  *
  * Answers come from the process's cache (see "The answer cache" below)
  * while they are fresh; such a lookup allocates nothing and makes no
- * system call. PORTQ_SERVER is read at every call; the configuration file
- * is looked at (stat) at most once a second and read again when it
- * changed.
+ * system call. Each thread reads PORTQ_SERVER at its first call and then
+ * at most once a second; the configuration file is looked at (stat) at
+ * most once a second and read again when it changed.
+ * portq_config_reload() applies a change of either at once.
  *
  * Returns a pointer to thread-local storage that the next call from the
  * same thread overwrites, or NULL with errno set: 0 when there is no such
