@@ -45,7 +45,10 @@
 	((type *)((char *)(ptr) - offsetof(type, member)))
 
 #define UDP_CHUNK       (64 * 1024)     /* libuv's recvmmsg slot size */
-#define UDP_BATCH       20              /* libuv's recvmmsg width */
+#define UDP_RECV_WIDTH  20              /* libuv's recvmmsg width */
+#define UDP_BATCH       40              /* answers gathered for one send: what
+                                           libuv reads per wakeup (it stops
+                                           after 32 datagrams, two recvmmsg) */
 #define UDP_QUEUE_MAX   (4 * 1024 * 1024) /* answers waiting for a full socket */
 
 #ifndef SOL_UDP
@@ -55,9 +58,9 @@
 #define UDP_SEGMENT     103             /* linux/udp.h, Linux 4.18 */
 #endif
 
-/* A GSO send holds at most 64 segments and one datagram's 65507 bytes. */
+/* A GSO send holds at most 64 segments and one IPv6 datagram's 65,487 bytes. */
 _Static_assert(UDP_BATCH <= 64, "a batch must fit one GSO send");
-_Static_assert(UDP_BATCH * PORTQ_UDP_MAX <= 65507, "a batch must fit one GSO send");
+_Static_assert(UDP_BATCH * PORTQ_UDP_MAX <= 65487, "a batch must fit one GSO send");
 
 typedef struct shared_reg {
 	registry_t *reg;
@@ -97,9 +100,11 @@ typedef struct {
 } watch_t;
 
 /*
- * Answers of one recvmmsg batch, sent with one sendmmsg. With UDP GSO the
- * answers to one peer form a group that leaves as one message of the
- * sendmmsg (gmsg, giov, ctl are the groups udp_flush builds).
+ * Answers gathered over the reads of one read cycle (several recvmmsg
+ * calls), sent with one sendmmsg per socket when the socket is drained,
+ * when the batch is full, or at the latest when the loop iteration ends.
+ * With UDP GSO the answers to one peer form a group that leaves as one
+ * message of the sendmmsg (gmsg, giov, ctl are the groups udp_flush builds).
  */
 typedef struct {
 	struct mmsghdr msg[UDP_BATCH];
@@ -127,6 +132,7 @@ struct worker {
 	uv_loop_t *loop;
 	uv_thread_t thread;
 	uv_async_t wake;                 /* a new registry, or stop */
+	uv_check_t flush;                /* after each loop iteration: answers left in the batch */
 	shared_reg_t *reg;
 	int stopping;
 	int gso;                         /* send answer groups with UDP_SEGMENT */
@@ -315,7 +321,7 @@ udp_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
 {
 	worker_t *w = h->data;
 	(void)suggested;
-	*buf = uv_buf_init((char *)w->udp_in, UDP_BATCH * UDP_CHUNK);
+	*buf = uv_buf_init((char *)w->udp_in, UDP_RECV_WIDTH * UDP_CHUNK);
 }
 
 static void
@@ -573,6 +579,14 @@ udp_flush(worker_t *w)
 	b->n = 0;
 }
 
+static void
+udp_flush_check(uv_check_t *c)
+{
+	worker_t *w = container_of(c, worker_t, flush);
+	if (w->batch.n > 0)
+		udp_flush(w);
+}
+
 static unsigned
 sockaddr_port(const struct sockaddr *sa)
 {
@@ -619,10 +633,8 @@ udp_recv(uv_udp_t *h, ssize_t nread, const uv_buf_t *buf,
          const struct sockaddr *addr, unsigned flags)
 {
 	worker_t *w = h->data;
-	if (flags & UV_UDP_MMSG_FREE) {
-		udp_flush(w);                    /* the end of a batch */
-		return;
-	}
+	if (flags & UV_UDP_MMSG_FREE)
+		return;        /* libuv's buffer goes; the answers are in the batch */
 	if (nread < 0) {
 		log_warn("udp receive: %s", uv_strerror((int)nread));
 		return;
@@ -632,12 +644,15 @@ udp_recv(uv_udp_t *h, ssize_t nread, const uv_buf_t *buf,
 		 * a read of a few datagrams, hold before the next one so that
 		 * more answers leave per send, per GSO group and per wakeup
 		 * (udp-hold). Not after a lone datagram (nothing to gain), nor
-		 * after two full batches or more: a backlog that size means the
-		 * worker is saturated, batches fill by themselves, and holding
-		 * would only idle it while clients wait. (One batch or a little
-		 * more is what a hold itself gathers: holding goes on.) */
+		 * after two full reads (40 datagrams) or more: a backlog that
+		 * size means the worker is saturated, batches fill by themselves,
+		 * and holding would only idle it while clients wait. (One read
+		 * or a little more is what a hold itself gathers: holding goes
+		 * on.) The answers leave first. */
 		unsigned *cycle = &w->cycle[h - w->udp];
-		if (nread == 0 && *cycle >= 2 && *cycle < 2 * UDP_BATCH && w->hold.tv_nsec != 0) {
+		udp_flush(w);
+		if (nread == 0 && *cycle >= 2 && *cycle < 2 * UDP_RECV_WIDTH &&
+		    w->hold.tv_nsec != 0) {
 			STAT_ADD(w->udp_holds, 1);
 			nanosleep(&w->hold, NULL);
 		}
@@ -665,6 +680,7 @@ udp_recv(uv_udp_t *h, ssize_t nread, const uv_buf_t *buf,
 	if (n == 0)
 		return;
 	if (!(flags & UV_UDP_MMSG_CHUNK)) {
+		udp_flush(w);                    /* earlier answers first */
 		udp_send_now(w, h, out, n, addr);
 		return;
 	}
@@ -1106,6 +1122,8 @@ worker_stop(worker_t *w)
 	if (w->stopping)
 		return;
 	w->stopping = 1;
+	udp_flush(w);
+	uv_close((uv_handle_t *)&w->flush, NULL);
 	for (int i = 0; i < w->n_udp; i++)
 		uv_close((uv_handle_t *)&w->udp[i], NULL);
 	for (int i = 0; i < w->n_tcp; i++)
@@ -1135,7 +1153,7 @@ worker_new(server_t *s, int id)
 	worker_t *w = calloc(1, sizeof(*w));
 	if (w == NULL)
 		return NULL;
-	w->udp_in = malloc(UDP_BATCH * UDP_CHUNK);
+	w->udp_in = malloc(UDP_RECV_WIDTH * UDP_CHUNK);
 	w->rrl = malloc(sizeof(*w->rrl));
 	if (w->udp_in == NULL || w->rrl == NULL) {
 		free(w->udp_in);
@@ -1160,6 +1178,11 @@ worker_new(server_t *s, int id)
 		w->loop = &w->own_loop;
 	}
 	uv_async_init(w->loop, &w->wake, worker_wake);
+	/* Answers gathered by a read cycle that libuv cut short (it reads
+	 * at most 32 datagrams per wakeup) leave at the end of the iteration. */
+	uv_check_init(w->loop, &w->flush);
+	uv_check_start(&w->flush, udp_flush_check);
+	uv_unref((uv_handle_t *)&w->flush);
 	w->reg = shared_acquire(s);
 	return w;
 }

@@ -675,6 +675,110 @@ burst(int n)
 	close(fd);
 }
 
+static int
+distinct_lengths(const size_t *len, int n)
+{
+	int d = 0;
+	for (int i = 0; i < n; i++) {
+		int seen = 0;
+		for (int k = 0; k < i && !seen; k++)
+			seen = len[k] == len[i];
+		d += !seen;
+	}
+	return d;
+}
+
+/*
+ * n queries from one client socket, sent while the server's loop is
+ * paused so that one read cycle takes them all (libuv reads 20 per
+ * recvmmsg). Each answer must be the one its query gets alone, then
+ * zeros. Returns how many distinct lengths the datagrams had (a GSO
+ * group has at most two: its segment size and a shorter last one), sets
+ * *natural to how many the answers alone had and *widest to the longest.
+ */
+static int
+gso_burst(int n, int ranges, int *natural, size_t *widest)
+{
+	enum { MAX = 64 };
+	ck_assert_int_le(n, MAX);
+	static uint8_t alone[MAX][PORTQ_UDP_MAX], got[MAX][PORTQ_UDP_MAX];
+	uint8_t req[MAX][64];
+	size_t req_len[MAX], alone_len[MAX], got_len[MAX] = { 0 };
+	for (int i = 0; i < n; i++) {
+		/* Ranges: answers cut to about 1232 bytes (TC); ports: 100-400. */
+		portq_question_t q = ranges ? (portq_question_t){ .port_lo = (uint16_t)(i * 100),
+		                                                  .port_hi = 65535, .limit = 300 }
+		                            : (portq_question_t){ .port_lo = (uint16_t)(1 + i * 7) };
+		req_len[i] = fixture_encode(req[i], sizeof(req[i]),
+		                            ranges ? PORTQ_OP_RANGE : PORTQ_OP_PORT,
+		                            (uint16_t)(0x6000 + i), &q);
+		alone_len[i] = fixture_udp_raw(&fx, req[i], req_len[i], alone[i], sizeof(alone[i]), 2000);
+		ck_assert_uint_gt(alone_len[i], PORTQ_HEADER_LEN);
+	}
+	int fd = socket(AF_INET, SOCK_DGRAM, 0);
+	int big = 4 << 20;
+	setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &big, sizeof(big));
+	struct sockaddr_in a = fixture_addr(&fx);
+	ck_assert_int_eq(connect(fd, (struct sockaddr *)&a, sizeof(a)), 0);
+	fixture_call(&fx, pause_loop);
+	usleep(50 * 1000);
+	for (int i = 0; i < n; i++)
+		ck_assert_int_eq(send(fd, req[i], req_len[i], 0), (ssize_t)req_len[i]);
+	for (int k = 0; k < n; k++) {
+		struct pollfd p = { fd, POLLIN, 0 };
+		ck_assert_int_eq(poll(&p, 1, 3000), 1);
+		uint8_t buf[PORTQ_UDP_MAX + 1];
+		ssize_t len = recv(fd, buf, sizeof(buf), 0);
+		ck_assert_int_ge(len, PORTQ_HEADER_LEN);
+		ck_assert_int_le(len, PORTQ_UDP_MAX);
+		unsigned i = (unsigned)(buf[2] << 8 | buf[3]) - 0x6000;
+		ck_assert_uint_lt(i, (unsigned)n);
+		ck_assert_uint_eq(got_len[i], 0);
+		memcpy(got[i], buf, (size_t)len);
+		got_len[i] = (size_t)len;
+	}
+	close(fd);
+	*widest = 0;
+	for (int i = 0; i < n; i++) {
+		ck_assert_uint_ge(got_len[i], alone_len[i]);
+		ck_assert_msg(memcmp(got[i], alone[i], alone_len[i]) == 0,
+		              "answer %d differs from the one it gets alone", i);
+		ck_assert(portq_padding_ok(got[i] + alone_len[i], got_len[i] - alone_len[i]));
+		if (got_len[i] > *widest)
+			*widest = got_len[i];
+	}
+	*natural = distinct_lengths(alone_len, n);
+	return distinct_lengths(got_len, n);
+}
+
+/*
+ * The answers of one wakeup's reads leave together although libuv read
+ * them with two recvmmsg calls and never said the socket was drained
+ * (it stops after 32 datagrams): 40 answers to one client make one GSO
+ * group, two lengths at most. 60 answers of about 1232 bytes take two
+ * wakeups: two groups, four lengths at most, the first near 49 KB, none
+ * refused (a refused group would leave unpadded, in as many lengths as
+ * the answers have alone).
+ */
+START_TEST(one_group_across_reads)
+{
+	size_t widest;
+	int natural;
+	int lengths = gso_burst(40, 0, &natural, &widest);
+	ck_assert_int_gt(natural, 6);         /* else the check below proves nothing */
+	if (!fx.cfg.udp_gso) {
+		ck_assert_int_eq(lengths, natural);
+		return;
+	}
+	ck_assert_int_le(lengths, 2);
+	lengths = gso_burst(60, 1, &natural, &widest);
+	ck_assert_uint_gt(40 * widest, 40000);
+	ck_assert_int_gt(natural, 4);
+	ck_assert_int_le(lengths, 4);
+	ck_assert_int_eq(info_stat("udp-send-errors"), 0);
+}
+END_TEST
+
 /*
  * udp-hold waits after a read of a few datagrams only: not after a lone
  * one, and not after two full batches (40) or more, when waiting would
@@ -802,6 +906,7 @@ server_suite(void)
 	tcase_add_test(tc, one_batch_from_one_client);
 	tcase_add_test(tc, forged_sources_cost_no_one_else);
 	tcase_add_test(tc, hold_only_after_a_small_batch);
+	tcase_add_test(tc, one_group_across_reads);
 	suite_add_tcase(s, tc);
 
 	TCase *plain = tcase_create("udp-gso no, udp-hold 1000");
@@ -809,6 +914,7 @@ server_suite(void)
 	tcase_set_timeout(plain, 60);
 	tcase_add_test(plain, one_batch_from_one_client);
 	tcase_add_test(plain, hold_only_after_a_small_batch);
+	tcase_add_test(plain, one_group_across_reads);
 	tcase_add_test(plain, port_over_udp_and_tcp);
 	tcase_add_test(plain, reload_under_load_loses_nothing);
 	suite_add_tcase(s, plain);
