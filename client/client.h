@@ -5,6 +5,8 @@
 #ifndef PORTQ_CLIENT_CLIENT_H
 #define PORTQ_CLIENT_CLIENT_H
 
+#include <sys/types.h>
+
 #include "conf.h"
 #include "msg.h"
 #include "portq.h"
@@ -38,6 +40,8 @@ struct portq_client {
 	size_t udp_addr;
 	unsigned udp_uses;          /* queries it carried */
 	unsigned udp_forks;         /* client_forks() when it was opened */
+	dev_t udp_dev;              /* what it is (fstat), so that a descriptor */
+	ino_t udp_ino;              /* the program closed and reused is left alone */
 	char resolve_error[CLIENT_ERROR_MAX];
 	char error[CLIENT_ERROR_MAX];
 	uint8_t buf[TRANSPORT_BUF_MAX];   /* one answer at a time; last, and

@@ -145,7 +145,7 @@ setup(void)
 	key_ok = pthread_key_create(&key, thread_end) == 0;
 	pthread_mutex_lock(&lock);
 	file_load();
-	const char *env = getenv("PORTQ_SERVER");
+	const char *env = secure_getenv("PORTQ_SERVER");
 	if (env != NULL && str_keep(&env_built, &env_built_cap, env) < 0)
 		env_built = NULL;   /* out of memory: thread_sync() tries again */
 	current_build();
@@ -239,7 +239,7 @@ default_thread_get(default_thread_t **out, long long *now_ms)
 	file_check(*now_ms);
 	unsigned long gen = atomic_load_explicit(&generation, memory_order_acquire);
 	if (t->gen != gen || *now_ms >= t->env_due_ms) {
-		const char *env = getenv("PORTQ_SERVER");
+		const char *env = secure_getenv("PORTQ_SERVER");
 		if (env == NULL)
 			env = "";
 		t->env_due_ms = *now_ms + DEFAULT_CHECK_INTERVAL_MS;

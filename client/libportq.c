@@ -13,6 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <stdio.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -151,10 +152,24 @@ client_init(portq_client_t *c, const conf_t *conf, int tcp, int cache_ttl)
 	client_scope_make(&c->conf, c->scope, sizeof(c->scope));
 }
 
+/*
+ * Whether the kept UDP socket's descriptor still is that socket. A program
+ * may close descriptors it did not open (a daemon closing everything, say)
+ * and open something else under the same number: that is not ours to
+ * write a query into, nor to close.
+ */
+static int
+udp_still_ours(const portq_client_t *c)
+{
+	struct stat st;
+	return fstat(c->udp_fd, &st) == 0 && S_ISSOCK(st.st_mode) &&
+	       st.st_dev == c->udp_dev && st.st_ino == c->udp_ino;
+}
+
 void
 client_close(portq_client_t *c)
 {
-	if (c->udp_fd >= 0)
+	if (c->udp_fd >= 0 && udp_still_ours(c))
 		close(c->udp_fd);
 	c->udp_fd = -1;
 }
@@ -187,7 +202,7 @@ portq_client_new(portq_client_t **out, const portq_options_t *opts)
 	char err[CLIENT_ERROR_MAX] = "";
 	if (file[0] != '\0')
 		(void)conf_read_file(&conf, file);   /* unreadable: as if absent */
-	const char *env = getenv("PORTQ_SERVER");
+	const char *env = secure_getenv("PORTQ_SERVER");
 	if (opts->servers != NULL)
 		rc = conf_servers_set(&conf, opts->servers, err, sizeof(err));
 	else if (env != NULL && env[0] != '\0')
@@ -310,6 +325,8 @@ udp_ask(portq_client_t *c, const resolve_addr_t *a, const uint8_t *query, size_t
 {
 	size_t which = (size_t)(a - c->addrs);
 	unsigned f = client_forks();
+	if (c->udp_fd >= 0 && !udp_still_ours(c))
+		c->udp_fd = -1;                  /* gone: forget it, close nothing */
 	if (c->udp_fd >= 0 && (c->udp_addr != which || c->udp_forks != f ||
 	                       c->udp_uses >= CLIENT_UDP_USES_MAX))
 		client_close(c);
@@ -319,8 +336,19 @@ udp_ask(portq_client_t *c, const resolve_addr_t *a, const uint8_t *query, size_t
 		c->udp_uses = 0;
 	}
 	c->udp_uses++;
-	return transport_udp(a, &c->udp_fd, query, qlen, c->conf.timeout_ms, c->buf,
-	                     sizeof(c->buf), len, err, errlen);
+	int rc = transport_udp(a, &c->udp_fd, query, qlen, c->conf.timeout_ms, c->buf,
+	                       sizeof(c->buf), len, err, errlen);
+	struct stat st;
+	if (c->udp_fd >= 0 && c->udp_uses == 1) {
+		if (fstat(c->udp_fd, &st) == 0) {
+			c->udp_dev = st.st_dev;
+			c->udp_ino = st.st_ino;
+		} else {
+			close(c->udp_fd);            /* cannot tell it later: do not keep it */
+			c->udp_fd = -1;
+		}
+	}
+	return rc;
 }
 
 /* Ask one server; on success *len bytes of an OK/NOT-FOUND answer in c->buf. */

@@ -1429,6 +1429,57 @@ START_TEST(cache_dropped_on_new_serial)
 }
 END_TEST
 
+/* The descriptor of c's kept UDP socket, found by its peer. */
+static int
+kept_socket(unsigned peer_port)
+{
+	for (int fd = 3; fd < 1024; fd++) {
+		struct sockaddr_in a;
+		socklen_t alen = sizeof(a);
+		int type = 0;
+		socklen_t tlen = sizeof(type);
+		if (getsockopt(fd, SOL_SOCKET, SO_TYPE, &type, &tlen) == 0 && type == SOCK_DGRAM &&
+		    getpeername(fd, (struct sockaddr *)&a, &alen) == 0 && a.sin_family == AF_INET &&
+		    ntohs(a.sin_port) == peer_port)
+			return fd;
+	}
+	return -1;
+}
+
+/*
+ * A program closes the descriptor of the handle's kept UDP socket and
+ * opens a file under the same number (a daemon closing everything does
+ * that): the next query goes out on a new socket, and the file is neither
+ * written to nor closed, then or when the handle goes.
+ */
+START_TEST(kept_socket_number_reused)
+{
+	counter_t k;
+	counter_start(&k);
+	portq_client_t *c = counter_client(&k, PORTQ_CACHE_OFF, NULL);
+	ck_assert_int_eq(ask_cached(c, 4100), 0);
+	int fd = kept_socket(k.port);
+	ck_assert_int_ge(fd, 0);
+	char path[] = "/tmp/portq-test-kept-XXXXXX";
+	int file = mkstemp(path);
+	ck_assert_int_ge(file, 0);
+	unlink(path);
+	ck_assert_int_eq(dup2(file, fd), fd);     /* closes the socket, the file in its place */
+	close(file);
+	ck_assert_int_eq(ask_cached(c, 4101), 0);
+	ck_assert_int_eq(k.queries, 2);
+	struct stat st;
+	ck_assert_int_eq(fstat(fd, &st), 0);
+	ck_assert(S_ISREG(st.st_mode));
+	ck_assert_int_eq(st.st_size, 0);
+	portq_client_free(c);
+	ck_assert_int_eq(fstat(fd, &st), 0);      /* still open */
+	ck_assert(S_ISREG(st.st_mode));
+	close(fd);
+	counter_stop(&k);
+}
+END_TEST
+
 START_TEST(cache_bounded)
 {
 	counter_t k;
@@ -2519,6 +2570,7 @@ client_suite(void)
 	tcase_add_test(tc, cache_ttl_settings);
 	tcase_add_test(tc, cache_dropped_on_new_serial);
 	tcase_add_test(tc, cache_bounded);
+	tcase_add_test(tc, kept_socket_number_reused);
 	tcase_add_test(tc, cache_servent);
 	tcase_add_test(tc, cache_servent_quiet);
 	tcase_add_test(tc, default_conf_reread);
