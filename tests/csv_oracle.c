@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include "csv_oracle.h"
 
@@ -86,4 +87,39 @@ csv_oracle_free(csv_oracle_t *t)
 	free(t->rows);
 	free(t->text);
 	memset(t, 0, sizeof(*t));
+}
+
+int
+csv_oracle_has_name(const csv_oracle_t *t, const char *name)
+{
+	for (size_t i = 0; i < t->n; i++)
+		if (strcasecmp(t->rows[i].name, name) == 0)
+			return 1;
+	return 0;
+}
+
+uint64_t
+csv_rng_next(csv_rng_t *rng)
+{
+	uint64_t z = (rng->state += 0x9e3779b97f4a7c15ULL);
+	z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
+	z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
+	return z ^ (z >> 31);
+}
+
+unsigned
+csv_rng_below(csv_rng_t *rng, unsigned n)
+{
+	return (unsigned)(csv_rng_next(rng) % n);
+}
+
+const csv_row_t *
+csv_oracle_random_row(const csv_oracle_t *t, csv_rng_t *rng, int want_port,
+                      int want_name)
+{
+	for (;;) {    /* most rows qualify: this ends after a few draws */
+		const csv_row_t *r = &t->rows[csv_rng_below(rng, (unsigned)t->n)];
+		if ((!want_port || r->has_port) && (!want_name || r->name[0] != '\0'))
+			return r;
+	}
 }

@@ -7,10 +7,8 @@
  * What the plugin should report is read here through libportq (INFO, PORT
  * and NAME answers), never written into the test: the snapshot can change.
  */
-#include <arpa/inet.h>
 #include <check.h>
 #include <fcntl.h>
-#include <netinet/in.h>
 #include <poll.h>
 #include <signal.h>
 #include <stdio.h>
@@ -21,7 +19,9 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "loopback.h"
 #include "portq.h"
+#include "portqd_process.h"
 
 #define CSV_PATH PORTQ_DATA_DIR "/service-names-port-numbers.csv"
 
@@ -37,55 +37,15 @@ now_ms(void)
 
 /* ---- portqd ------------------------------------------------------------ */
 
-static pid_t daemon_pid;
-static char daemon_log[64];
-static char server[64];      /* "127.0.0.1:PORT" of the running portqd */
-
-/* The port portqd logs once it serves; 0 while it has not. */
-static unsigned
-daemon_port_logged(void)
-{
-	FILE *f = fopen(daemon_log, "r");
-	char line[512];
-	unsigned port = 0;
-	int serving = 0;
-	while (f != NULL && fgets(line, sizeof(line), f) != NULL) {
-		const char *p = strstr(line, "listening on udp and tcp");
-		if (p != NULL && (p = strstr(p, "(port ")) != NULL)
-			port = (unsigned)strtoul(p + 6, NULL, 10);
-		serving |= strstr(line, "serving ") != NULL;
-	}
-	if (f != NULL)
-		fclose(f);
-	return serving ? port : 0;
-}
+static portqd_process_t portqd;
+static const char *server = portqd.server;   /* "127.0.0.1:PORT" */
 
 /* portqd on an ephemeral loopback port, its stderr in a file. */
 static void
 fixture_up(void)
 {
-	snprintf(daemon_log, sizeof(daemon_log), "/tmp/test_check_portq.XXXXXX");
-	int fd = mkstemp(daemon_log);
-	ck_assert_int_ge(fd, 0);
-	daemon_pid = fork();
-	ck_assert_int_ge(daemon_pid, 0);
-	if (daemon_pid == 0) {
-		dup2(fd, STDERR_FILENO);
-		execl(PORTQD_PATH, "portqd", "--registry", CSV_PATH, "--listen", "127.0.0.1:0",
-		      (char *)NULL);
-		_exit(127);
-	}
-	close(fd);
-	unsigned port = 0;
-	for (int tries = 0; tries < 600 && port == 0; tries++) {
-		int status;
-		ck_assert_msg(waitpid(daemon_pid, &status, WNOHANG) == 0,
-		              "portqd exited early (see %s)", daemon_log);
-		if ((port = daemon_port_logged()) == 0)
-			usleep(50 * 1000);
-	}
-	ck_assert_msg(port != 0, "portqd did not serve within 30 s (see %s)", daemon_log);
-	snprintf(server, sizeof(server), "127.0.0.1:%u", port);
+	const char *const args[] = { "--registry", CSV_PATH, NULL };
+	portqd_process_start(&portqd, "127.0.0.1:0", args);
 	/* The plugin is always given -H; nothing from the environment. */
 	unsetenv("PORTQ_SERVER");
 }
@@ -93,17 +53,7 @@ fixture_up(void)
 static void
 fixture_down(void)
 {
-	kill(daemon_pid, SIGTERM);
-	int status;
-	for (int tries = 0; tries < 200; tries++) {
-		if (waitpid(daemon_pid, &status, WNOHANG) == daemon_pid) {
-			unlink(daemon_log);
-			return;
-		}
-		usleep(50 * 1000);
-	}
-	kill(daemon_pid, SIGKILL);
-	waitpid(daemon_pid, &status, 0);
+	portqd_process_stop(&portqd);
 }
 
 /* ---- what libportq says ------------------------------------------------- */
@@ -220,19 +170,6 @@ assert_one_line(const char *out, const char *want)
 		const char *args_[] = { __VA_ARGS__, NULL };                   \
 		ck_assert_int_eq(run_plugin(args_, (out), sizeof(out), NULL), (code)); \
 	} while (0)
-
-/* A loopback port with nothing behind it: bound, then closed. */
-static unsigned
-closed_port(void)
-{
-	int fd = socket(AF_INET, SOCK_DGRAM, 0);
-	struct sockaddr_in a = { .sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
-	socklen_t len = sizeof(a);
-	ck_assert_int_eq(bind(fd, (struct sockaddr *)&a, sizeof(a)), 0);
-	ck_assert_int_eq(getsockname(fd, (struct sockaddr *)&a, &len), 0);
-	close(fd);
-	return ntohs(a.sin_port);
-}
 
 /* ---- the tests ---------------------------------------------------------- */
 
@@ -363,7 +300,7 @@ END_TEST
 START_TEST(no_server)
 {
 	char out[4096], list[64];
-	snprintf(list, sizeof(list), "127.0.0.1:%u", closed_port());
+	snprintf(list, sizeof(list), "127.0.0.1:%u", loopback_port_closed(SOCK_DGRAM));
 	long long took;
 	const char *args[] = { "-H", list, "-t", "5", NULL };
 	ck_assert_int_eq(run_plugin(args, out, sizeof(out), &took), CRITICAL);
@@ -377,13 +314,10 @@ END_TEST
 START_TEST(silent_server)
 {
 	/* Reads nothing, answers nothing; no TCP listener on the port. */
-	int fd = socket(AF_INET, SOCK_DGRAM, 0);
-	struct sockaddr_in a = { .sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
-	socklen_t len = sizeof(a);
-	ck_assert_int_eq(bind(fd, (struct sockaddr *)&a, sizeof(a)), 0);
-	ck_assert_int_eq(getsockname(fd, (struct sockaddr *)&a, &len), 0);
+	unsigned port;
+	int fd = loopback_socket_bound(SOCK_DGRAM, &port);
 	char out[4096], list[64];
-	snprintf(list, sizeof(list), "127.0.0.1:%u", ntohs(a.sin_port));
+	snprintf(list, sizeof(list), "127.0.0.1:%u", port);
 
 	long long took;
 	const char *args[] = { "-H", list, "-t", "1", NULL };

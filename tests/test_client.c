@@ -45,9 +45,11 @@
 #endif
 
 #include "csv_oracle.h"
+#include "loopback.h"
 #include "msg.h"
 #include "portq.h"
 #include "portq_async.h"
+#include "portqd_process.h"
 
 #define CSV_PATH PORTQ_DATA_DIR "/service-names-port-numbers.csv"
 
@@ -316,13 +318,10 @@ row_named(const char *name, const char *proto)
 
 /* ---- portqd ---------------------------------------------------------- */
 
-typedef struct {
-	pid_t pid;
-	unsigned port;
-	char log[64];
-} daemon_t;
+static portqd_process_t server;     /* the one the fixture starts */
 
-static daemon_t server;     /* the one the fixture starts */
+/* What every portqd started here serves. */
+static const char *const csv_args[] = { "--registry", CSV_PATH, NULL };
 
 static long long
 now_ms(void)
@@ -332,88 +331,12 @@ now_ms(void)
 	return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
-/*
- * Start portqd on an ephemeral loopback port, its stderr in a file (not a
- * pipe: a pipe nobody reads would one day block the daemon's logging), and
- * read the port it logs.
- */
-static void
-daemon_start_on(daemon_t *d, const char *listen)
-{
-	snprintf(d->log, sizeof(d->log), "/tmp/test_client.XXXXXX");
-	int fd = mkstemp(d->log);
-	ck_assert_int_ge(fd, 0);
-	d->pid = fork();
-	ck_assert_int_ge(d->pid, 0);
-	if (d->pid == 0) {
-		dup2(fd, STDERR_FILENO);
-		execl(PORTQD_PATH, "portqd", "--registry", CSV_PATH,
-		      "--listen", listen, (char *)NULL);
-		_exit(127);
-	}
-	close(fd);
-	d->port = 0;
-	for (int tries = 0; tries < 600 && d->port == 0; tries++) {
-		FILE *f = fopen(d->log, "r");
-		char line[512];
-		while (f != NULL && fgets(line, sizeof(line), f) != NULL) {
-			const char *p = strstr(line, "listening on udp and tcp");
-			if (p != NULL && (p = strstr(p, "(port ")) != NULL)
-				d->port = (unsigned)strtoul(p + 6, NULL, 10);
-		}
-		if (f != NULL)
-			fclose(f);
-		/* Serving is logged after listening: wait for both. */
-		if (d->port != 0) {
-			int serving = 0;
-			f = fopen(d->log, "r");
-			while (f != NULL && fgets(line, sizeof(line), f) != NULL)
-				serving |= strstr(line, "serving ") != NULL;
-			if (f != NULL)
-				fclose(f);
-			if (!serving)
-				d->port = 0;
-		}
-		int status;
-		ck_assert_msg(waitpid(d->pid, &status, WNOHANG) == 0,
-		              "portqd exited early (see %s)", d->log);
-		if (d->port == 0)
-			usleep(50 * 1000);
-	}
-	ck_assert_msg(d->port != 0, "portqd logged no port within 30 s (see %s)", d->log);
-}
-
-static void
-daemon_start(daemon_t *d)
-{
-	daemon_start_on(d, "127.0.0.1:0");
-}
-
-/* SIGTERM, then the exit status (bounded wait); -1 if it did not exit. */
-static int
-daemon_stop(daemon_t *d)
-{
-	kill(d->pid, SIGTERM);
-	int status = 0;
-	for (int tries = 0; tries < 200; tries++) {
-		pid_t w = waitpid(d->pid, &status, WNOHANG);
-		if (w == d->pid) {
-			unlink(d->log);
-			return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
-		}
-		usleep(50 * 1000);
-	}
-	kill(d->pid, SIGKILL);
-	waitpid(d->pid, &status, 0);
-	return -1;
-}
-
 static char server_env[64];
 
 static void
 fixture_up(void)
 {
-	daemon_start(&server);
+	portqd_process_start(&server, "127.0.0.1:0", csv_args);
 	snprintf(server_env, sizeof(server_env), "127.0.0.1:%u", server.port);
 	/* Only the servers a test names: never the machine's own portq.conf. */
 	setenv("PORTQ_SERVER", server_env, 1);
@@ -422,7 +345,7 @@ fixture_up(void)
 static void
 fixture_down(void)
 {
-	daemon_stop(&server);
+	portqd_process_stop(&server);
 }
 
 /* A handle on the fixture's server; no config file. */
@@ -440,33 +363,6 @@ client_new(const char *servers, int timeout_ms, int attempts, int tcp)
 	ck_assert_int_eq(portq_client_new(&c, &o), PORTQ_OK);
 	ck_assert_ptr_nonnull(c);
 	return c;
-}
-
-/* A loopback port with nothing behind it: bound, then closed. */
-static unsigned
-closed_port(int type)
-{
-	int fd = socket(AF_INET, type, 0);
-	struct sockaddr_in a = { .sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
-	socklen_t len = sizeof(a);
-	ck_assert_int_eq(bind(fd, (struct sockaddr *)&a, sizeof(a)), 0);
-	ck_assert_int_eq(getsockname(fd, (struct sockaddr *)&a, &len), 0);
-	close(fd);
-	return ntohs(a.sin_port);
-}
-
-/* A bound loopback socket; *port is its port. */
-static int
-bound_socket(int type, unsigned *port)
-{
-	int fd = socket(AF_INET, type, 0);
-	ck_assert_int_ge(fd, 0);
-	struct sockaddr_in a = { .sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
-	socklen_t len = sizeof(a);
-	ck_assert_int_eq(bind(fd, (struct sockaddr *)&a, sizeof(a)), 0);
-	ck_assert_int_eq(getsockname(fd, (struct sockaddr *)&a, &len), 0);
-	*port = ntohs(a.sin_port);
-	return fd;
 }
 
 /* ---- libc-style lookups --------------------------------------------- */
@@ -899,7 +795,7 @@ END_TEST
 START_TEST(first_server_dead)
 {
 	char list[128];
-	unsigned dead = closed_port(SOCK_DGRAM);
+	unsigned dead = loopback_port_closed(SOCK_DGRAM);
 	snprintf(list, sizeof(list), "127.0.0.1:%u, %s", dead, server_env);
 	portq_client_t *c = client_new(list, 2000, 1, 0);
 	portq_result_t *r;
@@ -922,7 +818,7 @@ START_TEST(config_file_servers)
 	           "bogus line that is skipped\n"
 	           "server %s\n"
 	           "timeout 1500\n"
-	           "attempts 1\n", closed_port(SOCK_DGRAM), server_env);
+	           "attempts 1\n", loopback_port_closed(SOCK_DGRAM), server_env);
 	fclose(f);
 	unsetenv("PORTQ_SERVER");       /* the file's servers, not the fixture's */
 	portq_options_t o;
@@ -939,7 +835,7 @@ START_TEST(config_file_servers)
 
 	/* PORTQ_SERVER wins over the file: a dead one alone now fails. */
 	char dead[64];
-	snprintf(dead, sizeof(dead), "127.0.0.1:%u", closed_port(SOCK_DGRAM));
+	snprintf(dead, sizeof(dead), "127.0.0.1:%u", loopback_port_closed(SOCK_DGRAM));
 	setenv("PORTQ_SERVER", dead, 1);
 	ck_assert_int_eq(portq_client_new(&c, &o), PORTQ_OK);
 	ck_assert_int_eq(portq_query_name(c, "sftsrv", "udp", &r), PORTQ_EIO);
@@ -980,8 +876,8 @@ START_TEST(ipv6_bracketed_server)
 		close(fd);
 	if (!have_v6)
 		return;        /* no IPv6 loopback here: nothing to test against */
-	daemon_t d;
-	daemon_start_on(&d, "[::1]:0");
+	portqd_process_t d;
+	portqd_process_start(&d, "[::1]:0", csv_args);
 	char list[64], label[64];
 	snprintf(list, sizeof(list), "[::1]:%u", d.port);
 	snprintf(label, sizeof(label), "[::1]:%u", d.port);
@@ -992,7 +888,7 @@ START_TEST(ipv6_bracketed_server)
 	ck_assert_uint_eq(r->n_entries, 1);
 	portq_result_free(r);
 	portq_client_free(c);
-	ck_assert_int_eq(daemon_stop(&d), 0);
+	ck_assert_int_eq(portqd_process_stop(&d), 0);
 }
 END_TEST
 
@@ -1025,7 +921,7 @@ END_TEST
 START_TEST(silent_server_times_out)
 {
 	unsigned port;
-	int fd = bound_socket(SOCK_DGRAM, &port);    /* receives, never answers */
+	int fd = loopback_socket_bound(SOCK_DGRAM, &port);    /* receives, never answers */
 	char list[64];
 	snprintf(list, sizeof(list), "127.0.0.1:%u", port);
 	portq_client_t *c = client_new(list, 150, 2, 0);
@@ -1045,7 +941,7 @@ START_TEST(silent_server_times_out)
 	close(fd);
 
 	/* Over TCP: a listener that accepts (the kernel does) and never answers. */
-	fd = bound_socket(SOCK_STREAM, &port);
+	fd = loopback_socket_bound(SOCK_STREAM, &port);
 	ck_assert_int_eq(listen(fd, 4), 0);
 	snprintf(list, sizeof(list), "127.0.0.1:%u", port);
 	c = client_new(list, 150, 1, 1);
@@ -1123,7 +1019,7 @@ fake_run(void *arg)
 	sendto(f->fd, out, len, 0, (struct sockaddr *)&from, flen);
 	/* Right ID, wrong source address. */
 	unsigned other_port;
-	int fd2 = bound_socket(SOCK_DGRAM, &other_port);
+	int fd2 = loopback_socket_bound(SOCK_DGRAM, &other_port);
 	len = fake_answer(out, sizeof(out), &h, &q, h.id, 9999, 0);
 	sendto(fd2, out, len, 0, (struct sockaddr *)&from, flen);
 	close(fd2);
@@ -1140,7 +1036,7 @@ fake_run(void *arg)
 START_TEST(mismatched_answers_ignored)
 {
 	unsigned port;
-	fake_t f = { bound_socket(SOCK_DGRAM, &port), FAKE_STRAYS, 0 };
+	fake_t f = { loopback_socket_bound(SOCK_DGRAM, &port), FAKE_STRAYS, 0 };
 	pthread_t t;
 	ck_assert_int_eq(pthread_create(&t, NULL, fake_run, &f), 0);
 	char list[64];
@@ -1163,7 +1059,7 @@ END_TEST
 START_TEST(malformed_answer_fails)
 {
 	unsigned port;
-	fake_t f = { bound_socket(SOCK_DGRAM, &port), FAKE_LIAR, 0 };
+	fake_t f = { loopback_socket_bound(SOCK_DGRAM, &port), FAKE_LIAR, 0 };
 	pthread_t t;
 	ck_assert_int_eq(pthread_create(&t, NULL, fake_run, &f), 0);
 	char list[64];
@@ -1227,7 +1123,7 @@ static void
 counter_start(counter_t *k)
 {
 	memset(k, 0, sizeof(*k));
-	k->fd = bound_socket(SOCK_DGRAM, &k->port);
+	k->fd = loopback_socket_bound(SOCK_DGRAM, &k->port);
 	ck_assert_int_eq(pthread_create(&k->thread, NULL, counter_run, k), 0);
 }
 
@@ -2007,9 +1903,9 @@ START_TEST(async_failing_servers)
 	test_loop_t l;
 	loop_open(&l);
 	unsigned silent_port;
-	int silent = bound_socket(SOCK_DGRAM, &silent_port);
+	int silent = loopback_socket_bound(SOCK_DGRAM, &silent_port);
 	char dead[64], quiet[64], list[256];
-	snprintf(dead, sizeof(dead), "127.0.0.1:%u", closed_port(SOCK_DGRAM));
+	snprintf(dead, sizeof(dead), "127.0.0.1:%u", loopback_port_closed(SOCK_DGRAM));
 	snprintf(quiet, sizeof(quiet), "127.0.0.1:%u", silent_port);
 
 	/* A closed port, a server that never answers, then the real one. */
@@ -2080,7 +1976,7 @@ START_TEST(async_tcp_and_silent_tcp)
 
 	/* A listener that accepts (the kernel does) and never answers. */
 	unsigned port;
-	int fd = bound_socket(SOCK_STREAM, &port);
+	int fd = loopback_socket_bound(SOCK_STREAM, &port);
 	ck_assert_int_eq(listen(fd, 4), 0);
 	char list[64];
 	snprintf(list, sizeof(list), "127.0.0.1:%u", port);
@@ -2108,7 +2004,7 @@ START_TEST(async_close_cancels)
 {
 	portq_cache_flush();
 	unsigned port;
-	int silent = bound_socket(SOCK_DGRAM, &port);
+	int silent = loopback_socket_bound(SOCK_DGRAM, &port);
 	char list[64];
 	snprintf(list, sizeof(list), "127.0.0.1:%u", port);
 	test_loop_t l;
@@ -2477,7 +2373,7 @@ START_TEST(cli_outputs_and_exit_codes)
 	ck_assert(strstr(out, "sftsrv") != NULL);
 
 	char dead[64];
-	snprintf(dead, sizeof(dead), "127.0.0.1:%u", closed_port(SOCK_DGRAM));
+	snprintf(dead, sizeof(dead), "127.0.0.1:%u", loopback_port_closed(SOCK_DGRAM));
 	const char *down[] = { "--server", dead, "--timeout", "200", "22", NULL };
 	ck_assert_int_eq(run_cli(out, sizeof(out), down), 2);
 	const char *usage[] = { "--bogus", NULL };
@@ -2515,8 +2411,8 @@ END_TEST
 
 START_TEST(daemon_stops_cleanly)
 {
-	daemon_t d;
-	daemon_start(&d);
+	portqd_process_t d;
+	portqd_process_start(&d, "127.0.0.1:0", csv_args);
 	char list[64];
 	snprintf(list, sizeof(list), "127.0.0.1:%u", d.port);
 	portq_client_t *c = client_new(list, 2000, 1, 0);
@@ -2524,7 +2420,7 @@ START_TEST(daemon_stops_cleanly)
 	ck_assert_int_eq(portq_query_info(c, &r), PORTQ_OK);
 	portq_result_free(r);
 	portq_client_free(c);
-	ck_assert_int_eq(daemon_stop(&d), 0);
+	ck_assert_int_eq(portqd_process_stop(&d), 0);
 }
 END_TEST
 

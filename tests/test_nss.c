@@ -28,14 +28,10 @@
 #include <netdb.h>
 #include <netinet/in.h>
 #include <nss.h>
-#include <sched.h>
-#include <signal.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <strings.h>
-#include <sys/mount.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
@@ -43,7 +39,10 @@
 #include <unistd.h>
 
 #include "csv_oracle.h"
+#include "loopback.h"
+#include "mount_ns.h"
 #include "portq.h"
+#include "portqd_process.h"
 
 #define CSV_PATH PORTQ_DATA_DIR "/service-names-port-numbers.csv"
 
@@ -71,9 +70,7 @@
 
 static csv_oracle_t csv;
 
-static pid_t daemon_pid;
-static char daemon_log[64];
-static char server_env[64];          /* "127.0.0.1:PORT" of portqd */
+static portqd_process_t portqd;
 static char registry_path[64];       /* the services file portqd also loads */
 
 /* A temporary file's path in `path` (a mkstemp template); its fd. */
@@ -123,89 +120,20 @@ registry_write(void)
 static void
 daemon_start(void)
 {
-	snprintf(daemon_log, sizeof(daemon_log), "/tmp/test_nss.XXXXXX");
-	int fd = mkstemp(daemon_log);
-	ck_assert_int_ge(fd, 0);
 	char services_arg[80];
 	snprintf(services_arg, sizeof(services_arg), "services:%s", registry_path);
-	daemon_pid = fork();
-	ck_assert_int_ge(daemon_pid, 0);
-	if (daemon_pid == 0) {
-		dup2(fd, STDERR_FILENO);
-		execl(PORTQD_PATH, "portqd", "--registry", CSV_PATH, "--registry",
-		      services_arg, "--listen", "127.0.0.1:0", (char *)NULL);
-		_exit(127);
-	}
-	close(fd);
-	/* The port is logged on listening; "serving" follows once loaded. */
-	unsigned port = 0;
-	for (int tries = 0; tries < 600; tries++) {
-		FILE *f = fopen(daemon_log, "r");
-		char line[512];
-		int serving = 0;
-		while (f != NULL && fgets(line, sizeof(line), f) != NULL) {
-			const char *p = strstr(line, "listening on udp and tcp");
-			if (p != NULL && (p = strstr(p, "(port ")) != NULL)
-				port = (unsigned)strtoul(p + 6, NULL, 10);
-			serving |= strstr(line, "serving ") != NULL;
-		}
-		if (f != NULL)
-			fclose(f);
-		int status;
-		ck_assert_msg(waitpid(daemon_pid, &status, WNOHANG) == 0,
-		              "portqd exited early (see %s)", daemon_log);
-		if (port != 0 && serving)
-			break;
-		port = 0;
-		usleep(50 * 1000);
-	}
-	ck_assert_msg(port != 0, "portqd logged no port within 30 s (see %s)", daemon_log);
-	snprintf(server_env, sizeof(server_env), "127.0.0.1:%u", port);
+	const char *const args[] = { "--registry", CSV_PATH, "--registry", services_arg,
+	                             NULL };
+	portqd_process_start(&portqd, "127.0.0.1:0", args);
 	/* libportq, here and in the children, asks this server only. */
-	setenv("PORTQ_SERVER", server_env, 1);
-}
-
-static void
-daemon_stop(void)
-{
-	if (daemon_pid <= 0)
-		return;
-	kill(daemon_pid, SIGTERM);
-	int tries = 0;
-	for (; tries < 200 && waitpid(daemon_pid, NULL, WNOHANG) != daemon_pid; tries++)
-		usleep(50 * 1000);
-	if (tries == 200) {
-		kill(daemon_pid, SIGKILL);
-		waitpid(daemon_pid, NULL, 0);
-	}
-	daemon_pid = 0;
-	unlink(daemon_log);
-}
-
-/* A loopback UDP socket on an ephemeral port, and that port. */
-static int
-udp_bound(unsigned *port)
-{
-	int fd = socket(AF_INET, SOCK_DGRAM, 0);
-	ck_assert_int_ge(fd, 0);
-	struct sockaddr_in sa;
-	memset(&sa, 0, sizeof(sa));
-	sa.sin_family = AF_INET;
-	sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-	socklen_t len = sizeof(sa);
-	ck_assert_int_eq(bind(fd, (struct sockaddr *)&sa, sizeof(sa)), 0);
-	ck_assert_int_eq(getsockname(fd, (struct sockaddr *)&sa, &len), 0);
-	*port = ntohs(sa.sin_port);
-	return fd;
+	setenv("PORTQ_SERVER", portqd.server, 1);
 }
 
 /* "127.0.0.1:PORT" where nothing listens: queries are refused at once. */
 static void
 server_refusing(char *out, size_t len)
 {
-	unsigned port;
-	close(udp_bound(&port));
-	snprintf(out, len, "127.0.0.1:%u", port);
+	snprintf(out, len, "127.0.0.1:%u", loopback_port_closed(SOCK_DGRAM));
 }
 
 /* ---- lookups and answers -------------------------------------------------- */
@@ -317,26 +245,6 @@ answer_portq(const lookup_t *l, char *out, size_t len)
 
 /* ---- the glibc side, in a private mount namespace --------------------------- */
 
-/* Bind-mount `src` over `dst` and check that `dst` now is `src`. (The
- * kernel ignores the type of a bind mount; "none" rather than NULL keeps
- * valgrind, run with --trace-children, from flagging it.) */
-static int
-bind_over(const char *src, const char *dst, FILE *report)
-{
-	struct stat a, b;
-	if (mount(src, dst, "none", MS_BIND, NULL) < 0) {
-		fprintf(report, "ERROR bind-mounting %s over %s: %s\n", src, dst,
-		        strerror(errno));
-		return -1;
-	}
-	if (stat(src, &a) < 0 || stat(dst, &b) < 0 || a.st_ino != b.st_ino ||
-	    a.st_dev != b.st_dev) {
-		fprintf(report, "ERROR %s is not %s after the bind mount\n", dst, src);
-		return -1;
-	}
-	return 0;
-}
-
 static long long
 now_ms(void)
 {
@@ -361,23 +269,14 @@ static int
 nss_side(const char *nsswitch, const char *services, const char *list)
 {
 	FILE *report = stdout;
-	if (unshare(CLONE_NEWNS) < 0) {
-		fprintf(report, "ERROR unshare(CLONE_NEWNS): %s%s\n", strerror(errno),
-		        errno == EPERM ? " -- test_nss needs root (CAP_SYS_ADMIN) for a "
-		                         "private mount namespace" : "");
-		return 3;
-	}
-	if (mount("none", "/", "none", MS_REC | MS_PRIVATE, NULL) < 0) {
-		fprintf(report, "ERROR making / private: %s\n", strerror(errno));
-		return 3;
-	}
-	if (bind_over(nsswitch, "/etc/nsswitch.conf", report) < 0 ||
-	    (strcmp(services, "-") != 0 && bind_over(services, "/etc/services", report) < 0))
+	if (mount_ns_enter(report, "test_nss") < 0 ||
+	    mount_ns_bind(nsswitch, "/etc/nsswitch.conf", report) < 0 ||
+	    (strcmp(services, "-") != 0 && mount_ns_bind(services, "/etc/services", report) < 0))
 		return 3;
 	const char *hide[] = { PORTQ_CLIENT_CONFIG_FILE, "/var/run/nscd/socket",
 	                       "/run/nscd/socket" };
 	for (size_t i = 0; i < sizeof(hide) / sizeof(hide[0]); i++)
-		if (access(hide[i], F_OK) == 0 && bind_over("/dev/null", hide[i], report) < 0)
+		if (access(hide[i], F_OK) == 0 && mount_ns_bind("/dev/null", hide[i], report) < 0)
 			return 3;
 	FILE *in = fopen(list, "r");
 	if (in == NULL) {
@@ -423,21 +322,6 @@ nss_side(const char *nsswitch, const char *services, const char *list)
 /* This program, to run again as the glibc side (argv[0]: under valgrind,
  * /proc/self/exe is valgrind). */
 static const char *self_path = "/proc/self/exe";
-
-/* Wait at most timeout_ms for a child; its wait status, or -1. */
-static int
-child_wait(pid_t pid, int timeout_ms)
-{
-	for (int waited = 0; waited <= timeout_ms; waited += 20) {
-		int status;
-		if (waitpid(pid, &status, WNOHANG) == pid)
-			return status;
-		usleep(20 * 1000);
-	}
-	kill(pid, SIGKILL);
-	waitpid(pid, NULL, 0);
-	return -1;
-}
 
 /* The answers of one glibc side. */
 typedef struct {
@@ -557,42 +441,7 @@ glibc_vs_portq(const lookup_t *lookups, size_t n, const glibc_t *g)
 
 /* ---- lookups drawn from the CSV --------------------------------------------- */
 
-static uint64_t rng_state;
-
-/* splitmix64: the same sequence on every machine. */
-static uint64_t
-rng_next(void)
-{
-	uint64_t z = (rng_state += 0x9e3779b97f4a7c15ULL);
-	z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
-	z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
-	return z ^ (z >> 31);
-}
-
-static unsigned
-rng_below(unsigned n)
-{
-	return (unsigned)(rng_next() % n);
-}
-
-static const csv_row_t *
-random_row(int want_port, int want_name)
-{
-	for (;;) {    /* most rows qualify: this ends after a few draws */
-		const csv_row_t *r = &csv.rows[rng_below((unsigned)csv.n)];
-		if ((!want_port || r->has_port) && (!want_name || r->name[0] != '\0'))
-			return r;
-	}
-}
-
-static int
-csv_has_name(const char *name)
-{
-	for (size_t i = 0; i < csv.n; i++)
-		if (strcasecmp(csv.rows[i].name, name) == 0)
-			return 1;
-	return 0;
-}
+static csv_rng_t rng;
 
 /*
  * 40% ports of registry rows (assigned, reserved, free, inside ranges),
@@ -604,29 +453,30 @@ static size_t
 lookups_draw(lookup_t *out)
 {
 	static const char *const protos[] = { "tcp", "udp", NULL };
-	rng_state = SEED;
+	rng.state = SEED;
 	for (size_t i = 0; i < N_DRAWN; i++) {
-		unsigned kind = rng_below(10);
-		const char *proto = protos[rng_below(3)];
-		int r_form = rng_below(10) == 0;
+		unsigned kind = csv_rng_below(&rng, 10);
+		const char *proto = protos[csv_rng_below(&rng, 3)];
+		int r_form = csv_rng_below(&rng, 10) == 0;
 		if (kind < 5) {
 			unsigned port;
 			if (kind < 4) {
-				const csv_row_t *r = random_row(1, 0);
-				port = r->lo + rng_below(r->hi - r->lo + 1);
+				const csv_row_t *r = csv_oracle_random_row(&csv, &rng, 1, 0);
+				port = r->lo + csv_rng_below(&rng, r->hi - r->lo + 1);
 			} else {
-				port = rng_below(65536);
+				port = csv_rng_below(&rng, 65536);
 			}
 			lookup_set(&out[i], r_form ? OP_RPORT : OP_PORT, port, NULL, proto);
 			continue;
 		}
 		char name[64];
 		if (kind < 9) {
-			snprintf(name, sizeof(name), "%s", random_row(0, 1)->name);
+			const csv_row_t *r = csv_oracle_random_row(&csv, &rng, 0, 1);
+			snprintf(name, sizeof(name), "%s", r->name);
 		} else {
 			do
-				snprintf(name, sizeof(name), "nx-%08x", (unsigned)rng_next());
-			while (csv_has_name(name));
+				snprintf(name, sizeof(name), "nx-%08x", (unsigned)csv_rng_next(&rng));
+			while (csv_oracle_has_name(&csv, name));
 		}
 		lookup_set(&out[i], r_form ? OP_RNAME : OP_NAME, 0, name, proto);
 	}
@@ -646,7 +496,7 @@ fixture_up(void)
 static void
 fixture_down(void)
 {
-	daemon_stop();
+	portqd_process_stop(&portqd);
 	if (registry_path[0] != '\0')
 		unlink(registry_path);
 	csv_oracle_free(&csv);
@@ -851,7 +701,7 @@ START_TEST(module_unavailable)
 
 	/* A server that never answers: ETIMEDOUT after libportq's timeouts. */
 	unsigned port;
-	int silent = udp_bound(&port);
+	int silent = loopback_socket_bound(SOCK_DGRAM, &port);
 	char where[64];
 	snprintf(where, sizeof(where), "127.0.0.1:%u", port);
 	setenv("PORTQ_SERVER", where, 1);
@@ -861,7 +711,7 @@ START_TEST(module_unavailable)
 	ck_assert_int_eq(st, NSS_STATUS_UNAVAIL);
 	ck_assert_int_eq(err, ETIMEDOUT);
 	close(silent);
-	setenv("PORTQ_SERVER", server_env, 1);
+	setenv("PORTQ_SERVER", portqd.server, 1);
 	portq_config_reload();
 }
 END_TEST
@@ -905,7 +755,7 @@ START_TEST(glibc_matches_libportq)
 	size_t r_free = known(&n, OP_RPORT, PORT_FREE, NULL, "tcp");
 	known(&n, OP_RNAME, 0, "nss-no-such-service", NULL);
 
-	glibc_run("services: portq\n", NULL, server_env, cases, n, &glibc);
+	glibc_run("services: portq\n", NULL, portqd.server, cases, n, &glibc);
 
 	/* Known answers, spelled out: not only "the same as libportq". */
 	ck_assert_str_eq(glibc.answer[ssh_tcp], "ssh 22 tcp");
@@ -953,12 +803,12 @@ START_TEST(glibc_notfound_action)
 	size_t by_port = known(&n, OP_PORT, PORT_FILES, NULL, "tcp");
 	size_t ssh = known(&n, OP_NAME, 0, "ssh", "tcp");
 
-	glibc_run("services: portq files\n", FILES_TEXT, server_env, cases, n, &glibc);
+	glibc_run("services: portq files\n", FILES_TEXT, portqd.server, cases, n, &glibc);
 	ck_assert_str_eq(glibc.answer[by_name], FILES_ANSWER);
 	ck_assert_str_eq(glibc.answer[by_port], FILES_ANSWER);
 	ck_assert_str_eq(glibc.answer[ssh], "ssh 22 tcp");     /* not in the file */
 
-	glibc_run("services: portq [NOTFOUND=return] files\n", FILES_TEXT, server_env,
+	glibc_run("services: portq [NOTFOUND=return] files\n", FILES_TEXT, portqd.server,
 	          cases, n, &glibc);
 	ck_assert_str_eq(glibc.answer[by_name], "-");
 	ck_assert_str_eq(glibc.answer[by_port], "-");
@@ -1002,7 +852,7 @@ END_TEST
 START_TEST(glibc_fallback_silent)
 {
 	unsigned port;
-	int silent = udp_bound(&port);
+	int silent = loopback_socket_bound(SOCK_DGRAM, &port);
 	char where[64];
 	snprintf(where, sizeof(where), "127.0.0.1:%u", port);
 	fallback_check(where, 0);

@@ -22,21 +22,17 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <netdb.h>
-#include <sched.h>
-#include <signal.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <strings.h>
-#include <sys/mount.h>
-#include <sys/stat.h>
 #include <sys/wait.h>
-#include <time.h>
 #include <unistd.h>
 
 #include "csv_oracle.h"
+#include "mount_ns.h"
 #include "portq.h"
+#include "portqd_process.h"
 
 #define CSV_PATH PORTQ_DATA_DIR "/service-names-port-numbers.csv"
 
@@ -57,82 +53,17 @@ csv_load(void)
 	csv_oracle_load(&csv, CSV_PATH);
 }
 
-static int
-csv_has_name(const char *name)
-{
-	for (size_t i = 0; i < csv.n; i++)
-		if (strcasecmp(csv.rows[i].name, name) == 0)
-			return 1;
-	return 0;
-}
-
 /* ---- portqd and the portq command -------------------------------------- */
 
-static pid_t daemon_pid;
-static unsigned daemon_port;
-static char daemon_log[64];
-static char server_env[64];
+static portqd_process_t portqd;
 
 static void
 daemon_start(void)
 {
-	snprintf(daemon_log, sizeof(daemon_log), "/tmp/test_parity.XXXXXX");
-	int fd = mkstemp(daemon_log);
-	ck_assert_int_ge(fd, 0);
-	daemon_pid = fork();
-	ck_assert_int_ge(daemon_pid, 0);
-	if (daemon_pid == 0) {
-		dup2(fd, STDERR_FILENO);
-		execl(PORTQD_PATH, "portqd", "--registry", CSV_PATH,
-		      "--listen", "127.0.0.1:0", (char *)NULL);
-		_exit(127);
-	}
-	close(fd);
-	/* The port is logged on listening; "serving" follows once loaded. */
-	for (int tries = 0; tries < 600; tries++) {
-		FILE *f = fopen(daemon_log, "r");
-		char line[512];
-		unsigned port = 0;
-		int serving = 0;
-		while (f != NULL && fgets(line, sizeof(line), f) != NULL) {
-			const char *p = strstr(line, "listening on udp and tcp");
-			if (p != NULL && (p = strstr(p, "(port ")) != NULL)
-				port = (unsigned)strtoul(p + 6, NULL, 10);
-			serving |= strstr(line, "serving ") != NULL;
-		}
-		if (f != NULL)
-			fclose(f);
-		int status;
-		ck_assert_msg(waitpid(daemon_pid, &status, WNOHANG) == 0,
-		              "portqd exited early (see %s)", daemon_log);
-		if (port != 0 && serving) {
-			daemon_port = port;
-			break;
-		}
-		usleep(50 * 1000);
-	}
-	ck_assert_msg(daemon_port != 0, "portqd logged no port within 30 s (see %s)",
-	              daemon_log);
-	snprintf(server_env, sizeof(server_env), "127.0.0.1:%u", daemon_port);
+	const char *const args[] = { "--registry", CSV_PATH, NULL };
+	portqd_process_start(&portqd, "127.0.0.1:0", args);
 	/* libportq asks this server only, never the machine's portq.conf. */
-	setenv("PORTQ_SERVER", server_env, 1);
-}
-
-static void
-daemon_stop(void)
-{
-	if (daemon_pid <= 0)
-		return;
-	kill(daemon_pid, SIGTERM);
-	int tries = 0;
-	for (; tries < 200 && waitpid(daemon_pid, NULL, WNOHANG) != daemon_pid; tries++)
-		usleep(50 * 1000);
-	if (tries == 200) {
-		kill(daemon_pid, SIGKILL);
-		waitpid(daemon_pid, NULL, 0);
-	}
-	daemon_pid = 0;
-	unlink(daemon_log);
+	setenv("PORTQ_SERVER", portqd.server, 1);
 }
 
 /* A temporary file's path in `path` (a mkstemp template); its fd. */
@@ -145,21 +76,6 @@ temp_file(char *path, size_t len, const char *stem)
 	return fd;
 }
 
-/* Wait at most timeout_ms for a child; its wait status, or -1. */
-static int
-child_wait(pid_t pid, int timeout_ms)
-{
-	for (int waited = 0; waited <= timeout_ms; waited += 20) {
-		int status;
-		if (waitpid(pid, &status, WNOHANG) == pid)
-			return status;
-		usleep(20 * 1000);
-	}
-	kill(pid, SIGKILL);
-	waitpid(pid, NULL, 0);
-	return -1;
-}
-
 /* `portq --services` against the daemon, into a new temporary file. */
 static void
 services_make(char *path, size_t len)
@@ -169,7 +85,7 @@ services_make(char *path, size_t len)
 	ck_assert_int_ge(pid, 0);
 	if (pid == 0) {
 		dup2(fd, STDOUT_FILENO);
-		execl(PORTQ_CLI_PATH, "portq", "--server", server_env, "--services",
+		execl(PORTQ_CLI_PATH, "portq", "--server", portqd.server, "--services",
 		      (char *)NULL);
 		_exit(127);
 	}
@@ -190,33 +106,7 @@ typedef struct {
 
 static lookup_t lookups[N_LOOKUPS];
 
-static uint64_t rng_state;
-
-/* splitmix64: the same sequence on every machine. */
-static uint64_t
-rng_next(void)
-{
-	uint64_t z = (rng_state += 0x9e3779b97f4a7c15ULL);
-	z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
-	z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
-	return z ^ (z >> 31);
-}
-
-static unsigned
-rng_below(unsigned n)
-{
-	return (unsigned)(rng_next() % n);
-}
-
-static const row_t *
-random_row(int want_port, int want_name)
-{
-	for (;;) {    /* most rows qualify: this ends after a few draws */
-		const row_t *r = &csv.rows[rng_below((unsigned)csv.n)];
-		if ((!want_port || r->has_port) && (!want_name || r->name[0] != '\0'))
-			return r;
-	}
-}
+static csv_rng_t rng;
 
 /*
  * 40% ports of registry rows (any row: assigned, reserved, unassigned,
@@ -227,25 +117,26 @@ static void
 lookups_draw(void)
 {
 	static const char *const protos[] = { "tcp", "udp", NULL };
-	rng_state = SEED;
+	rng.state = SEED;
 	for (size_t i = 0; i < N_LOOKUPS; i++) {
 		lookup_t *l = &lookups[i];
-		unsigned kind = rng_below(10);
-		l->proto = protos[rng_below(3)];
+		unsigned kind = csv_rng_below(&rng, 10);
+		l->proto = protos[csv_rng_below(&rng, 3)];
 		if (kind < 4) {
-			const row_t *r = random_row(1, 0);
+			const row_t *r = csv_oracle_random_row(&csv, &rng, 1, 0);
 			l->by_port = 1;
-			l->port = r->lo + rng_below(r->hi - r->lo + 1);
+			l->port = r->lo + csv_rng_below(&rng, r->hi - r->lo + 1);
 		} else if (kind < 5) {
 			l->by_port = 1;
-			l->port = rng_below(65536);
+			l->port = csv_rng_below(&rng, 65536);
 		} else if (kind < 9) {
-			snprintf(l->name, sizeof(l->name), "%s", random_row(0, 1)->name);
+			const row_t *r = csv_oracle_random_row(&csv, &rng, 0, 1);
+			snprintf(l->name, sizeof(l->name), "%s", r->name);
 		} else {
 			do
 				snprintf(l->name, sizeof(l->name), "nx-%08x",
-				         (unsigned)rng_next());
-			while (csv_has_name(l->name));
+				         (unsigned)csv_rng_next(&rng));
+			while (csv_oracle_has_name(&csv, l->name));
 		}
 	}
 }
@@ -290,24 +181,6 @@ format_lookup(const lookup_t *l, char *out, size_t len)
 
 /* ---- the glibc side, in a private mount namespace ----------------------- */
 
-/* Bind-mount `src` over `dst` and check that `dst` now is `src`. */
-static int
-bind_over(const char *src, const char *dst, FILE *report)
-{
-	struct stat a, b;
-	if (mount(src, dst, NULL, MS_BIND, NULL) < 0) {
-		fprintf(report, "ERROR bind-mounting %s over %s: %s\n", src, dst,
-		        strerror(errno));
-		return -1;
-	}
-	if (stat(src, &a) < 0 || stat(dst, &b) < 0 || a.st_ino != b.st_ino ||
-	    a.st_dev != b.st_dev) {
-		fprintf(report, "ERROR %s is not %s after the bind mount\n", dst, src);
-		return -1;
-	}
-	return 0;
-}
-
 /*
  * The glibc side, run as `test_parity --glibc-side SERVICES NSSWITCH
  * LOOKUPS`: a mount namespace of its own, / private so that nothing
@@ -323,18 +196,9 @@ static int
 glibc_side(const char *services, const char *nsswitch, const char *list)
 {
 	FILE *report = stdout;
-	if (unshare(CLONE_NEWNS) < 0) {
-		fprintf(report, "ERROR unshare(CLONE_NEWNS): %s%s\n", strerror(errno),
-		        errno == EPERM ? " -- the parity test needs root (CAP_SYS_ADMIN) "
-		                         "for a private mount namespace" : "");
-		return 3;
-	}
-	if (mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) < 0) {
-		fprintf(report, "ERROR making / private: %s\n", strerror(errno));
-		return 3;
-	}
-	if (bind_over(services, "/etc/services", report) < 0 ||
-	    bind_over(nsswitch, "/etc/nsswitch.conf", report) < 0)
+	if (mount_ns_enter(report, "the parity test") < 0 ||
+	    mount_ns_bind(services, "/etc/services", report) < 0 ||
+	    mount_ns_bind(nsswitch, "/etc/nsswitch.conf", report) < 0)
 		return 3;
 	FILE *in = fopen(list, "r");
 	if (in == NULL) {
@@ -459,7 +323,7 @@ fixture_up(void)
 static void
 fixture_down(void)
 {
-	daemon_stop();
+	portqd_process_stop(&portqd);
 	if (services_path[0] != '\0')
 		unlink(services_path);
 	if (nsswitch_path[0] != '\0')
