@@ -585,6 +585,42 @@ END_TEST
  * NOT-IMPLEMENTED answers (the last two queries) are never padded: they
  * stay as long as their queries (docs/hardening.md, amplification).
  */
+/*
+ * Send the n queries req[i] (IDs id0 + i) from one client socket while
+ * the server's loop is paused, so that it reads them in one go, and take
+ * one answer to each: got[i] (got_len[i] bytes, at most PORTQ_UDP_MAX).
+ */
+static void
+paused_burst(int n, uint8_t *const *req, const size_t *req_len, uint16_t id0,
+             uint8_t (*got)[PORTQ_UDP_MAX], size_t *got_len)
+{
+	int fd = socket(AF_INET, SOCK_DGRAM, 0);
+	int big = 4 << 20;
+	setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &big, sizeof(big));
+	struct sockaddr_in a = fixture_addr(&fx);
+	ck_assert_int_eq(connect(fd, (struct sockaddr *)&a, sizeof(a)), 0);
+	fixture_call(&fx, pause_loop);
+	usleep(50 * 1000);
+	for (int i = 0; i < n; i++) {
+		ck_assert_int_eq(send(fd, req[i], req_len[i], 0), (ssize_t)req_len[i]);
+		got_len[i] = 0;
+	}
+	for (int k = 0; k < n; k++) {
+		struct pollfd p = { fd, POLLIN, 0 };
+		ck_assert_int_eq(poll(&p, 1, 3000), 1);
+		uint8_t buf[PORTQ_UDP_MAX + 1];
+		ssize_t len = recv(fd, buf, sizeof(buf), 0);
+		ck_assert_int_ge(len, PORTQ_HEADER_LEN);
+		ck_assert_int_le(len, PORTQ_UDP_MAX);
+		unsigned i = (unsigned)(buf[2] << 8 | buf[3]) - id0;
+		ck_assert_uint_lt(i, (unsigned)n);
+		ck_assert_uint_eq(got_len[i], 0);          /* one answer each */
+		memcpy(got[i], buf, (size_t)len);
+		got_len[i] = (size_t)len;
+	}
+	close(fd);
+}
+
 START_TEST(one_batch_from_one_client)
 {
 	enum { N = 14, N_PADDABLE = 12 };
@@ -604,27 +640,10 @@ START_TEST(one_batch_from_one_client)
 			ck_assert_uint_le(alone_len[i], req_len[i]);
 	}
 
-	int fd = socket(AF_INET, SOCK_DGRAM, 0);
-	struct sockaddr_in a = fixture_addr(&fx);
-	ck_assert_int_eq(connect(fd, (struct sockaddr *)&a, sizeof(a)), 0);
-	fixture_call(&fx, pause_loop);
-	usleep(50 * 1000);
+	uint8_t *reqs[N];
 	for (int i = 0; i < N; i++)
-		ck_assert_int_eq(send(fd, req[i], req_len[i], 0), (ssize_t)req_len[i]);
-	for (int k = 0; k < N; k++) {
-		struct pollfd p = { fd, POLLIN, 0 };
-		ck_assert_int_eq(poll(&p, 1, 3000), 1);
-		uint8_t buf[PORTQ_UDP_MAX + 1];
-		ssize_t n = recv(fd, buf, sizeof(buf), 0);
-		ck_assert_int_ge(n, PORTQ_HEADER_LEN);
-		ck_assert_int_le(n, PORTQ_UDP_MAX);
-		unsigned i = (unsigned)(buf[2] << 8 | buf[3]) - 0x5000;
-		ck_assert_uint_lt(i, N);
-		ck_assert_uint_eq(got_len[i], 0);          /* one answer each */
-		memcpy(got[i], buf, (size_t)n);
-		got_len[i] = (size_t)n;
-	}
-	close(fd);
+		reqs[i] = req[i];
+	paused_burst(N, reqs, req_len, 0x5000, got, got_len);
 
 	size_t longest = 0;
 	int padded = 0, at_longest = 0;
@@ -655,24 +674,17 @@ END_TEST
 static void
 burst(int n)
 {
-	int fd = socket(AF_INET, SOCK_DGRAM, 0);
-	struct sockaddr_in a = fixture_addr(&fx);
-	ck_assert_int_eq(connect(fd, (struct sockaddr *)&a, sizeof(a)), 0);
-	fixture_call(&fx, pause_loop);
-	usleep(50 * 1000);
+	enum { MAX = 64 };
+	ck_assert_int_le(n, MAX);
+	static uint8_t req[MAX][64], got[MAX][PORTQ_UDP_MAX];
+	uint8_t *reqs[MAX];
+	size_t req_len[MAX], got_len[MAX];
 	for (int i = 0; i < n; i++) {
-		uint8_t req[64];
 		portq_question_t q = { .port_lo = (uint16_t)(1000 + i) };
-		size_t len = fixture_encode(req, sizeof(req), PORTQ_OP_PORT, (uint16_t)i, &q);
-		ck_assert_int_eq(send(fd, req, len, 0), (ssize_t)len);
+		req_len[i] = fixture_encode(req[i], sizeof(req[i]), PORTQ_OP_PORT, (uint16_t)i, &q);
+		reqs[i] = req[i];
 	}
-	for (int i = 0; i < n; i++) {
-		struct pollfd p = { fd, POLLIN, 0 };
-		ck_assert_int_eq(poll(&p, 1, 3000), 1);
-		uint8_t buf[PORTQ_UDP_MAX + 1];
-		ck_assert_int_ge(recv(fd, buf, sizeof(buf), 0), PORTQ_HEADER_LEN);
-	}
-	close(fd);
+	paused_burst(n, reqs, req_len, 0, got, got_len);
 }
 
 static int
@@ -715,29 +727,10 @@ gso_burst(int n, int ranges, int *natural, size_t *widest)
 		alone_len[i] = fixture_udp_raw(&fx, req[i], req_len[i], alone[i], sizeof(alone[i]), 2000);
 		ck_assert_uint_gt(alone_len[i], PORTQ_HEADER_LEN);
 	}
-	int fd = socket(AF_INET, SOCK_DGRAM, 0);
-	int big = 4 << 20;
-	setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &big, sizeof(big));
-	struct sockaddr_in a = fixture_addr(&fx);
-	ck_assert_int_eq(connect(fd, (struct sockaddr *)&a, sizeof(a)), 0);
-	fixture_call(&fx, pause_loop);
-	usleep(50 * 1000);
+	uint8_t *reqs[MAX];
 	for (int i = 0; i < n; i++)
-		ck_assert_int_eq(send(fd, req[i], req_len[i], 0), (ssize_t)req_len[i]);
-	for (int k = 0; k < n; k++) {
-		struct pollfd p = { fd, POLLIN, 0 };
-		ck_assert_int_eq(poll(&p, 1, 3000), 1);
-		uint8_t buf[PORTQ_UDP_MAX + 1];
-		ssize_t len = recv(fd, buf, sizeof(buf), 0);
-		ck_assert_int_ge(len, PORTQ_HEADER_LEN);
-		ck_assert_int_le(len, PORTQ_UDP_MAX);
-		unsigned i = (unsigned)(buf[2] << 8 | buf[3]) - 0x6000;
-		ck_assert_uint_lt(i, (unsigned)n);
-		ck_assert_uint_eq(got_len[i], 0);
-		memcpy(got[i], buf, (size_t)len);
-		got_len[i] = (size_t)len;
-	}
-	close(fd);
+		reqs[i] = req[i];
+	paused_burst(n, reqs, req_len, 0x6000, got, got_len);
 	*widest = 0;
 	for (int i = 0; i < n; i++) {
 		ck_assert_uint_ge(got_len[i], alone_len[i]);
