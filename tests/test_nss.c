@@ -686,13 +686,26 @@ ask_by_port(int *err)
 	return nss_byport((int)htons(22), "udp", &se, mod_buf, sizeof(mod_buf), err);
 }
 
+/*
+ * Point the module at `server`. It has its own copy of libportq's core
+ * (not libportq.so, which would bring libuv), so portq_config_reload()
+ * here does not reach it: like any process, it reads PORTQ_SERVER again
+ * at most once a second (docs/client.md 2.1). Wait that second out.
+ */
+static void
+module_server_set(const char *server)
+{
+	setenv("PORTQ_SERVER", server, 1);
+	portq_config_reload();
+	usleep(1200 * 1000);
+}
+
 START_TEST(module_unavailable)
 {
 	module_load();
 	char refused[64];
 	server_refusing(refused, sizeof(refused));
-	setenv("PORTQ_SERVER", refused, 1);
-	portq_config_reload();
+	module_server_set(refused);
 	enum nss_status st;
 	int err = 0;
 	ck_assert_msg(quietly(ask_by_name, &st, &err), "the module wrote something");
@@ -704,15 +717,56 @@ START_TEST(module_unavailable)
 	int silent = loopback_socket_bound(SOCK_DGRAM, &port);
 	char where[64];
 	snprintf(where, sizeof(where), "127.0.0.1:%u", port);
-	setenv("PORTQ_SERVER", where, 1);
-	portq_config_reload();
+	module_server_set(where);
 	err = 0;
 	ck_assert_msg(quietly(ask_by_port, &st, &err), "the module wrote something");
 	ck_assert_int_eq(st, NSS_STATUS_UNAVAIL);
 	ck_assert_int_eq(err, ETIMEDOUT);
 	close(silent);
-	setenv("PORTQ_SERVER", portqd.server, 1);
-	portq_config_reload();
+	module_server_set(portqd.server);
+}
+END_TEST
+
+/*
+ * Loading the module must not load libuv: it lives in every process
+ * that looks up a service. nss_probe, a program linked with nothing but
+ * libc, dlopen()s it and lists what the process then holds and what the
+ * module needs. Before the split, libportq.so.0 came with it, and
+ * libuv.so.1 with that.
+ */
+START_TEST(module_loads_no_libuv)
+{
+	char path[64];
+	int fd = temp_file(path, sizeof(path), "probe");
+	unlink(path);
+	pid_t pid = fork();
+	ck_assert_int_ge(pid, 0);
+	if (pid == 0) {
+		dup2(fd, STDOUT_FILENO);
+		execl(NSS_PROBE_PATH, "nss_probe", NSS_PORTQ_PATH, (char *)NULL);
+		_exit(127);
+	}
+	int status = child_wait(pid, 30000);
+	ck_assert_msg(status >= 0 && WIFEXITED(status) && WEXITSTATUS(status) == 0,
+	              "nss_probe failed (wait status %d)", status);
+	FILE *f = fdopen(fd, "r");
+	ck_assert_ptr_nonnull(f);
+	rewind(f);
+	char line[PATH_MAX + 16];
+	int module_seen = 0, libc_needed = 0;
+	while (fgets(line, sizeof(line), f) != NULL) {
+		line[strcspn(line, "\n")] = '\0';
+		ck_assert_msg(strstr(line, "libuv") == NULL, "the module brings libuv: %s", line);
+		ck_assert_msg(strstr(line, "libportq.so") == NULL,
+		              "the module brings libportq.so (and its libuv): %s", line);
+		module_seen += strncmp(line, "LOADED ", 7) == 0 &&
+		               strstr(line, "libnss_portq.so") != NULL;
+		libc_needed += strcmp(line, "NEEDED libc.so.6") == 0;
+	}
+	fclose(f);
+	/* The probe did see the module and read its dynamic section. */
+	ck_assert_int_eq(module_seen, 1);
+	ck_assert_int_eq(libc_needed, 1);
 }
 END_TEST
 
@@ -872,6 +926,7 @@ nss_suite(void)
 	tcase_add_test(mod, module_small_buffer);
 	tcase_add_test(mod, module_bad_arguments);
 	tcase_add_test(mod, module_unavailable);
+	tcase_add_test(mod, module_loads_no_libuv);
 	suite_add_tcase(s, mod);
 
 	TCase *gl = tcase_create("glibc");
