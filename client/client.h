@@ -33,6 +33,9 @@ struct portq_client {
 	                               this long; 0: never (numeric addresses
 	                               never are) */
 	int has_names;              /* some server is a host name */
+	int resolve_failed;         /* the last resolution's error, PORTQ_OK: */
+	long long resolve_failed_ms;   /* none; when (not tried again for a
+	                                  while: client_resolve()) */
 	resolve_addr_t addrs[CLIENT_MAX_ADDRS];
 	size_t n_addrs;
 	int udp_fd;                 /* kept UDP socket, connected to
@@ -75,8 +78,12 @@ void client_close(portq_client_t *c);
 /*
  * Answer one question from the cache or the servers (see client_ask() in
  * libportq.c): PORTQ_OK with *out, or an error with c->error set.
+ * `budget_ms` > 0 bounds the whole wait (resolving host names included)
+ * however many servers and attempts there are; 0: timeout x attempts x
+ * addresses. Addresses held down (health.h) are not asked; when none is
+ * left, PORTQ_ETIMEDOUT at once.
  */
-int client_ask(portq_client_t *c, portq_question_t *q, uint8_t opcode,
+int client_ask(portq_client_t *c, portq_question_t *q, uint8_t opcode, int budget_ms,
                portq_result_t **out);
 
 /* Forks seen by the process, counted in the child; never decreases. */

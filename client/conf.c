@@ -124,6 +124,7 @@ conf_init(conf_t *c)
 {
 	memset(c, 0, sizeof(*c));
 	c->cache_ttl = -1;
+	c->lookup_budget_ms = -1;
 }
 
 /* A decimal int from 0 to max; -1 when the text is not one. */
@@ -180,6 +181,10 @@ line_apply(conf_t *c, conf_t *file, const char *line)
 		int t = number_parse(v, vlen, CONF_CACHE_TTL_MAX);
 		if (t >= 0)
 			c->cache_ttl = t;
+	} else if (kwlen == 13 && memcmp(kw, "lookup-budget", 13) == 0) {
+		int b = number_parse(v, vlen, CONF_LOOKUP_BUDGET_MAX);
+		if (b >= 0)
+			c->lookup_budget_ms = b;
 	}
 }
 

@@ -11,6 +11,7 @@
 #define CONF_MAX_SERVERS 8     /* resolv.conf keeps 3; a few more is plenty */
 #define CONF_HOST_MAX    255   /* a DNS name */
 #define CONF_CACHE_TTL_MAX 86400
+#define CONF_LOOKUP_BUDGET_MAX 600000
 
 /* One "HOST[:PORT]" as written; host is a name or a numeric address. */
 typedef struct {
@@ -24,6 +25,8 @@ typedef struct {
 	int timeout_ms;   /* 0: not set */
 	int attempts;     /* 0: not set */
 	int cache_ttl;    /* seconds, 0 disables; -1: not set */
+	int lookup_budget_ms;  /* getservby*() (the NSS path): total wait of
+	                          one lookup; 0: none; -1: not set */
 } conf_t;
 
 /* An empty configuration: no servers, nothing set. */
@@ -46,7 +49,8 @@ int conf_servers_set(conf_t *c, const char *list, char *err, size_t errlen);
 /*
  * Read a resolv.conf-like file into c: `server HOST[:PORT]` (several),
  * `timeout MS`, `attempts N`, `cache-ttl SECONDS` (0 to 86400, 0: no
- * cache); `#` and `;` start comments. A file that does
+ * cache), `lookup-budget MS` (0 to 600000, 0: none); `#` and `;` start
+ * comments. A file that does
  * not exist leaves c as it was and is not an error. Unknown keywords and
  * bad values are skipped, as resolv.conf does, so that a typo never stops
  * every lookup on the machine. Returns PORTQ_OK or PORTQ_EIO (the file

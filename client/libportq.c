@@ -5,7 +5,9 @@
  * per attempt (as resolv.conf's nameservers are): over UDP, then again
  * over TCP when the answer is truncated; over TCP alone when the handle
  * says so. A server that refuses, fails or answers nonsense only moves the
- * query on to the next one.
+ * query on to the next one. An address that timed out is skipped for a
+ * while by every query of the process (health.h), and a query with a
+ * budget (the getservby*() path) shares it out among its tries.
  */
 #include <pthread.h>
 #include <stdatomic.h>
@@ -20,6 +22,7 @@
 #include "cache.h"
 #include "client.h"
 #include "default.h"
+#include "health.h"
 #include "msg.h"
 #include "result.h"
 
@@ -110,6 +113,8 @@ client_conf_finish(conf_t *conf)
 		conf->timeout_ms = PORTQ_CLIENT_TIMEOUT_MS;
 	if (conf->attempts <= 0)
 		conf->attempts = PORTQ_CLIENT_ATTEMPTS;
+	if (conf->lookup_budget_ms < 0)
+		conf->lookup_budget_ms = PORTQ_CLIENT_LOOKUP_BUDGET_MS;
 }
 
 static pthread_once_t forks_once = PTHREAD_ONCE_INIT;
@@ -280,12 +285,32 @@ now_ms(void)
 	return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
+/* CLOCK_MONOTONIC, as transport.c's deadlines: for a budget, which the
+ * coarse clock could overrun by a tick. */
+static long long
+precise_ms(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/*
+ * The addresses of every server, resolved at most once per
+ * resolve_max_age_ms. `deadline` (CLOCK_MONOTONIC ms; 0: none) bounds the
+ * lookups of host names. A resolution that found nothing is not tried
+ * again for HEALTH_HOLD_MIN_MS: a silent DNS server costs one wait, not
+ * one per query.
+ */
 static int
-client_resolve(portq_client_t *c)
+client_resolve(portq_client_t *c, long long deadline)
 {
 	if (c->resolved && (!c->has_names || c->resolve_max_age_ms <= 0 ||
 	                    now_ms() - c->resolved_ms < c->resolve_max_age_ms))
 		return PORTQ_OK;
+	if (!c->resolved && c->resolve_failed != PORTQ_OK &&
+	    now_ms() - c->resolve_failed_ms < HEALTH_HOLD_MIN_MS)
+		return c->resolve_failed;          /* resolve_error still says why */
 	/* The addresses may change under the kept socket: start afresh. */
 	client_close(c);
 	c->resolved = 0;
@@ -294,21 +319,30 @@ client_resolve(portq_client_t *c)
 	c->resolve_error[0] = '\0';
 	for (int i = 0; i < c->conf.n_servers; i++) {
 		char err[256] = "";
-		int rc = resolve_server(&c->conf.servers[i], c->conf.timeout_ms,
-		                        c->conf.attempts, c->addrs, CLIENT_MAX_ADDRS,
-		                        &c->n_addrs, err, sizeof(err));
+		int timeout = c->conf.timeout_ms, tries = c->conf.attempts;
+		if (deadline > 0) {
+			long long left = deadline - precise_ms();
+			timeout = left < 1 ? 1 : left < timeout ? (int)left : timeout;
+			tries = 1;
+		}
+		int rc = resolve_server(&c->conf.servers[i], timeout, tries, c->addrs,
+		                        CLIENT_MAX_ADDRS, &c->n_addrs, err, sizeof(err));
 		if (rc < 0) {
 			text_append(c->resolve_error, sizeof(c->resolve_error), err);
 			worst = rc == PORTQ_ENOMEM || worst == PORTQ_ENOMEM ? PORTQ_ENOMEM :
 			        rc == PORTQ_ETIMEDOUT ? PORTQ_ETIMEDOUT : PORTQ_EIO;
 		}
 	}
-	if (c->n_addrs == 0)
-		return worst == PORTQ_OK ? PORTQ_EIO : worst;
+	if (c->n_addrs == 0) {
+		c->resolve_failed = worst == PORTQ_OK ? PORTQ_EIO : worst;
+		c->resolve_failed_ms = now_ms();
+		return c->resolve_failed;
+	}
 	/* Keep a partial list: the names that did resolve are usable now, and
 	 * a handle is short-lived enough not to retry the others (a default
 	 * client retries them when its addresses expire). */
 	c->resolved = 1;
+	c->resolve_failed = PORTQ_OK;
 	c->resolved_ms = now_ms();
 	return PORTQ_OK;
 }
@@ -321,7 +355,7 @@ client_resolve(portq_client_t *c)
  */
 static int
 udp_ask(portq_client_t *c, const resolve_addr_t *a, const uint8_t *query, size_t qlen,
-        size_t *len, char *err, size_t errlen)
+        int wait_ms, size_t *len, char *err, size_t errlen)
 {
 	size_t which = (size_t)(a - c->addrs);
 	unsigned f = client_forks();
@@ -336,7 +370,7 @@ udp_ask(portq_client_t *c, const resolve_addr_t *a, const uint8_t *query, size_t
 		c->udp_uses = 0;
 	}
 	c->udp_uses++;
-	int rc = transport_udp(a, &c->udp_fd, query, qlen, c->conf.timeout_ms, c->buf,
+	int rc = transport_udp(a, &c->udp_fd, query, qlen, wait_ms, c->buf,
 	                       sizeof(c->buf), len, err, errlen);
 	struct stat st;
 	if (c->udp_fd >= 0 && c->udp_uses == 1) {
@@ -351,16 +385,23 @@ udp_ask(portq_client_t *c, const resolve_addr_t *a, const uint8_t *query, size_t
 	return rc;
 }
 
-/* Ask one server; on success *len bytes of an OK/NOT-FOUND answer in c->buf. */
+/*
+ * Ask one server, waiting at most wait_ms for each exchange (UDP, then TCP
+ * when truncated) and never past `deadline` (0: none); on success *len
+ * bytes of an OK/NOT-FOUND answer in c->buf. *answered: the server sent
+ * something that matched the query, whatever it said.
+ */
 static int
 ask_one(portq_client_t *c, const resolve_addr_t *a, portq_question_t *q,
-        uint8_t opcode, size_t *len, int *via_tcp)
+        uint8_t opcode, int wait_ms, long long deadline, size_t *len, int *via_tcp,
+        int *answered)
 {
 	uint8_t query[PORTQ_HEADER_LEN + PORTQ_QUESTION_MIN + PORTQ_TEXT_MAX];
 	portq_header_t h;
 	memset(&h, 0, sizeof(h));
 	h.opcode = opcode;
 	h.id = transport_new_id();   /* fresh per send: a late answer is ignored */
+	*answered = 0;
 	int qlen = portq_query_encode(query, sizeof(query), &h, q);
 	if (qlen < 0)
 		return qlen;
@@ -368,16 +409,22 @@ ask_one(portq_client_t *c, const resolve_addr_t *a, portq_question_t *q,
 	int rc;
 	*via_tcp = c->tcp;
 	if (c->tcp) {
-		rc = transport_tcp(a, query, (size_t)qlen, c->conf.timeout_ms, c->buf,
+		rc = transport_tcp(a, query, (size_t)qlen, wait_ms, c->buf,
 		                   sizeof(c->buf), len, err, sizeof(err));
 	} else {
-		rc = udp_ask(c, a, query, (size_t)qlen, len, err, sizeof(err));
+		rc = udp_ask(c, a, query, (size_t)qlen, wait_ms, len, err, sizeof(err));
 		portq_header_t rh;
 		wire_t w = wire_reader(c->buf, *len);
 		if (rc == PORTQ_OK && portq_header_read(&w, &rh) == PORTQ_OK &&
 		    (rh.flags & PORTQ_FLAG_TC)) {
+			*answered = 1;
 			*via_tcp = 1;
-			rc = transport_tcp(a, query, (size_t)qlen, c->conf.timeout_ms, c->buf,
+			int tcp_wait = wait_ms;
+			if (deadline > 0) {
+				long long left = deadline - precise_ms();
+				tcp_wait = left < 1 ? 1 : left < tcp_wait ? (int)left : tcp_wait;
+			}
+			rc = transport_tcp(a, query, (size_t)qlen, tcp_wait, c->buf,
 			                   sizeof(c->buf), len, err, sizeof(err));
 		}
 	}
@@ -385,6 +432,7 @@ ask_one(portq_client_t *c, const resolve_addr_t *a, portq_question_t *q,
 		error_add(c, err);
 		return rc;
 	}
+	*answered = 1;
 	portq_header_t rh;
 	wire_t w = wire_reader(c->buf, *len);
 	if (portq_header_read(&w, &rh) != PORTQ_OK)
@@ -417,8 +465,35 @@ cache_answer(portq_client_t *c, const uint8_t *key, size_t klen, portq_result_t 
 	return 1;
 }
 
+/*
+ * Which addresses this query asks (ask[i]), and how many: those not held
+ * down (health.h), the probe of one whose hold is over. The skipped ones
+ * are named in c->error, in case no other answers.
+ */
+static size_t
+addrs_to_ask(portq_client_t *c, unsigned char *ask)
+{
+	size_t n = 0;
+	long long now = now_ms();
+	for (size_t i = 0; i < c->n_addrs; i++) {
+		long long since = 0, hold = 0;
+		ask[i] = (unsigned char)health_ask(&c->addrs[i].ss, now, &since, &hold);
+		if (ask[i]) {
+			n++;
+			continue;
+		}
+		char err[160];
+		snprintf(err, sizeof(err), "%s: not asked (timed out %lld.%lld s ago; "
+		         "asked again %lld s after that)", c->addrs[i].label, since / 1000,
+		         since % 1000 / 100, hold / 1000);
+		error_add(c, err);
+	}
+	return n;
+}
+
 int
-client_ask(portq_client_t *c, portq_question_t *q, uint8_t opcode, portq_result_t **out)
+client_ask(portq_client_t *c, portq_question_t *q, uint8_t opcode, int budget_ms,
+           portq_result_t **out)
 {
 	c->error[0] = '\0';
 	/* INFO describes the server as it is now: never from the cache. */
@@ -426,18 +501,47 @@ client_ask(portq_client_t *c, portq_question_t *q, uint8_t opcode, portq_result_
 	size_t klen = opcode == PORTQ_OP_INFO ? 0 : cache_key(key, opcode, q);
 	if (cache_answer(c, key, klen, out))
 		return PORTQ_OK;
-	int rc = client_resolve(c);
+	long long deadline = budget_ms > 0 ? precise_ms() + budget_ms : 0;
+	int rc = client_resolve(c, deadline);
 	if (rc < 0) {
 		error_add(c, c->resolve_error);
 		return rc;
 	}
+	unsigned char ask[CLIENT_MAX_ADDRS];
+	size_t tries_left = addrs_to_ask(c, ask) * (size_t)c->conf.attempts;
 	/* Timeouts only when nothing else went wrong: another failure says more. */
 	int failure = PORTQ_ETIMEDOUT;
 	for (int attempt = 0; attempt < c->conf.attempts; attempt++) {
 		for (size_t i = 0; i < c->n_addrs; i++) {
+			if (!ask[i])
+				continue;
+			/* With a budget, each try has its share of what is left,
+			 * so a silent first server leaves time for the others. */
+			int wait = c->conf.timeout_ms;
+			if (deadline > 0) {
+				long long left = deadline - precise_ms();
+				if (left <= 0) {
+					char err[96];
+					snprintf(err, sizeof(err), "lookup budget of %d ms spent",
+					         budget_ms);
+					error_add(c, err);
+					goto out;
+				}
+				long long share = left / (long long)tries_left;
+				if (share < 1)
+					share = 1;
+				if (share < wait)
+					wait = (int)share;
+			}
+			tries_left--;
 			size_t len = 0;
-			int via_tcp = 0;
-			rc = ask_one(c, &c->addrs[i], q, opcode, &len, &via_tcp);
+			int via_tcp = 0, answered = 0;
+			rc = ask_one(c, &c->addrs[i], q, opcode, wait, deadline, &len, &via_tcp,
+			             &answered);
+			if (answered)
+				health_answer(&c->addrs[i].ss);
+			else if (rc == PORTQ_ETIMEDOUT)
+				health_timeout(&c->addrs[i].ss, now_ms());
 			if (rc == PORTQ_OK) {
 				size_t used = 0;
 				rc = result_decode(c->buf, len, c->addrs[i].label, via_tcp, out, &used);
@@ -460,6 +564,7 @@ client_ask(portq_client_t *c, portq_question_t *q, uint8_t opcode, portq_result_
 				failure = rc;
 		}
 	}
+out:
 	if (c->resolve_error[0] != '\0')
 		error_add(c, c->resolve_error);   /* servers that were never asked */
 	return failure;
@@ -507,7 +612,7 @@ portq_query_port(portq_client_t *c, unsigned port, const char *proto, portq_resu
 		return PORTQ_EINVAL;
 	}
 	q.port_lo = (uint16_t)port;
-	return client_ask(c, &q, PORTQ_OP_PORT, out);
+	return client_ask(c, &q, PORTQ_OP_PORT, 0, out);
 }
 
 PORTQ_EXPORT int
@@ -519,7 +624,7 @@ portq_query_name(portq_client_t *c, const char *name, const char *proto, portq_r
 		return rc;
 	if (text_set(c, &q, name) < 0)
 		return PORTQ_EINVAL;
-	return client_ask(c, &q, PORTQ_OP_NAME, out);
+	return client_ask(c, &q, PORTQ_OP_NAME, 0, out);
 }
 
 PORTQ_EXPORT int
@@ -538,7 +643,7 @@ portq_query_range(portq_client_t *c, unsigned lo, unsigned hi, const char *proto
 	q.port_hi = (uint16_t)hi;
 	q.offset = offset;
 	q.limit = (uint16_t)limit;
-	return client_ask(c, &q, PORTQ_OP_RANGE, out);
+	return client_ask(c, &q, PORTQ_OP_RANGE, 0, out);
 }
 
 PORTQ_EXPORT int
@@ -557,7 +662,7 @@ portq_query_search(portq_client_t *c, const char *text, const char *proto,
 	}
 	q.offset = offset;
 	q.limit = (uint16_t)limit;
-	return client_ask(c, &q, PORTQ_OP_SEARCH, out);
+	return client_ask(c, &q, PORTQ_OP_SEARCH, 0, out);
 }
 
 PORTQ_EXPORT int
@@ -567,5 +672,5 @@ portq_query_info(portq_client_t *c, portq_result_t **out)
 	int rc = query_begin(c, out, &q, NULL);
 	if (rc < 0)
 		return rc;
-	return client_ask(c, &q, PORTQ_OP_INFO, out);
+	return client_ask(c, &q, PORTQ_OP_INFO, 0, out);
 }

@@ -235,8 +235,9 @@ resolve_server(const conf_server_t *s, int timeout_ms, int tries,
 	hints.ai_socktype = SOCK_DGRAM;
 	lookup_t l = { 0, ARES_ETIMEOUT, s, out, max, n, 0 };
 	ares_getaddrinfo(ch, s->host, NULL, &hints, on_addrinfo, &l);
-	/* c-ares keeps its own per-try timeouts; this is the backstop. */
-	channel_run(ch, &l, now_ms() + (long long)timeout_ms * tries + 500);
+	/* c-ares keeps its own per-try timeouts; this is the backstop, exact,
+	 * so that a caller's budget (the getservby*() path) holds. */
+	channel_run(ch, &l, now_ms() + (long long)timeout_ms * tries);
 	if (!l.done)
 		ares_cancel(ch);   /* runs the callback with ARES_ECANCELLED */
 	ares_destroy(ch);

@@ -43,8 +43,8 @@ int resolve_outcome(int status, size_t added, const char *host, char *err, size_
 
 /*
  * Append the addresses of `s` to out[*n..max), in the resolver's order.
- * A name is looked up (A and AAAA) with c-ares for at most about
- * timeout_ms * tries. Returns PORTQ_OK (at least one address added),
+ * A name is looked up (A and AAAA) with c-ares for at most
+ * timeout_ms * tries (then cancelled). Returns PORTQ_OK (at least one address added),
  * PORTQ_ENOTFOUND (the name has no address; err says why), PORTQ_ETIMEDOUT,
  * PORTQ_ENOMEM or PORTQ_EIO.
  */

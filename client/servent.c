@@ -208,7 +208,10 @@ servent_lookup(int port_host, const char *name, const char *proto,
 	/* Not in the cache, or kept by a handle without a view yet. */
 	portq_client_t *c;
 	portq_result_t *r = NULL;
-	if ((rc = default_client(t, &c)) < 0 || (rc = client_ask(c, &q, opcode, &r)) < 0)
+	/* A short budget of its own: this runs inside any process through
+	 * the NSS module, and a getaddrinfo() makes several lookups. */
+	if ((rc = default_client(t, &c)) < 0 ||
+	    (rc = client_ask(c, &q, opcode, c->conf.lookup_budget_ms, &r)) < 0)
 		return errno_of(rc);
 	uint8_t *view;
 	size_t vlen;

@@ -952,6 +952,57 @@ START_TEST(silent_server_times_out)
 }
 END_TEST
 
+/* Datagrams waiting on fd, read and counted (at most 16). */
+static int
+datagrams_drain(int fd)
+{
+	uint8_t b[512];
+	int got = 0;
+	while (got < 16 && recv(fd, b, sizeof(b), MSG_DONTWAIT) > 0)
+		got++;
+	return got;
+}
+
+/*
+ * A server that timed out is skipped for a while by every query of the
+ * process, as c-ares skips a failed server: the silent one hears the
+ * first query only, the good one after it answers the rest at once, and
+ * a handle on the silent server alone fails at once, saying why. On
+ * 71efc69 every query waited for the silent server again.
+ */
+START_TEST(silent_server_skipped)
+{
+	unsigned port;
+	int fd = loopback_socket_bound(SOCK_DGRAM, &port);
+	char silent[64], list[192];
+	snprintf(silent, sizeof(silent), "127.0.0.1:%u", port);
+	snprintf(list, sizeof(list), "%s, %s", silent, server_env);
+	portq_client_t *c = client_new(list, 300, 1, 0);
+	portq_result_t *r;
+	ck_assert_int_eq(portq_query_port(c, 1303, "tcp", &r), PORTQ_OK);
+	ck_assert_str_eq(r->server, server_env);
+	portq_result_free(r);
+	ck_assert_int_eq(datagrams_drain(fd), 1);
+
+	ck_assert_int_eq(portq_query_port(c, 22, "tcp", &r), PORTQ_OK);
+	ck_assert_str_eq(r->server, server_env);
+	portq_result_free(r);
+	ck_assert_int_eq(portq_query_name(c, "sftsrv", "udp", &r), PORTQ_OK);
+	portq_result_free(r);
+	ck_assert_int_eq(datagrams_drain(fd), 0);
+	portq_client_free(c);
+
+	c = client_new(silent, 300, 2, 0);
+	ck_assert_int_eq(portq_query_port(c, 23, "tcp", &r), PORTQ_ETIMEDOUT);
+	ck_assert_ptr_null(r);
+	ck_assert_msg(strstr(portq_client_error(c), "not asked (timed out") != NULL,
+	              "error: %s", portq_client_error(c));
+	ck_assert_int_eq(datagrams_drain(fd), 0);
+	portq_client_free(c);
+	close(fd);
+}
+END_TEST
+
 /* ---- a fake server for what portqd never does ----------------------- */
 
 typedef enum { FAKE_STRAYS, FAKE_LIAR } fake_mode_t;
@@ -2456,6 +2507,7 @@ client_suite(void)
 	tcase_add_test(tc, ipv6_bracketed_server);
 	tcase_add_test(tc, truncated_then_tcp);
 	tcase_add_test(tc, silent_server_times_out);
+	tcase_add_test(tc, silent_server_skipped);
 	tcase_add_test(tc, mismatched_answers_ignored);
 	tcase_add_test(tc, malformed_answer_fails);
 	suite_add_tcase(s, tc);

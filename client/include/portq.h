@@ -46,6 +46,8 @@ extern "C" {
 #define PORTQ_CLIENT_DEFAULT_PORT 5380
 #define PORTQ_CLIENT_TIMEOUT_MS   2000   /* per server and attempt */
 #define PORTQ_CLIENT_ATTEMPTS     2      /* rounds over the server list */
+#define PORTQ_CLIENT_LOOKUP_BUDGET_MS 500 /* getservby*(): total wait of one
+                                            lookup (the NSS path) */
 #define PORTQ_CLIENT_CACHE_TTL    60     /* seconds an answer is reused */
 #define PORTQ_CLIENT_CACHE_TTL_MAX 86400
 #define PORTQ_CACHE_OFF           (-1)   /* portq_options_t.cache_ttl: none */
@@ -65,6 +67,14 @@ extern "C" {
  * at most once a second; the configuration file is looked at (stat) at
  * most once a second and read again when it changed.
  * portq_config_reload() applies a change of either at once.
+ *
+ * A lookup that must ask the network waits at most the file's
+ * `lookup-budget` (PORTQ_CLIENT_LOOKUP_BUDGET_MS unless set) in all,
+ * whatever `timeout` and `attempts` say: the budget is shared out among
+ * the servers and attempts. A server address that timed out is skipped,
+ * by every lookup and handle of the process, for 5 s (doubling up to
+ * 60 s while it stays silent); when every address is skipped, the lookup
+ * fails at once with ETIMEDOUT (docs/client.md, "Silent servers").
  *
  * Returns a pointer to thread-local storage that the next call from the
  * same thread overwrites, or NULL with errno set: 0 when there is no such
