@@ -2,7 +2,8 @@
  * async.c -- libportq on the caller's libuv loop (see portq_async.h).
  *
  * A query is a small state machine over the server addresses, the same
- * walk as client_ask() in libportq.c: each address once per attempt, UDP
+ * walk as client_ask() in libportq.c: each address once per attempt
+ * (those that timed out lately skipped, as client_addrs_choose() says), UDP
  * first, TCP when the answer is truncated or the options say so. One
  * probe is one question to one address; it owns one socket handle
  * (uv_udp_t or uv_tcp_t) and is freed in that handle's close callback,
@@ -20,6 +21,7 @@
 #include "cache.h"
 #include "client.h"
 #include "frame.h"
+#include "health.h"
 #include "msg.h"
 #include "portq_async.h"
 #include "resolve_uv.h"
@@ -63,6 +65,7 @@ struct query {
 	size_t klen;                /* 0: not cached (INFO) */
 	int attempt;
 	size_t server;
+	unsigned char ask[CLIENT_MAX_ADDRS];   /* the addresses it asks (health.h) */
 	int failure;                /* what to report if no server answers */
 	probe_t *probe;             /* in flight, or NULL */
 	int status;
@@ -201,10 +204,12 @@ query_next(query_t *q, int rc)
 	}
 	if (rc != PORTQ_ETIMEDOUT)
 		q->failure = rc;    /* timeouts only when nothing else went wrong */
-	if (++q->server == c->n_addrs) {
-		q->server = 0;
-		q->attempt++;
-	}
+	do {
+		if (++q->server == c->n_addrs) {
+			q->server = 0;
+			q->attempt++;
+		}
+	} while (!q->ask[q->server]);    /* query_start() saw one asked at least */
 	if (q->attempt < c->conf.attempts) {
 		probe_start(q, c->tcp);
 		return;
@@ -230,6 +235,10 @@ probe_end(probe_t *p, int rc, const uint8_t *msg, size_t len, const char *fmt,
 	resolve_addr_t addr = p->addr;
 	uv_timer_stop(&q->timer);
 	probe_close(p);
+	if (rc == PORTQ_ETIMEDOUT)
+		health_timeout(&addr.ss);
+	else if (rc >= 0)
+		health_answer(&addr.ss);     /* whatever it said, it is up */
 	if (rc < 0) {
 		query_error(q, fmt, addr.label, detail);
 		query_next(q, rc);
@@ -493,7 +502,14 @@ query_start(query_t *q)
 	q->attempt = 0;
 	q->server = 0;
 	q->failure = PORTQ_ETIMEDOUT;
-	probe_start(q, q->a->c->tcp);
+	portq_client_t *c = q->a->c;
+	if (client_addrs_choose(c, q->ask, q->error, sizeof(q->error)) == 0) {
+		query_end(q, PORTQ_ETIMEDOUT, NULL);   /* every one held down */
+		return;
+	}
+	while (!q->ask[q->server])
+		q->server++;
+	probe_start(q, c->tcp);
 }
 
 /* ---- server addresses ------------------------------------------------------ */

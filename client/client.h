@@ -86,6 +86,16 @@ void client_close(portq_client_t *c);
 int client_ask(portq_client_t *c, portq_question_t *q, uint8_t opcode, int budget_ms,
                portq_result_t **out);
 
+/*
+ * Which of c's addresses a query asks: ask[i] = 1 for those not held down
+ * after a timeout (health.h), including the one probe of an address whose
+ * hold ended; the others are named in err[0..errlen), in case no address
+ * answers. Returns how many are asked; 0: fail at once, PORTQ_ETIMEDOUT.
+ * Used by the blocking and the libuv query alike.
+ */
+size_t client_addrs_choose(const portq_client_t *c, unsigned char *ask, char *err,
+                           size_t errlen);
+
 /* Forks seen by the process, counted in the child; never decreases. */
 unsigned client_forks(void);
 

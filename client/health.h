@@ -26,16 +26,15 @@
 #define HEALTH_HOLD_MAX_MS 60000
 
 /*
- * Whether to ask address `ss` now (`now_ms` on CLOCK_MONOTONIC): 1 when it
- * is not held down, or when its hold ended and this caller takes the one
- * probe; 0 when it is to be skipped, with *since_ms the time since its
- * last timeout and *hold_ms the hold (either pointer may be NULL).
+ * Whether to ask address `ss` now: 1 when it is not held down, or when
+ * its hold ended and this caller takes the one probe; 0 when it is to be
+ * skipped, with *since_ms the time since its last timeout and *hold_ms
+ * the hold (either pointer may be NULL).
  */
-int health_ask(const struct sockaddr_storage *ss, long long now_ms, long long *since_ms,
-               long long *hold_ms);
+int health_ask(const struct sockaddr_storage *ss, long long *since_ms, long long *hold_ms);
 
 /* Address `ss` did not answer in time: hold it down. */
-void health_timeout(const struct sockaddr_storage *ss, long long now_ms);
+void health_timeout(const struct sockaddr_storage *ss);
 
 /* Address `ss` answered: it is up. */
 void health_answer(const struct sockaddr_storage *ss);

@@ -465,28 +465,22 @@ cache_answer(portq_client_t *c, const uint8_t *key, size_t klen, portq_result_t 
 	return 1;
 }
 
-/*
- * Which addresses this query asks (ask[i]), and how many: those not held
- * down (health.h), the probe of one whose hold is over. The skipped ones
- * are named in c->error, in case no other answers.
- */
-static size_t
-addrs_to_ask(portq_client_t *c, unsigned char *ask)
+size_t
+client_addrs_choose(const portq_client_t *c, unsigned char *ask, char *err, size_t errlen)
 {
 	size_t n = 0;
-	long long now = now_ms();
 	for (size_t i = 0; i < c->n_addrs; i++) {
 		long long since = 0, hold = 0;
-		ask[i] = (unsigned char)health_ask(&c->addrs[i].ss, now, &since, &hold);
+		ask[i] = (unsigned char)health_ask(&c->addrs[i].ss, &since, &hold);
 		if (ask[i]) {
 			n++;
 			continue;
 		}
-		char err[160];
-		snprintf(err, sizeof(err), "%s: not asked (timed out %lld.%lld s ago; "
+		char text[160];
+		snprintf(text, sizeof(text), "%s: not asked (timed out %lld.%lld s ago; "
 		         "asked again %lld s after that)", c->addrs[i].label, since / 1000,
 		         since % 1000 / 100, hold / 1000);
-		error_add(c, err);
+		client_error_add(err, errlen, text);
 	}
 	return n;
 }
@@ -508,7 +502,8 @@ client_ask(portq_client_t *c, portq_question_t *q, uint8_t opcode, int budget_ms
 		return rc;
 	}
 	unsigned char ask[CLIENT_MAX_ADDRS];
-	size_t tries_left = addrs_to_ask(c, ask) * (size_t)c->conf.attempts;
+	size_t tries_left = client_addrs_choose(c, ask, c->error, sizeof(c->error)) *
+	                    (size_t)c->conf.attempts;
 	/* Timeouts only when nothing else went wrong: another failure says more. */
 	int failure = PORTQ_ETIMEDOUT;
 	for (int attempt = 0; attempt < c->conf.attempts; attempt++) {
@@ -541,7 +536,7 @@ client_ask(portq_client_t *c, portq_question_t *q, uint8_t opcode, int budget_ms
 			if (answered)
 				health_answer(&c->addrs[i].ss);
 			else if (rc == PORTQ_ETIMEDOUT)
-				health_timeout(&c->addrs[i].ss, now_ms());
+				health_timeout(&c->addrs[i].ss);
 			if (rc == PORTQ_OK) {
 				size_t used = 0;
 				rc = result_decode(c->buf, len, c->addrs[i].label, via_tcp, out, &used);
