@@ -244,7 +244,10 @@ PORTQ_EXPORT void portq_result_free(portq_result_t *r);
  *   PORTQ_EINVAL     a NULL argument, an unknown protocol, a port above
  *                    65535, an empty or too long (> 255 bytes) text,
  *                    lo > hi;
- *   PORTQ_ETIMEDOUT  no server answered within the timeout and attempts;
+ *   PORTQ_ETIMEDOUT  no server answered within the timeout and attempts,
+ *                    or every server address timed out lately and is
+ *                    skipped for a while (docs/client.md, "Silent
+ *                    servers");
  *   PORTQ_EIO        every server failed otherwise: refused the
  *                    connection, answered REFUSED or SERVER-FAILURE, or
  *                    could not be resolved;
