@@ -472,6 +472,30 @@ cache_flush(void)
 	pthread_mutex_unlock(&lock);
 }
 
+void
+cache_fork_prepare(void)
+{
+	pthread_mutex_lock(&lock);
+}
+
+void
+cache_fork_parent(void)
+{
+	pthread_mutex_unlock(&lock);
+}
+
+void
+cache_fork_child(void)
+{
+	/* Held by the thread that forked, which in the child has another
+	 * thread ID: a new mutex rather than an unlock by a stranger. */
+	pthread_mutexattr_t attr;
+	pthread_mutexattr_init(&attr);
+	pthread_mutexattr_settype(&attr, PTHREAD_MUTEX_ADAPTIVE_NP);
+	pthread_mutex_init(&lock, &attr);
+	pthread_mutexattr_destroy(&attr);
+}
+
 size_t
 cache_count(void)
 {

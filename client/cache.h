@@ -93,6 +93,15 @@ void cache_view_attach(const char *scope, const uint8_t *key, size_t klen,
 /* Drop every entry of every scope. */
 void cache_flush(void);
 
+/*
+ * fork() (fork.c): prepare takes the cache's lock, so that no thread is
+ * inside the cache when the process is copied; parent releases it; child
+ * sets it up afresh, unheld, with every entry kept (they are whole).
+ */
+void cache_fork_prepare(void);
+void cache_fork_parent(void);
+void cache_fork_child(void);
+
 /* Entries held now (for tests). */
 size_t cache_count(void);
 

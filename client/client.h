@@ -18,8 +18,9 @@
 /* "HOST:PORT,..." of every configured server: the cache's scope. */
 #define CLIENT_SCOPE_MAX  (CONF_MAX_SERVERS * (CONF_HOST_MAX + 9))
 
-/* Queries one UDP socket carries before it is replaced: the source port
- * keeps changing, so an off-path forger must guess it with the ID. */
+/* Queries one UDP socket of a handle carries before it is replaced: the
+ * source port keeps changing, so an off-path forger must guess it with
+ * the ID. The default client uses a socket per query (default.h). */
 #define CLIENT_UDP_USES_MAX 100
 
 struct portq_client {
@@ -42,7 +43,9 @@ struct portq_client {
 	                               addrs[udp_addr]; -1: none */
 	size_t udp_addr;
 	unsigned udp_uses;          /* queries it carried */
-	unsigned udp_forks;         /* client_forks() when it was opened */
+	unsigned udp_uses_max;      /* then it is replaced; 1: closed after
+	                               each query, nothing kept */
+	unsigned udp_forks;         /* fork_generation() when it was opened */
 	dev_t udp_dev;              /* what it is (fstat), so that a descriptor */
 	ino_t udp_ino;              /* the program closed and reused is left alone */
 	char resolve_error[CLIENT_ERROR_MAX];
@@ -95,9 +98,6 @@ int client_ask(portq_client_t *c, portq_question_t *q, uint8_t opcode, int budge
  */
 size_t client_addrs_choose(const portq_client_t *c, unsigned char *ask, char *err,
                            size_t errlen);
-
-/* Forks seen by the process, counted in the child; never decreases. */
-unsigned client_forks(void);
 
 /*
  * Append "; text" to dst[0..cap) unless dst says it already: each

@@ -111,14 +111,15 @@ current_build(void)
 	atomic_fetch_add_explicit(&generation, 1, memory_order_release);
 }
 
-/* Under lock: read the file (its identity first, so that an edit made
- * while it is read is seen at the next look). */
+/* Read the file, its identity first (so that an edit made while it is
+ * read is seen at the next look). Not under `lock`: a slow file system
+ * must not hold up other threads' lookups, nor fork() (fork.c). */
 static void
-file_load(void)
+file_read(file_id_t *id, conf_t *conf)
 {
-	file_id_read(&file_id);
-	conf_init(&file_conf);
-	(void)conf_read_file(&file_conf, PORTQ_CLIENT_CONFIG_FILE);  /* unreadable: absent */
+	file_id_read(id);
+	conf_init(conf);
+	(void)conf_read_file(conf, PORTQ_CLIENT_CONFIG_FILE);  /* unreadable: absent */
 }
 
 static void
@@ -143,8 +144,12 @@ static void
 setup(void)
 {
 	key_ok = pthread_key_create(&key, thread_end) == 0;
+	file_id_t id;
+	conf_t conf;
+	file_read(&id, &conf);
 	pthread_mutex_lock(&lock);
-	file_load();
+	file_id = id;
+	file_conf = conf;
 	const char *env = secure_getenv("PORTQ_SERVER");
 	if (env != NULL && str_keep(&env_built, &env_built_cap, env) < 0)
 		env_built = NULL;   /* out of memory: thread_sync() tries again */
@@ -190,10 +195,16 @@ file_check(long long now)
 	file_id_t id;
 	file_id_read(&id);
 	pthread_mutex_lock(&lock);
-	if (!file_id_same(&id, &file_id)) {
-		file_load();
-		current_build();
-	}
+	int same = file_id_same(&id, &file_id);
+	pthread_mutex_unlock(&lock);
+	if (same)
+		return;
+	conf_t conf;
+	file_read(&id, &conf);
+	pthread_mutex_lock(&lock);
+	file_id = id;
+	file_conf = conf;
+	current_build();
 	pthread_mutex_unlock(&lock);
 }
 
@@ -224,6 +235,7 @@ thread_sync(default_thread_t *t, const char *env)
 		client_close(t->c);
 		client_init(t->c, &t->conf, 0, default_ttl(t));
 		t->c->resolve_max_age_ms = DEFAULT_RESOLVE_MAX_AGE_MS;
+		t->c->udp_uses_max = DEFAULT_UDP_USES_MAX;
 	}
 	return PORTQ_OK;
 }
@@ -261,6 +273,45 @@ default_reload(void)
 	atomic_fetch_add(&generation, 1);
 }
 
+void
+default_fork_prepare(void)
+{
+	pthread_mutex_lock(&lock);
+}
+
+void
+default_fork_parent(void)
+{
+	pthread_mutex_unlock(&lock);
+}
+
+void
+default_fork_child(void)
+{
+	pthread_mutex_init(&lock, NULL);
+	/* Only the thread that forked came along: the others' states are
+	 * whole (their list was under the lock) but nobody's any more. Their
+	 * handles' kept sockets are the child's copies of the parent's, so
+	 * closing them here leaves the parent's open; client_close() leaves
+	 * alone a descriptor that no longer is the socket. */
+	default_thread_t *t = threads;
+	while (t != NULL) {
+		default_thread_t *next = t->next;
+		if (t != mine) {
+			portq_client_free(t->c);
+			free(t->env);
+			free(t);
+		}
+		t = next;
+	}
+	threads = mine;
+	if (mine != NULL) {
+		mine->prev = mine->next = NULL;
+		if (mine->c != NULL)
+			client_close(mine->c);   /* its socket is the parent's too */
+	}
+}
+
 const char *
 default_scope(const default_thread_t *t)
 {
@@ -282,6 +333,8 @@ default_client(default_thread_t *t, portq_client_t **out)
 			return PORTQ_ENOMEM;
 		client_init(c, &t->conf, 0, default_ttl(t));
 		c->resolve_max_age_ms = DEFAULT_RESOLVE_MAX_AGE_MS;
+		/* A socket per query: see DEFAULT_UDP_USES_MAX. */
+		c->udp_uses_max = DEFAULT_UDP_USES_MAX;
 		t->c = c;
 	}
 	t->c->cache_ttl = default_ttl(t);

@@ -52,7 +52,26 @@ int default_ttl(const default_thread_t *t);
  */
 int default_client(default_thread_t *t, portq_client_t **out);
 
+/*
+ * fork() (fork.c): prepare takes the configuration's lock; parent
+ * releases it; child sets it up afresh and frees the state of every
+ * thread but the one that forked, closing their handles' sockets (the
+ * child's copies; the parent's stay open).
+ */
+void default_fork_prepare(void);
+void default_fork_parent(void);
+void default_fork_child(void);
+
 #define DEFAULT_RESOLVE_MAX_AGE_MS 60000
+/*
+ * Queries per UDP socket of the default client: one. Its lookups are the
+ * cache's misses, in every process that looks a service up (the NSS
+ * module's included), so a new source port for each costs the socket's
+ * set-up (some microseconds against a round trip of tens) and leaves an
+ * off-path forger the port as well as the ID to guess every time; and no
+ * descriptor of libportq stays open in the program between lookups.
+ */
+#define DEFAULT_UDP_USES_MAX 1
 #define DEFAULT_CHECK_INTERVAL_MS  1000
 
 #endif /* PORTQ_CLIENT_DEFAULT_H */

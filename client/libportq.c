@@ -22,6 +22,7 @@
 #include "cache.h"
 #include "client.h"
 #include "default.h"
+#include "fork.h"
 #include "health.h"
 #include "msg.h"
 #include "result.h"
@@ -117,28 +118,6 @@ client_conf_finish(conf_t *conf)
 		conf->lookup_budget_ms = PORTQ_CLIENT_LOOKUP_BUDGET_MS;
 }
 
-static pthread_once_t forks_once = PTHREAD_ONCE_INIT;
-static atomic_uint forks;
-
-static void
-forks_count(void)
-{
-	atomic_fetch_add(&forks, 1);
-}
-
-static void
-forks_watch(void)
-{
-	(void)pthread_atfork(NULL, NULL, forks_count);
-}
-
-unsigned
-client_forks(void)
-{
-	pthread_once(&forks_once, forks_watch);
-	return atomic_load_explicit(&forks, memory_order_relaxed);
-}
-
 void
 client_init(portq_client_t *c, const conf_t *conf, int tcp, int cache_ttl)
 {
@@ -154,6 +133,7 @@ client_init(portq_client_t *c, const conf_t *conf, int tcp, int cache_ttl)
 	c->tcp = tcp != 0;
 	c->cache_ttl = cache_ttl;
 	c->udp_fd = -1;
+	c->udp_uses_max = CLIENT_UDP_USES_MAX;
 	client_scope_make(&c->conf, c->scope, sizeof(c->scope));
 }
 
@@ -350,19 +330,19 @@ client_resolve(portq_client_t *c, long long deadline)
 /*
  * One UDP exchange with address a, on the handle's kept socket when it is
  * connected to a, was opened in this process (not inherited over fork)
- * and has not carried CLIENT_UDP_USES_MAX queries yet; else on a new one,
- * kept in its place.
+ * and has not carried udp_uses_max queries yet; else on a new one, kept
+ * in its place unless udp_uses_max is 1.
  */
 static int
 udp_ask(portq_client_t *c, const resolve_addr_t *a, const uint8_t *query, size_t qlen,
         int wait_ms, size_t *len, char *err, size_t errlen)
 {
 	size_t which = (size_t)(a - c->addrs);
-	unsigned f = client_forks();
+	unsigned f = fork_generation();
 	if (c->udp_fd >= 0 && !udp_still_ours(c))
 		c->udp_fd = -1;                  /* gone: forget it, close nothing */
 	if (c->udp_fd >= 0 && (c->udp_addr != which || c->udp_forks != f ||
-	                       c->udp_uses >= CLIENT_UDP_USES_MAX))
+	                       c->udp_uses >= c->udp_uses_max))
 		client_close(c);
 	if (c->udp_fd < 0) {
 		c->udp_addr = which;
@@ -372,8 +352,18 @@ udp_ask(portq_client_t *c, const resolve_addr_t *a, const uint8_t *query, size_t
 	c->udp_uses++;
 	int rc = transport_udp(a, &c->udp_fd, query, qlen, wait_ms, c->buf,
 	                       sizeof(c->buf), len, err, errlen);
+	if (c->udp_fd < 0)
+		return rc;
+	if (c->udp_uses >= c->udp_uses_max) {
+		/* Spent: closed now rather than at the next query, so that no
+		 * descriptor stays open in the program meanwhile. It was ours
+		 * when this call began, and only this call used it since. */
+		close(c->udp_fd);
+		c->udp_fd = -1;
+		return rc;
+	}
 	struct stat st;
-	if (c->udp_fd >= 0 && c->udp_uses == 1) {
+	if (c->udp_uses == 1) {
 		if (fstat(c->udp_fd, &st) == 0) {
 			c->udp_dev = st.st_dev;
 			c->udp_ino = st.st_ino;

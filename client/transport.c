@@ -48,10 +48,32 @@ wait_fd(int fd, short events, long long deadline)
 }
 
 /*
+ * A socket for one exchange, non-blocking and close-on-exec, whose
+ * descriptor is above 2. A program that closed its standard input, output
+ * or error (a daemon, say) would otherwise get the socket under that
+ * number: its next printf() would go to the server as a query, a child it
+ * starts would inherit it as its stdout, and the socket may be kept
+ * between queries. F_DUPFD_CLOEXEC takes the lowest free number from 3 up.
+ */
+static int
+socket_open(int family, int type)
+{
+	int fd = socket(family, type | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	if (fd < 0 || fd > STDERR_FILENO)
+		return fd;
+	int high = fcntl(fd, F_DUPFD_CLOEXEC, STDERR_FILENO + 1);
+	int err = errno;
+	close(fd);
+	errno = err;
+	return high;
+}
+
+/*
  * IDs come from getrandom() 32 at a time, into a buffer of the thread's: a
  * system call per query cost more than the client's own work on a round
  * trip. A child after fork() may repeat its parent's next few IDs; that is
- * harmless, as its socket, and so its source port, is its own.
+ * harmless, as its socket, and so its source port, is its own (a handle's
+ * kept socket is replaced in a child: fork.h).
  */
 static _Thread_local uint16_t id_pool[32];
 static _Thread_local unsigned id_left;
@@ -113,7 +135,7 @@ transport_udp(const resolve_addr_t *a, int *sock, const uint8_t *query, size_t q
 	int fd = *sock;
 	int rc = PORTQ_EIO;
 	if (fd < 0) {
-		fd = socket(a->ss.ss_family, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+		fd = socket_open(a->ss.ss_family, SOCK_DGRAM);
 		if (fd < 0) {
 			snprintf(err, errlen, "%s: socket: %s", a->label, strerror(errno));
 			return PORTQ_EIO;
@@ -178,7 +200,7 @@ out:
 static int
 tcp_connect(const resolve_addr_t *a, long long deadline, char *err, size_t errlen)
 {
-	int fd = socket(a->ss.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	int fd = socket_open(a->ss.ss_family, SOCK_STREAM);
 	if (fd < 0) {
 		snprintf(err, errlen, "%s: socket: %s", a->label, strerror(errno));
 		return PORTQ_EIO;

@@ -1131,12 +1131,15 @@ END_TEST
 /* ---- the answer cache -------------------------------------------------- */
 
 /* A fake server that answers every query NOT-FOUND and counts them. */
+#define COUNTER_PORTS_MAX 256
+
 typedef struct {
 	int fd;
 	unsigned port;
 	_Atomic int queries;
 	_Atomic unsigned from_port;     /* source port of the last query */
 	_Atomic int from_changes;       /* times it differed from the one before */
+	unsigned from_ports[COUNTER_PORTS_MAX];   /* the first queries' sources */
 	_Atomic int stop;
 	pthread_t thread;
 } counter_t;
@@ -1163,6 +1166,8 @@ counter_run(void *arg)
 		if (k->from_port != 0 && k->from_port != fp)
 			k->from_changes++;
 		k->from_port = fp;
+		if (k->queries < COUNTER_PORTS_MAX)
+			k->from_ports[k->queries] = fp;
 		k->queries++;
 		size_t len = fake_answer(out, sizeof(out), &h, &q, h.id, 1111, 0);
 		sendto(k->fd, out, len, 0, (struct sockaddr *)&from, flen);
@@ -1727,6 +1732,108 @@ START_TEST(udp_socket_kept)
 	ck_assert_uint_ne(k.from_port, first);
 	portq_client_free(c);
 	counter_stop(&k);
+}
+END_TEST
+
+/*
+ * A program that closed its standard descriptors (a daemon) keeps them
+ * closed through libportq: a handle's kept socket and the default
+ * client's sockets take numbers above 2 and are close-on-exec. On
+ * 71efc69 the kept socket became descriptor 0, the lowest free one: the
+ * program's next printf() would have gone to the server as a query.
+ */
+static const char *
+std_closed_run(char *why, size_t len)
+{
+	counter_t k;
+	counter_start(&k);
+	portq_client_t *c = counter_client(&k, PORTQ_CACHE_OFF, NULL);
+	char list[64];
+	snprintf(list, sizeof(list), "127.0.0.1:%u", k.port);
+	setenv("PORTQ_SERVER", list, 1);
+	portq_config_reload();
+	portq_cache_set_ttl(0);
+	close(STDIN_FILENO);
+	close(STDOUT_FILENO);
+	close(STDERR_FILENO);
+	why[0] = '\0';
+
+	portq_result_t *r = NULL;
+	int rc = portq_query_port(c, 4000, NULL, &r);
+	portq_result_free(r);
+	int kept = kept_socket(k.port);
+	(void)portq_getservbyport(htons(4001), "tcp");
+	if (rc != PORTQ_OK || k.queries != 2) {
+		snprintf(why, len, "queries failed (%d, %d at the server)", rc, k.queries);
+		goto out;
+	}
+	for (int fd = 0; fd <= 2; fd++)
+		if (fcntl(fd, F_GETFD) != -1) {
+			snprintf(why, len, "descriptor %d, closed by the program, is open after "
+			         "lookups", fd);
+			goto out;
+		}
+	if (kept < 3 || !(fcntl(kept, F_GETFD) & FD_CLOEXEC)) {
+		snprintf(why, len, "the handle's kept socket is %d, %s", kept,
+		         kept < 3 ? "not found above 2" : "not close-on-exec");
+		goto out;
+	}
+out:
+	portq_client_free(c);
+	counter_stop(&k);
+	return why[0] != '\0' ? why : NULL;
+}
+
+START_TEST(std_descriptors_left_alone)
+{
+	child_expect(std_closed_run);
+}
+END_TEST
+
+#define SOURCE_QUERIES 50
+
+/*
+ * The default client (getservby*(), and so the NSS module) sends each
+ * query from a new socket: a new source port each time, so that an
+ * off-path forger must guess the port with the ID every time. On 71efc69
+ * all 50 came from one port (a socket kept for 100 queries).
+ */
+static const char *
+source_ports_run(char *why, size_t len)
+{
+	counter_t k;
+	counter_start(&k);
+	char list[64];
+	snprintf(list, sizeof(list), "127.0.0.1:%u", k.port);
+	setenv("PORTQ_SERVER", list, 1);
+	portq_config_reload();
+	portq_cache_set_ttl(0);
+	struct servent se, *res;
+	char buf[1024];
+	for (int i = 0; i < SOURCE_QUERIES; i++)
+		(void)portq_getservbyport_r(htons(4000), "tcp", &se, buf, sizeof(buf), &res);
+	int queries = k.queries;
+	counter_stop(&k);
+	int distinct = 0;
+	for (int i = 0; i < queries && i < COUNTER_PORTS_MAX; i++) {
+		int seen = 0;
+		for (int j = 0; j < i && !seen; j++)
+			seen = k.from_ports[j] == k.from_ports[i];
+		distinct += !seen;
+	}
+	/* The kernel picks each port at random among some 28,000: a repeat
+	 * or two is chance, not reuse. */
+	if (queries != SOURCE_QUERIES || distinct < SOURCE_QUERIES - 5) {
+		snprintf(why, len, "%d queries from %d distinct source ports", queries,
+		         distinct);
+		return why;
+	}
+	return NULL;
+}
+
+START_TEST(default_source_port_per_query)
+{
+	child_expect(source_ports_run);
 }
 END_TEST
 
@@ -2546,6 +2653,8 @@ client_suite(void)
 	tcase_add_test(tc, cache_servent_quiet);
 	tcase_add_test(tc, default_conf_reread);
 	tcase_add_test(tc, udp_socket_kept);
+	tcase_add_test(tc, std_descriptors_left_alone);
+	tcase_add_test(tc, default_source_port_per_query);
 	tcase_add_test(tc, cache_threads);
 	suite_add_tcase(s, tc);
 
