@@ -1155,13 +1155,13 @@ worker_new(server_t *s, int id)
 		return NULL;
 	w->udp_in = malloc(UDP_RECV_WIDTH * UDP_CHUNK);
 	w->rrl = malloc(sizeof(*w->rrl));
-	if (w->udp_in == NULL || w->rrl == NULL) {
+	if (w->udp_in == NULL || w->rrl == NULL ||
+	    rrl_init(w->rrl, (uint32_t)s->cfg->rrl_rate, (uint32_t)s->cfg->rrl_slip) < 0) {
 		free(w->udp_in);
 		free(w->rrl);
 		free(w);
 		return NULL;
 	}
-	rrl_init(w->rrl, (uint32_t)s->cfg->rrl_rate, (uint32_t)s->cfg->rrl_slip);
 	w->srv = s;
 	w->id = id;
 	w->gso = s->cfg->udp_gso;
@@ -1439,7 +1439,7 @@ server_new(uv_loop_t *loop, const config_t *cfg, registry_t *reg)
 	int n = cfg->workers < 1 ? 1 : cfg->workers > 64 ? 64 : (int)cfg->workers;
 	for (int i = 0; i < n; i++) {
 		if ((s->workers[i] = worker_new(s, i)) == NULL) {
-			log_err("out of memory for worker %d", i);
+			log_err("cannot set up worker %d (out of memory, or no random key for RRL)", i);
 			break;
 		}
 		s->n_workers++;
