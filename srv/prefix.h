@@ -23,6 +23,7 @@ typedef struct {
  */
 prefix_t prefix_of(const struct sockaddr *sa);
 
+/* 1 if `a` and `b` are the same prefix of the same family, else 0. */
 static inline int
 prefix_eq(const prefix_t *a, const prefix_t *b)
 {
