@@ -42,7 +42,8 @@ static const opt_t options[] = {
 	{ "tcp-idle-timeout", OPT_INT, OFF(tcp_idle_timeout), 100, 3600000, "10000",
 	  "MS", "close a TCP connection idle this long", 0 },
 	{ "tcp-max-connections", OPT_INT, OFF(tcp_max_connections), 1, 100000, "256",
-	  "N", "TCP connections open at once; more are closed at accept", 0 },
+	  "N", "TCP connections open at once; a new one past this closes the one "
+	  "that has gone longest without an answer", 0 },
 	{ "tcp-max-frame", OPT_INT, OFF(tcp_max_frame), 32, 65535, "512",
 	  "BYTES", "largest query frame accepted over TCP", 0 },
 	{ "udp-rcvbuf", OPT_INT, OFF(udp_rcvbuf), 0, 268435456, "8388608", "BYTES",
@@ -53,11 +54,16 @@ static const opt_t options[] = {
 	  "after reading 2 or more datagrams, wait this long before reading again: "
 	  "bigger batches, less CPU per query, up to this much more latency (0: off)", 0 },
 	{ "tcp-max-per-source", OPT_INT, OFF(tcp_max_per_source), 1, 100000, "32",
-	  "N", "TCP connections from one address (per worker)", 0 },
+	  "N", "TCP connections from one /24 or /56 (per worker); a new one past this "
+	  "closes that prefix's connection that has gone longest without an answer", 0 },
 	{ "tcp-read-timeout", OPT_INT, OFF(tcp_read_timeout), 100, 600000, "2000",
 	  "MS", "close a connection whose started query takes longer to arrive", 0 },
 	{ "tcp-max-pending", OPT_INT, OFF(tcp_max_pending), 4096, 67108864, "262144",
 	  "BYTES", "answers queued for a client that does not read them; more closes it", 0 },
+	{ "tcp-max-queries", OPT_INT, OFF(tcp_max_queries), 1, 100000000, "10000",
+	  "N", "queries answered on one TCP connection; then it is closed", 0 },
+	{ "tcp-max-lifetime", OPT_INT, OFF(tcp_max_lifetime), 1000, 86400000, "120000",
+	  "MS", "how long a TCP connection may stay open, busy or not", 0 },
 	{ "allow", OPT_LIST, OFF(allow), 0, 0, NULL, "CIDR",
 	  "clients that may ask (repeatable: 192.0.2.0/24, 2001:db8::/32); default everyone", 0 },
 	{ "refused", OPT_STR, OFF(refused), 0, 0, "refuse", "ACTION",

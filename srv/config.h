@@ -28,9 +28,11 @@ typedef struct {
 	long udp_rcvbuf;           /* bytes of UDP receive buffer per socket */
 	int udp_gso;               /* group answers to one peer with UDP_SEGMENT */
 	long udp_hold;             /* us to wait after a busy read; 0 = off */
-	long tcp_max_per_source;   /* TCP connections from one address, per worker */
+	long tcp_max_per_source;   /* TCP connections from one /24 or /56, per worker */
 	long tcp_read_timeout;     /* ms a started query frame may take to arrive */
 	long tcp_max_pending;      /* bytes of answers queued for one connection */
+	long tcp_max_queries;      /* answered on one connection before it is closed */
+	long tcp_max_lifetime;     /* ms a connection may stay open */
 	config_list_t allow;       /* CIDR prefixes that may ask; empty: all */
 	char *refused;             /* "refuse" (answer REFUSED) or "drop" */
 	long rrl_rate;             /* UDP answers a second per prefix; 0 = off */

@@ -38,6 +38,7 @@
 #include "acl.h"
 #include "frame.h"
 #include "log.h"
+#include "prefix.h"
 #include "rrl.h"
 #include "server.h"
 
@@ -50,6 +51,7 @@
                                            libuv reads per wakeup (it stops
                                            after 32 datagrams, two recvmmsg) */
 #define UDP_QUEUE_MAX   (4 * 1024 * 1024) /* answers waiting for a full socket */
+#define TCP_BACKLOG     512
 
 #ifndef SOL_UDP
 #define SOL_UDP         17
@@ -78,7 +80,12 @@ typedef struct conn {
 	int open_handles;
 	int closing;
 	int partial;                     /* a frame has started and not ended */
+	int retiring;                    /* past its lifetime or query count: shutting down */
 	struct sockaddr_storage peer;
+	prefix_t prefix;                 /* the peer's /24 or /56 */
+	uint64_t born_ms;                /* uv_now() at accept */
+	uint64_t served;                 /* worker's serve_seq at accept or its last answer */
+	long queries;                    /* answered on this connection */
 	size_t len, cap;
 	uint8_t buf[];                   /* partial frames read so far */
 } conn_t;
@@ -142,9 +149,14 @@ struct worker {
 	answer_stats_t stats;
 	uint64_t tcp_accepted, tcp_refused, tcp_idle_closed, send_errors;
 	uint64_t acl_refused, tcp_slow_closed, udp_holds;
+	uint64_t tcp_evicted, tcp_retired, tcp_dropped;
 	rrl_t *rrl;
 	long n_conns;
 	conn_t *conns;
+	uint64_t serve_seq;              /* orders connections by last service */
+	uv_tcp_t drop;                   /* takes a connection only to close it */
+	int drop_busy;
+	unsigned char drop_wait[CONFIG_MAX_LIST]; /* listeners waiting for `drop` */
 
 	uv_udp_t udp[CONFIG_MAX_LIST];
 	uv_tcp_t tcp[CONFIG_MAX_LIST];
@@ -253,7 +265,7 @@ info_stats(wire_t *w, void *arg)
 	const server_t *s = self->srv;
 	answer_stats_t sum;
 	uint64_t accepted = 0, refused = 0, acl = 0, slow = 0, limited = 0, slipped = 0;
-	uint64_t send_errors = 0, holds = 0;
+	uint64_t send_errors = 0, holds = 0, evicted = 0, retired = 0, tcp_dropped = 0;
 	long open = 0;
 	memset(&sum, 0, sizeof(sum));
 	for (int i = 0; i < s->n_workers; i++) {
@@ -269,6 +281,9 @@ info_stats(wire_t *w, void *arg)
 		open += STAT_GET(k->n_conns);
 		acl += STAT_GET(k->acl_refused);
 		slow += STAT_GET(k->tcp_slow_closed);
+		evicted += STAT_GET(k->tcp_evicted);
+		retired += STAT_GET(k->tcp_retired);
+		tcp_dropped += STAT_GET(k->tcp_dropped);
 		send_errors += STAT_GET(k->send_errors);
 		holds += STAT_GET(k->udp_holds);
 		limited += STAT_GET(k->rrl->limited);
@@ -297,6 +312,9 @@ info_stats(wire_t *w, void *arg)
 	STAT("tcp-refused", refused);
 	STAT("tcp-open", open);
 	STAT("tcp-slow-closed", slow);
+	STAT("tcp-evicted", evicted);
+	STAT("tcp-retired", retired);
+	STAT("tcp-dropped", tcp_dropped);
 	STAT("acl-refused", acl);
 	STAT("rrl-limited", limited);
 	STAT("rrl-slipped", slipped);
@@ -729,10 +747,52 @@ conn_close(conn_t *c)
 }
 
 static void
+conn_shutdown_done(uv_shutdown_t *req, int status)
+{
+	(void)status;
+	conn_close(req->data);
+}
+
+/* Close after the answers already queued have left. */
+static void
+conn_finish(conn_t *c)
+{
+	if (c->closing || c->retiring)
+		return;
+	c->retiring = 1;
+	uv_read_stop((uv_stream_t *)&c->tcp);
+	c->shutdown.data = c;
+	if (uv_shutdown(&c->shutdown, (uv_stream_t *)&c->tcp, conn_shutdown_done) < 0)
+		conn_close(c);
+}
+
+static int
+conn_expired(const conn_t *c)
+{
+	return uv_now(c->w->loop) - c->born_ms >= (uint64_t)c->w->srv->cfg->tcp_max_lifetime;
+}
+
+static void conn_idle(uv_timer_t *t);
+
+/* Run the idle or read timer for `ms`, or to the end of the connection's lifetime if sooner. */
+static void
+conn_arm(conn_t *c, uint64_t ms)
+{
+	uint64_t age = uv_now(c->w->loop) - c->born_ms;
+	uint64_t life = (uint64_t)c->w->srv->cfg->tcp_max_lifetime;
+	uint64_t left = life > age ? life - age : 0;
+	uv_timer_start(&c->idle, conn_idle, ms < left ? ms : left, 0);
+}
+
+static void
 conn_idle(uv_timer_t *t)
 {
 	conn_t *c = t->data;
-	if (c->partial)
+	if (c->retiring)
+		;                                     /* its answers did not drain in time */
+	else if (conn_expired(c))
+		STAT_ADD(c->w->tcp_retired, 1);
+	else if (c->partial)
 		STAT_ADD(c->w->tcp_slow_closed, 1);   /* a query that never finished */
 	else
 		STAT_ADD(c->w->tcp_idle_closed, 1);
@@ -822,6 +882,13 @@ conn_read(uv_stream_t *stream, ssize_t nread, const uv_buf_t *buf)
 			conn_close(c);               /* not portq at all, or a client that does not read */
 			return;
 		}
+		c->served = ++w->serve_seq;
+		if (++c->queries >= w->srv->cfg->tcp_max_queries) {
+			STAT_ADD(w->tcp_retired, 1);  /* what follows in the buffer is not answered */
+			conn_finish(c);
+			uv_timer_start(&c->idle, conn_idle, (uint64_t)w->srv->cfg->tcp_read_timeout, 0);
+			return;
+		}
 	}
 	memmove(c->buf, c->buf + off, c->len - off);
 	c->len -= off;
@@ -832,30 +899,106 @@ conn_read(uv_stream_t *stream, ssize_t nread, const uv_buf_t *buf)
 	const config_t *cfg = w->srv->cfg;
 	if (c->len == 0) {
 		c->partial = 0;
-		uv_timer_start(&c->idle, conn_idle, (uint64_t)cfg->tcp_idle_timeout, 0);
+		conn_arm(c, (uint64_t)cfg->tcp_idle_timeout);
 	} else if (!c->partial || off > 0) {
 		c->partial = 1;
-		uv_timer_start(&c->idle, conn_idle, (uint64_t)cfg->tcp_read_timeout, 0);
+		conn_arm(c, (uint64_t)cfg->tcp_read_timeout);
 	}
 }
 
-/* Open connections of this worker from the address `c` comes from, itself included. */
-static long
-same_source(const worker_t *w, const conn_t *c)
+/*
+ * Make room for the new connection `c` if its prefix or the worker is
+ * full: close the connection, of that prefix or of all, that has gone
+ * longest without an answer (or since its accept if it never had one).
+ * A client that holds connections open with a query now and then loses
+ * them to anyone new; one whose query has just been answered is the last
+ * to go. Returns 0, or -1 when there is nothing to close.
+ */
+static int
+conn_make_room(worker_t *w, conn_t *c)
 {
-	long n = 0;
-	const struct sockaddr_storage *a = &c->peer;
-	for (const conn_t *o = w->conns; o != NULL; o = o->next) {
-		if (o->closing || o->peer.ss_family != a->ss_family)
+	const config_t *cfg = w->srv->cfg;
+	long live = 1, same = 0;
+	conn_t *oldest = NULL, *oldest_same = NULL;
+	for (conn_t *o = w->conns; o != NULL; o = o->next) {
+		if (o == c || o->closing || o->retiring)
 			continue;
-		if (a->ss_family == AF_INET ?
-		    ((const struct sockaddr_in *)&o->peer)->sin_addr.s_addr ==
-		    ((const struct sockaddr_in *)a)->sin_addr.s_addr :
-		    memcmp(&((const struct sockaddr_in6 *)&o->peer)->sin6_addr,
-		           &((const struct sockaddr_in6 *)a)->sin6_addr, 16) == 0)
-			n++;
+		live++;
+		if (oldest == NULL || o->served < oldest->served)
+			oldest = o;
+		if (prefix_eq(&o->prefix, &c->prefix)) {
+			same++;
+			if (oldest_same == NULL || o->served < oldest_same->served)
+				oldest_same = o;
+		}
 	}
-	return n;
+	/* The limits are per worker: each holds its share of the total. */
+	long limit = (cfg->tcp_max_connections + w->srv->n_workers - 1) / w->srv->n_workers;
+	conn_t *victim = same >= cfg->tcp_max_per_source ? oldest_same :
+	                 live > limit ? oldest : NULL;
+	if (victim == NULL)
+		return same >= cfg->tcp_max_per_source || live > limit ? -1 : 0;
+	STAT_ADD(w->tcp_evicted, 1);
+	conn_close(victim);
+	return 0;
+}
+
+/*
+ * The connection waiting on listener `server` could not be taken (no
+ * memory): accept it into the worker's drop handle and close it. libuv
+ * stops watching a listener while an accepted descriptor waits for
+ * uv_accept(), so leaving it there would stop that listener for good.
+ * While the drop handle is closing, a listener in the same plight waits
+ * for it (drop_wait) and is served when it has closed.
+ */
+static void tcp_drop(worker_t *w, uv_stream_t *server);
+static void tcp_accept(uv_stream_t *server, int status);
+
+static void
+tcp_drop_closed(uv_handle_t *h)
+{
+	worker_t *w = h->data;
+	w->drop_busy = 0;
+	for (int i = 0; i < w->n_tcp; i++)
+		if (w->drop_wait[i] && !w->drop_busy) {
+			w->drop_wait[i] = 0;
+			if (!w->stopping)
+				tcp_drop(w, (uv_stream_t *)&w->tcp[i]);
+		}
+}
+
+static void
+tcp_drop(worker_t *w, uv_stream_t *server)
+{
+	if (w->drop_busy) {
+		w->drop_wait[(uv_tcp_t *)server - w->tcp] = 1;
+		return;
+	}
+	w->drop_busy = 1;
+	uv_tcp_init(w->loop, &w->drop);
+	w->drop.data = w;
+	if (uv_accept(server, (uv_stream_t *)&w->drop) < 0)
+		(void)uv_listen(server, TCP_BACKLOG, tcp_accept);   /* see tcp_accept */
+	uv_close((uv_handle_t *)&w->drop, tcp_drop_closed);
+}
+
+/* Testing only: how many of the next connection allocations fail (see server.h). */
+static int fail_conn_allocs;
+
+void
+portq__server_fail_conn_allocs(int n)
+{
+	__atomic_store_n(&fail_conn_allocs, n, __ATOMIC_RELAXED);
+}
+
+static conn_t *
+conn_new(size_t cap)
+{
+	int fail = __atomic_load_n(&fail_conn_allocs, __ATOMIC_RELAXED);
+	if (fail > 0 && __atomic_compare_exchange_n(&fail_conn_allocs, &fail, fail - 1, 0,
+	                                            __ATOMIC_RELAXED, __ATOMIC_RELAXED))
+		return NULL;
+	return calloc(1, sizeof(conn_t) + cap);
 }
 
 static void
@@ -864,13 +1007,24 @@ tcp_accept(uv_stream_t *server, int status)
 	worker_t *w = server->data;
 	const config_t *cfg = w->srv->cfg;
 	if (status < 0) {
-		log_warn("tcp accept: %s", uv_strerror(status));
+		/* libuv has already dropped the connection (with its spare
+		 * descriptor when the process is out of them) and goes on. */
+		if (STAT_GET(w->tcp_dropped) == 0)
+			log_warn("tcp accept: %s (counted in tcp-dropped from now on)",
+			         uv_strerror(status));
+		STAT_ADD(w->tcp_dropped, 1);
 		return;
 	}
 	size_t cap = PORTQ_FRAME_PREFIX + (size_t)cfg->tcp_max_frame;
-	conn_t *c = calloc(1, sizeof(*c) + cap);
-	if (c == NULL)
+	conn_t *c = conn_new(cap);
+	if (c == NULL) {
+		if (STAT_GET(w->tcp_dropped) == 0)
+			log_warn("tcp accept: out of memory, connection dropped "
+			         "(counted in tcp-dropped from now on)");
+		STAT_ADD(w->tcp_dropped, 1);
+		tcp_drop(w, server);
 		return;
+	}
 	c->w = w;
 	c->cap = cap;
 	uv_tcp_init(w->loop, &c->tcp);
@@ -883,6 +1037,10 @@ tcp_accept(uv_stream_t *server, int status)
 	w->conns = c;
 	STAT_ADD(w->n_conns, 1);
 	if (uv_accept(server, (uv_stream_t *)&c->tcp) < 0) {
+		/* The descriptor is closed, but libuv (1.44) only watches the
+		 * listener again after a uv_accept() that worked: listen anew. */
+		(void)uv_listen(server, TCP_BACKLOG, tcp_accept);
+		STAT_ADD(w->tcp_dropped, 1);
 		conn_close(c);
 		return;
 	}
@@ -896,17 +1054,17 @@ tcp_accept(uv_stream_t *server, int status)
 		conn_close(c);
 		return;
 	}
-	/* The limits are per worker: each holds its share of the total. */
-	long limit = (cfg->tcp_max_connections + w->srv->n_workers - 1) / w->srv->n_workers;
-	if (w->n_conns > limit || w->stopping ||
-	    same_source(w, c) > cfg->tcp_max_per_source) {
+	c->prefix = prefix_of((struct sockaddr *)&c->peer);
+	c->born_ms = uv_now(w->loop);
+	c->served = ++w->serve_seq;
+	if (w->stopping || conn_make_room(w, c) < 0) {
 		STAT_ADD(w->tcp_refused, 1);
 		conn_close(c);
 		return;
 	}
 	STAT_ADD(w->tcp_accepted, 1);
 	uv_tcp_nodelay(&c->tcp, 1);
-	uv_timer_start(&c->idle, conn_idle, (uint64_t)cfg->tcp_idle_timeout, 0);
+	conn_arm(c, (uint64_t)cfg->tcp_idle_timeout);
 	if (uv_read_start((uv_stream_t *)&c->tcp, conn_alloc, conn_read) < 0)
 		conn_close(c);
 }
@@ -1001,7 +1159,7 @@ worker_listen(worker_t *w, const char *text, int idx)
 	/* [::] means IPv6 only, so that 0.0.0.0 may be listed beside it. */
 	unsigned v6only = ss.ss_family == AF_INET6 ? UV_TCP_IPV6ONLY : 0;
 	if ((rc = uv_tcp_bind(t, (struct sockaddr *)&ss, v6only)) < 0 ||
-	    (rc = uv_listen((uv_stream_t *)t, 512, tcp_accept)) < 0)
+	    (rc = uv_listen((uv_stream_t *)t, TCP_BACKLOG, tcp_accept)) < 0)
 		goto fail_tcp;
 	if (s->ports[idx] < 0) {
 		struct sockaddr_storage bound;
@@ -1074,7 +1232,7 @@ adopt_activated(worker_t *w)
 			t->data = w;
 			w->n_tcp++;
 			if ((rc = uv_tcp_open(t, fd)) < 0 ||
-			    (rc = uv_listen((uv_stream_t *)t, 512, tcp_accept)) < 0)
+			    (rc = uv_listen((uv_stream_t *)t, TCP_BACKLOG, tcp_accept)) < 0)
 				return rc;
 		}
 		log_info("serving socket %d from systemd (%s)", fd,
@@ -1088,13 +1246,6 @@ adopt_activated(worker_t *w)
 /* ---------------------------------------------------------------- workers */
 
 static void worker_stop(worker_t *w);
-
-static void
-conn_shutdown_done(uv_shutdown_t *req, int status)
-{
-	(void)status;
-	conn_close(req->data);
-}
 
 /* Take the registry the server now publishes, drop the one held. */
 static void
@@ -1130,14 +1281,8 @@ worker_stop(worker_t *w)
 		uv_close((uv_handle_t *)&w->tcp[i], NULL);
 	uv_close((uv_handle_t *)&w->wake, NULL);
 	/* Answers already queued are flushed by the shutdown, then we close. */
-	for (conn_t *c = w->conns; c != NULL; c = c->next) {
-		if (c->closing)
-			continue;
-		uv_read_stop((uv_stream_t *)&c->tcp);
-		c->shutdown.data = c;
-		if (uv_shutdown(&c->shutdown, (uv_stream_t *)&c->tcp, conn_shutdown_done) < 0)
-			conn_close(c);
-	}
+	for (conn_t *c = w->conns; c != NULL; c = c->next)
+		conn_finish(c);                  /* one retiring already is on its way */
 }
 
 static void
@@ -1155,13 +1300,13 @@ worker_new(server_t *s, int id)
 		return NULL;
 	w->udp_in = malloc(UDP_RECV_WIDTH * UDP_CHUNK);
 	w->rrl = malloc(sizeof(*w->rrl));
-	if (w->udp_in == NULL || w->rrl == NULL) {
+	if (w->udp_in == NULL || w->rrl == NULL ||
+	    rrl_init(w->rrl, (uint32_t)s->cfg->rrl_rate, (uint32_t)s->cfg->rrl_slip) < 0) {
 		free(w->udp_in);
 		free(w->rrl);
 		free(w);
 		return NULL;
 	}
-	rrl_init(w->rrl, (uint32_t)s->cfg->rrl_rate, (uint32_t)s->cfg->rrl_slip);
 	w->srv = s;
 	w->id = id;
 	w->gso = s->cfg->udp_gso;
@@ -1439,7 +1584,7 @@ server_new(uv_loop_t *loop, const config_t *cfg, registry_t *reg)
 	int n = cfg->workers < 1 ? 1 : cfg->workers > 64 ? 64 : (int)cfg->workers;
 	for (int i = 0; i < n; i++) {
 		if ((s->workers[i] = worker_new(s, i)) == NULL) {
-			log_err("out of memory for worker %d", i);
+			log_err("cannot set up worker %d (out of memory, or no random key for RRL)", i);
 			break;
 		}
 		s->n_workers++;

@@ -62,4 +62,10 @@ uint32_t server_serial(const server_t *s);
 /* The port the i-th listen address is bound to (useful with port 0); -1 if none. */
 int server_port(const server_t *s, int i);
 
+/*
+ * Testing only: the next `n` TCP connections accepted find no memory for
+ * their state, as if malloc had failed (0 turns it off). Any thread.
+ */
+void portq__server_fail_conn_allocs(int n);
+
 #endif /* PORTQ_SERVER_H */

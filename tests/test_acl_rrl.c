@@ -275,7 +275,7 @@ rrl_new(uint32_t rate, uint32_t slip)
 {
 	rrl_t *r = malloc(sizeof(*r));              /* 4096 slots: not for the stack */
 	ck_assert_ptr_nonnull(r);
-	rrl_init(r, rate, slip);
+	ck_assert_int_eq(rrl_init(r, rate, slip), 0);
 	return r;
 }
 
@@ -433,26 +433,116 @@ END_TEST
 START_TEST(rrl_table_full_keeps_working)
 {
 	rrl_t *r = rrl_new(2, 2);
-	/* Three times as many distinct prefixes as slots, each using a token. */
+	/* Three times as many distinct prefixes as slots within 12 ms, each
+	 * using a token. A slot that still owes tokens is never handed on, so
+	 * the prefixes that find none free near their hash share a bucket:
+	 * no more than one slot's worth each can have been answered. */
+	unsigned sent = 0;
 	for (unsigned i = 0; i < 3 * RRL_SLOTS; i++) {
 		char text[32];
 		snprintf(text, sizeof(text), "10.%u.%u.1", (i >> 8) & 0xFF, i & 0xFF);
-		ck_assert_int_eq(check_at(r, text, 1000 + i / 1000), RRL_SEND);
+		sent += check_at(r, text, 1000 + i / 1000) == RRL_SEND;
 	}
-	/* A new prefix still gets its answers, and the limit still holds. */
-	ck_assert_uint_eq(sends(r, "192.0.2.1", 2000, 2), 2);
-	ck_assert_int_eq(check_at(r, "192.0.2.1", 2000), RRL_DROP);
-	ck_assert_int_eq(check_at(r, "192.0.2.1", 2000), RRL_SLIP);
-	ck_assert_uint_eq(sends(r, "2001:db8::1", 2000, 5), 2);
-	/* Hammering many prefixes at once never loses track of the busy one
-	 * while it stays the most recently seen in its neighbourhood. */
+	ck_assert_uint_ge(sent, RRL_SLOTS / 2);
+	ck_assert_uint_le(sent, 2 * RRL_SLOTS);
+	/* Two seconds later every bucket is full again: a new prefix takes a slot,
+	 * gets its answers, and the limit holds. */
+	ck_assert_uint_eq(sends(r, "192.0.2.1", 3000, 2), 2);
+	ck_assert_int_eq(check_at(r, "192.0.2.1", 3000), RRL_DROP);
+	ck_assert_int_eq(check_at(r, "192.0.2.1", 3000), RRL_SLIP);
+	ck_assert_uint_eq(sends(r, "2001:db8::1", 3000, 5), 2);
+	/* Hammering many prefixes at once never loses track of the busy one:
+	 * it owes tokens, so its slot is not given away. */
 	for (unsigned i = 0; i < 1000; i++) {
 		char text[32];
 		snprintf(text, sizeof(text), "172.%u.%u.1", 16 + i / 256, i % 256);
-		ck_assert_int_eq(check_at(r, text, 2000), RRL_SEND);
-		ck_assert_int_ne(check_at(r, "192.0.2.1", 2000), RRL_SEND);
+		ck_assert_int_eq(check_at(r, text, 3000), RRL_SEND);
+		ck_assert_int_ne(check_at(r, "192.0.2.1", 3000), RRL_SEND);
 	}
 	free(r);
+}
+END_TEST
+
+/* `n` IPv4 /24s whose search starts on the same slot as `victim`'s. */
+static void
+colliders(const rrl_t *r, const char *victim, char out[][32], unsigned n)
+{
+	addr_t v = addr(victim);
+	unsigned home = rrl_home(r, (const struct sockaddr *)&v.ss), found = 0;
+	for (uint32_t i = 0; i < (1u << 20) && found < n; i++) {
+		snprintf(out[found], 32, "%u.%u.%u.1", 11 + (i >> 16), (i >> 8) & 0xFF, i & 0xFF);
+		addr_t a = addr(out[found]);
+		if (rrl_home(r, (const struct sockaddr *)&a.ss) == home)
+			found++;
+	}
+	ck_assert_uint_eq(found, n);
+}
+
+START_TEST(rrl_colliding_prefixes_cannot_refill_the_victim)
+{
+	/* The attack of issue 11 finding 4: forged queries for a victim,
+	 * each followed by one from each of 8 prefixes that share the
+	 * victim's slots, so that the victim is pushed out and came back with
+	 * a full bucket every time. Here the colliders are found with the
+	 * table's own key (an attacker cannot know it); what stops them is
+	 * that a slot owing tokens is never handed on. */
+	const uint32_t rate = 20;
+	rrl_t *r = rrl_new(rate, 0);
+	char c[8][32];
+	colliders(r, "192.0.2.1", c, 8);
+	uint64_t t = 1000;
+	unsigned victim = 0, rounds = 500;
+	for (unsigned i = 0; i < rounds; i++) {
+		victim += check_at(r, "192.0.2.1", t++) == RRL_SEND;
+		for (unsigned k = 0; k < 8; k++)
+			check_at(r, c[k], t++);
+	}
+	/* One full bucket, then `rate` a second for the 4.5 s the attack took. */
+	uint64_t bound = rate + rate * (t - 1000) / 1000 + 1;
+	printf("rrl: victim of 8 rotating colliders got %u of %u answers in %llu ms "
+	       "(rate %u; bound %llu)\n", victim, rounds, (unsigned long long)(t - 1000),
+	       rate, (unsigned long long)bound);
+	ck_assert_msg(victim <= bound, "the victim got %u of %u answers (bound %llu)",
+	              victim, rounds, (unsigned long long)bound);
+
+	/* Slower rounds let the colliders' own buckets fill up again between
+	 * rounds, so they can be pushed out; the victim, asking more than its
+	 * rate, still owes tokens and keeps its slot. */
+	rrl_t *s = rrl_new(rate, 0);
+	colliders(s, "192.0.2.1", c, 8);
+	t = 1000;
+	victim = 0;
+	for (unsigned i = 0; i < 20; i++, t += 100) {
+		victim += sends(s, "192.0.2.1", t, 25);
+		for (unsigned k = 0; k < 8; k++)
+			check_at(s, c[k], t + 1 + k);
+	}
+	bound = rate + rate * (t - 1000) / 1000 + 1;
+	printf("rrl: victim asking 25 per 100 ms round got %u of 500 answers in %llu ms "
+	       "(bound %llu)\n", victim, (unsigned long long)(t - 1000), (unsigned long long)bound);
+	ck_assert_msg(victim <= bound, "the victim got %u of 500 answers (bound %llu)",
+	              victim, (unsigned long long)bound);
+	free(r);
+	free(s);
+}
+END_TEST
+
+START_TEST(rrl_key_differs_per_table)
+{
+	/* Which prefixes share slots must differ from one table to the next
+	 * (from one portqd to the next), or colliders found once work forever. */
+	rrl_t *a = rrl_new(10, 0), *b = rrl_new(10, 0);
+	unsigned same = 0;
+	for (unsigned i = 0; i < 64; i++) {
+		char text[32];
+		snprintf(text, sizeof(text), "198.51.%u.1", i);
+		addr_t x = addr(text);
+		same += rrl_home(a, (const struct sockaddr *)&x.ss) ==
+		        rrl_home(b, (const struct sockaddr *)&x.ss);
+	}
+	ck_assert_uint_lt(same, 8);                /* 64/4096 expected by chance */
+	free(a);
+	free(b);
 }
 END_TEST
 
@@ -776,6 +866,8 @@ acl_rrl_suite(void)
 	tcase_add_test(rrl, rrl_families_do_not_collide);
 	tcase_add_test(rrl, rrl_v4_mapped_grouped_by_ipv4_24);
 	tcase_add_test(rrl, rrl_table_full_keeps_working);
+	tcase_add_test(rrl, rrl_colliding_prefixes_cannot_refill_the_victim);
+	tcase_add_test(rrl, rrl_key_differs_per_table);
 	tcase_add_test(rrl, rrl_largest_rate);
 	suite_add_tcase(s, rrl);
 

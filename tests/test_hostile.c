@@ -38,6 +38,7 @@
 
 /* The allowed prefix, and addresses inside and outside it. */
 #define ALLOW_V4     "127.0.0.0/28"
+#define ALLOW_IDLE   "127.0.16.0/20"  /* the idle attack's sources: a /24 each */
 #define LEGIT_SRC    "127.0.0.1"
 #define REFUSED_SRC  "127.0.0.99"
 
@@ -88,6 +89,7 @@ setup(void)
 	fx.cfg.tcp_read_timeout = READ_MS;
 	fx.cfg.tcp_max_pending = MAX_PENDING;
 	fixture_list_add(&fx.cfg.allow, ALLOW_V4);
+	fixture_list_add(&fx.cfg.allow, ALLOW_IDLE);
 	fixture_list_add(&fx.cfg.allow, "::1/128");
 	free(fx.cfg.refused);
 	fx.cfg.refused = strdup(opts.refused ? opts.refused : "refuse");
@@ -404,8 +406,8 @@ typedef struct {
 	unsigned long tcp_garbage_conns, tcp_garbage_bytes;
 
 	int cycles;
-	int idle_tries, idle_held, idle_refused, idle_answered, idle_closed, idle_max_source;
-	int over_limit_tries, over_limit_closed;
+	int idle_tries, idle_held, idle_pushed, idle_answered, idle_closed, idle_max_source;
+	int over_limit_tries, over_limit_answered;
 	int slow_conns, slow_cut, slow_min_bytes, slow_max_bytes;
 	int pipe_runs, pipe_cut;
 	unsigned long pipe_queries, pipe_bytes;
@@ -677,9 +679,12 @@ tcp_garbage(void *arg)
 }
 
 /*
- * Half-open and idle connections from five sources, ten each: at most
- * MAX_PER_SOURCE per source and MAX_CONNS in all are kept, the rest are
- * closed at accept; those kept are closed by the idle timeout.
+ * Half-open and idle connections from five /24s, ten each: each /24
+ * keeps MAX_PER_SOURCE and the server MAX_CONNS in all; each connection
+ * past a limit pushes out the one that has gone longest without an
+ * answer, so the last MAX_CONNS opened are the ones kept. One more, from
+ * a /24 with none open, gets in and is answered. Those kept are closed
+ * by the idle timeout.
  */
 static void
 attack_idle(run_t *r)
@@ -693,52 +698,89 @@ attack_idle(run_t *r)
 	for (int s = 0; s < SOURCES; s++)
 		for (int k = 0; k < EACH; k++) {
 			char src[32];
-			snprintf(src, sizeof(src), "127.0.0.%d", 2 + s);
+			snprintf(src, sizeof(src), "127.0.%d.2", 16 + s);
 			fd[s][k] = tcp_from(src);
 			r->idle_tries++;
-			/* One at a time: a refused connection counts against the
-			 * limit until its handle has closed, one loop turn later. */
+			/* One at a time, so that the order of accepts is known. */
 			usleep(2000);
 		}
 	sleep_ms(300);                               /* well inside the idle timeout */
-	int total = 0;
+	/* What the limits should have kept: each /24 its newest, the server
+	 * its newest, in the order the connections were opened. */
+	int model[SOURCES][EACH] = { { 0 } }, order[SOURCES * EACH], kept = 0;
+	for (int i = 0; i < SOURCES * EACH; i++) {
+		int s = i / EACH, same = 0, victim = -1;
+		for (int j = 0; j < kept; j++)
+			same += order[j] / EACH == s;
+		for (int j = 0; j < kept && same >= MAX_PER_SOURCE; j++)
+			if (order[j] / EACH == s) {
+				victim = j;
+				break;
+			}
+		if (victim < 0 && kept >= MAX_CONNS)
+			victim = 0;
+		if (victim >= 0) {
+			model[order[victim] / EACH][order[victim] % EACH] = 0;
+			memmove(order + victim, order + victim + 1,
+			        (size_t)(kept - victim - 1) * sizeof(order[0]));
+			kept--;
+		}
+		order[kept++] = i;
+		model[s][i % EACH] = 1;
+	}
+	int total = 0, unexpected = 0;
 	for (int s = 0; s < SOURCES; s++) {
 		int per = 0;
 		for (int k = 0; k < EACH; k++) {
 			held[s][k] = fd[s][k] >= 0 && !closed_within(fd[s][k], 0);
 			per += held[s][k];
+			unexpected += held[s][k] != model[s][k];
 		}
 		if (per > r->idle_max_source)
 			r->idle_max_source = per;
 		total += per;
 	}
 	r->idle_held += total;
-	r->idle_refused += SOURCES * EACH - total;
-	if (total > MAX_CONNS)
+	r->idle_pushed += SOURCES * EACH - total;
+	if (total != MAX_CONNS)
 		tcp_problem(r, "%d idle connections held, limit %d", total, MAX_CONNS);
-	if (total < MAX_CONNS - 4)
-		tcp_problem(r, "only %d of %d idle connections held", total, MAX_CONNS);
+	else if (unexpected)
+		tcp_problem(r, "%d idle connections kept or closed out of turn", unexpected);
 
-	/* One more, from a source with none open, while the server is full. */
-	if (total == MAX_CONNS) {
-		int extra = tcp_from(LEGIT_SRC);
-		r->over_limit_tries++;
-		if (extra >= 0 && closed_within(extra, 500))
-			r->over_limit_closed++;
-		else
-			tcp_problem(r, "a connection past tcp-max-connections was kept");
-		if (extra >= 0)
-			close(extra);
-	}
+	/* One more, from a /24 with none open, while the server is full:
+	 * it is answered, and one held connection goes for it. */
+	uint8_t resp[PORTQ_MSG_MAX];
+	portq_question_t q = { .port_lo = 22 };
+	int extra = tcp_from(LEGIT_SRC);
+	r->over_limit_tries++;
+	struct timeval tv = { 2, 0 };
+	if (extra >= 0)
+		setsockopt(extra, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+	if (extra >= 0 && fixture_tcp_send_query(extra, PORTQ_OP_PORT, 1, &q) == 0 &&
+	    fixture_tcp_read_frame(extra, resp, sizeof(resp)) > 0)
+		r->over_limit_answered++;
+	else
+		tcp_problem(r, "a connection past tcp-max-connections got no answer");
+	if (extra >= 0)
+		close(extra);
+	sleep_ms(50);
+	int gone = 0;
+	for (int s = 0; s < SOURCES; s++)
+		for (int k = 0; k < EACH; k++)
+			if (held[s][k] && closed_within(fd[s][k], 0)) {
+				held[s][k] = 0;
+				gone++;
+			}
+	r->idle_held -= gone;
+	r->idle_pushed += gone;
+	if (gone != 1)
+		tcp_problem(r, "%d held connections closed for one newcomer", gone);
 
 	/* Half of those kept ask a question first (then idle), half never do. */
-	uint8_t resp[PORTQ_MSG_MAX];
 	for (int s = 0; s < SOURCES; s++)
 		for (int k = 1; k < EACH; k += 2) {
 			if (!held[s][k])
 				continue;
-			portq_question_t q = { .port_lo = 22 };
-			struct timeval tv = { 2, 0 };
 			setsockopt(fd[s][k], SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
 			if (fixture_tcp_send_query(fd[s][k], PORTQ_OP_PORT, (uint16_t)k, &q) == 0 &&
 			    fixture_tcp_read_frame(fd[s][k], resp, sizeof(resp)) > 0)
@@ -941,22 +983,24 @@ START_TEST(hostile_traffic)
 	        "hostile: legit %lu sent, %lu answered (%.3f%%), %lu sent again, %lu wrong, "
 	        "slowest %.1f ms; "
 	        "hostile %lu datagrams (garbage %lu, opcodes %lu, refused source %lu: %lu REFUSED) "
-	        "and %lu TCP connections (garbage %lu, idle %d: %d held %d refused, "
+	        "and %lu TCP connections (garbage %lu, idle %d: %d held %d pushed out, "
 	        "slowloris %d: %d cut after %d-%d bytes, pipelining %d: %d cut after %lu queries, "
 	        "refused source %d); TCP cycles %d; RSS before %.1f MiB, after %.1f MiB (%+.1f MiB); "
 	        "%lu datagrams dropped by the kernel at the server's socket; %.1f s\n",
 	        r.legit_sent, r.legit_answered, pct, r.legit_retried, r.legit_wrong, r.legit_max_ms,
 	        hostile_udp, r.udp_random, r.udp_opcodes, r.acl_sent, r.acl_refused,
-	        hostile_tcp, r.tcp_garbage_conns, r.idle_tries, r.idle_held, r.idle_refused,
+	        hostile_tcp, r.tcp_garbage_conns, r.idle_tries, r.idle_held, r.idle_pushed,
 	        r.slow_conns, r.slow_cut, r.slow_min_bytes, r.slow_max_bytes,
 	        r.pipe_runs, r.pipe_cut, r.pipe_queries, r.acl_tcp_tries, r.cycles,
 	        (double)rss_before / 1024, (double)rss_after / 1024,
 	        (double)(rss_after - rss_before) / 1024, kernel_drops,
 	        (double)(now_ns() - t0) / 1e9);
-	fprintf(stderr, "hostile: INFO acl-refused %lld, tcp-refused %lld, tcp-slow-closed %lld, "
+	fprintf(stderr, "hostile: INFO acl-refused %lld, tcp-refused %lld, tcp-evicted %lld, "
+	        "tcp-slow-closed %lld, "
 	        "tcp-accepted %lld, dropped %lld, rcode-malformed %lld, rcode-not-implemented %lld, "
 	        "queries-unknown-opcode %lld\n",
 	        info_get(&info, "acl-refused"), info_get(&info, "tcp-refused"),
+	        info_get(&info, "tcp-evicted"),
 	        info_get(&info, "tcp-slow-closed"), info_get(&info, "tcp-accepted"),
 	        info_get(&info, "dropped"), info_get(&info, "rcode-malformed"),
 	        info_get(&info, "rcode-not-implemented"), info_get(&info, "queries-unknown-opcode"));
@@ -972,9 +1016,9 @@ START_TEST(hostile_traffic)
 	ck_assert_msg(r.tcp_problem[0] == '\0', "%s", r.tcp_problem);
 	ck_assert_int_gt(r.cycles, 0);
 	ck_assert_int_le(r.idle_max_source, MAX_PER_SOURCE);
-	ck_assert_int_gt(r.idle_refused, 0);
+	ck_assert_int_gt(r.idle_pushed, 0);
 	ck_assert_int_eq(r.idle_closed, r.idle_held);
-	ck_assert_int_gt(r.over_limit_closed, 0);
+	ck_assert_int_eq(r.over_limit_answered, r.over_limit_tries);
 	ck_assert_int_eq(r.slow_cut, r.slow_conns);
 	ck_assert_int_eq(r.pipe_cut, r.pipe_runs);
 	ck_assert_int_eq(r.acl_tcp_closed, r.acl_tcp_tries);
@@ -988,7 +1032,7 @@ START_TEST(hostile_traffic)
 	/* The counters show each defence at work. */
 	ck_assert_int_gt(info_get(&info, "acl-refused"), 0);
 	ck_assert_int_ge(info_get(&info, "tcp-slow-closed"), r.slow_conns);
-	ck_assert_int_gt(info_get(&info, "tcp-refused"), 0);
+	ck_assert_int_ge(info_get(&info, "tcp-evicted"), r.idle_pushed);
 	ck_assert_int_gt(info_get(&info, "dropped"), 0);
 	ck_assert_int_gt(info_get(&info, "rcode-malformed"), 0);
 	ck_assert_int_gt(info_get(&info, "queries-unknown-opcode"), 0);

@@ -379,16 +379,17 @@ START_TEST(tcp_connection_limit)
 		ck_assert_int_eq(fixture_tcp_send_query(fds[i], PORTQ_OP_PORT, (uint16_t)i, &q), 0);
 		ck_assert_uint_gt(fixture_tcp_read_frame(fds[i], resp, sizeof(resp)), 0);
 	}
-	/* The ninth is closed at accept. */
+	/* The ninth gets in: the one that has gone longest without an
+	 * answer, the first, makes room for it. */
 	int extra = fixture_tcp_connect(&fx);
-	ck_assert_int_eq(recv(extra, resp, sizeof(resp), 0), 0);
+	ck_assert_int_eq(fixture_tcp_send_query(extra, PORTQ_OP_PORT, 9, &q), 0);
+	ck_assert_uint_gt(fixture_tcp_read_frame(extra, resp, sizeof(resp)), 0);
+	ck_assert_int_eq(recv(fds[0], resp, sizeof(resp), 0), 0);
+	for (int i = 1; i < 8; i++) {
+		ck_assert_int_eq(fixture_tcp_send_query(fds[i], PORTQ_OP_PORT, (uint16_t)i, &q), 0);
+		ck_assert_uint_gt(fixture_tcp_read_frame(fds[i], resp, sizeof(resp)), 0);
+	}
 	close(extra);
-	/* Freeing a place lets a new client in. */
-	close(fds[0]);
-	usleep(100 * 1000);
-	fds[0] = fixture_tcp_connect(&fx);
-	ck_assert_int_eq(fixture_tcp_send_query(fds[0], PORTQ_OP_PORT, 99, &q), 0);
-	ck_assert_uint_gt(fixture_tcp_read_frame(fds[0], resp, sizeof(resp)), 0);
 	for (int i = 0; i < 8; i++)
 		close(fds[i]);
 }
@@ -867,6 +868,212 @@ START_TEST(forged_sources_cost_no_one_else)
 }
 END_TEST
 
+/* ------------------------------------------------------------ tcp limits */
+
+/* Settings of the "tcp limits" fixture, set by each test's setup. */
+static long tcp_conns = 8, tcp_per_source = 8, tcp_queries = 10000, tcp_lifetime = 120000;
+
+static void
+setup_tcp_limits(void)
+{
+	fixture_init(&fx);
+	fixture_copy_registry(&fx, "/tmp");
+	fx.cfg.tcp_max_connections = tcp_conns;
+	fx.cfg.tcp_max_per_source = tcp_per_source;
+	fx.cfg.tcp_idle_timeout = 10000;
+	fx.cfg.tcp_max_queries = tcp_queries;
+	fx.cfg.tcp_max_lifetime = tcp_lifetime;
+	fixture_start(&fx);
+}
+
+/* A TCP connection to the server from source address `src` (in 127/8). */
+static int
+tcp_from(const char *src)
+{
+	int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	ck_assert_int_ge(fd, 0);
+	struct sockaddr_in a = { .sin_family = AF_INET };
+	ck_assert_int_eq(inet_pton(AF_INET, src, &a.sin_addr), 1);
+	ck_assert_int_eq(bind(fd, (struct sockaddr *)&a, sizeof(a)), 0);
+	struct sockaddr_in to = fixture_addr(&fx);
+	ck_assert_int_eq(connect(fd, (struct sockaddr *)&to, sizeof(to)), 0);
+	struct timeval tv = { 3, 0 };
+	setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+	return fd;
+}
+
+/* One PORT question on `fd` and its answer: 1 if answered. */
+static int
+tcp_ask(int fd, uint16_t id)
+{
+	uint8_t resp[PORTQ_MSG_MAX];
+	portq_question_t q = { .port_lo = 22 };
+	return fixture_tcp_send_query(fd, PORTQ_OP_PORT, id, &q) == 0 &&
+	       fixture_tcp_read_frame(fd, resp, sizeof(resp)) > 0;
+}
+
+/* 1 once the server has closed `fd` (EOF or reset), waiting up to ms. */
+static int
+tcp_closed_within(int fd, int ms)
+{
+	struct pollfd p = { fd, POLLIN | POLLRDHUP, 0 };
+	if (poll(&p, 1, ms) <= 0)
+		return 0;
+	char b[64];
+	ssize_t n = recv(fd, b, sizeof(b), MSG_DONTWAIT);
+	return n == 0 || (n < 0 && errno != EAGAIN && errno != EINTR);
+}
+
+START_TEST(tcp_slots_held_by_one_prefix_yield_to_a_newcomer)
+{
+	/* Issue 11 finding 8, scaled down: 4 addresses of one /24 hold every
+	 * slot (8) and keep them with a query now and then. A client from
+	 * another /24 (or the TCP retry of a truncated answer) must still
+	 * get in and be answered. */
+	int held[8];
+	for (int i = 0; i < 8; i++) {
+		char src[32];
+		snprintf(src, sizeof(src), "127.0.0.%d", 2 + i / 2);
+		held[i] = tcp_from(src);
+		ck_assert(tcp_ask(held[i], (uint16_t)i));
+	}
+	for (int round = 0; round < 3; round++) {
+		usleep(200 * 1000);
+		for (int i = 0; i < 8; i++)
+			ck_assert_msg(tcp_ask(held[i], (uint16_t)(100 * round + i)),
+			              "holder %d lost its connection", i);
+	}
+	int fd = tcp_from("127.0.1.1");
+	ck_assert_msg(tcp_ask(fd, 999), "a client from another /24 got no answer");
+	/* The holder that had gone longest without an answer, the first,
+	 * made room; the others were left alone. */
+	ck_assert(tcp_closed_within(held[0], 2000));
+	int closed = 0;
+	for (int i = 1; i < 8; i++)
+		closed += tcp_closed_within(held[i], 0);
+	ck_assert_int_eq(closed, 0);
+	close(fd);
+	for (int i = 0; i < 8; i++)
+		close(held[i]);
+}
+END_TEST
+
+static void
+setup_per_source_4(void)
+{
+	tcp_per_source = 4;
+	setup_tcp_limits();
+	tcp_per_source = 8;
+}
+
+START_TEST(tcp_per_source_limit_counts_the_prefix)
+{
+	/* 8 connections from 4 addresses of 127.0.0.0/24, limit 4 per
+	 * source: the /24 keeps its 4 most recent, whatever the addresses. */
+	int held[8];
+	for (int i = 0; i < 8; i++) {
+		char src[32];
+		snprintf(src, sizeof(src), "127.0.0.%d", 2 + i % 4);
+		held[i] = tcp_from(src);
+		ck_assert(tcp_ask(held[i], (uint16_t)i));
+	}
+	for (int i = 0; i < 4; i++)
+		ck_assert_msg(tcp_closed_within(held[i], 2000),
+		              "connection %d of a /24 past its limit was kept", i);
+	for (int i = 4; i < 8; i++)
+		ck_assert(tcp_ask(held[i], (uint16_t)(10 + i)));
+	/* Another /24 has a limit of its own: it closes nobody's connection. */
+	int fd = tcp_from("127.0.1.1");
+	ck_assert(tcp_ask(fd, 99));
+	for (int i = 4; i < 8; i++)
+		ck_assert(tcp_ask(held[i], (uint16_t)(20 + i)));
+	close(fd);
+	for (int i = 0; i < 8; i++)
+		close(held[i]);
+}
+END_TEST
+
+static void
+setup_max_queries_3(void)
+{
+	tcp_queries = 3;
+	setup_tcp_limits();
+	tcp_queries = 10000;
+}
+
+START_TEST(tcp_max_queries_closes_after_the_last_answer)
+{
+	int fd = tcp_from("127.0.0.2");
+	uint8_t resp[PORTQ_MSG_MAX];
+	portq_question_t q = { .port_lo = 80 };
+	for (uint16_t i = 0; i < 5; i++)              /* pipelined, all at once */
+		ck_assert_int_eq(fixture_tcp_send_query(fd, PORTQ_OP_PORT, i, &q), 0);
+	for (uint16_t i = 0; i < 3; i++) {
+		size_t n = fixture_tcp_read_frame(fd, resp, sizeof(resp));
+		portq_header_t h;
+		reply(resp, n, &h);
+		ck_assert_uint_eq(h.id, i);
+	}
+	ck_assert_uint_eq(fixture_tcp_read_frame(fd, resp, sizeof(resp)), 0);
+	close(fd);
+	ck_assert_int_eq(info_stat("tcp-retired"), 1);
+}
+END_TEST
+
+static void
+setup_lifetime_1s(void)
+{
+	tcp_lifetime = 1000;
+	setup_tcp_limits();
+	tcp_lifetime = 120000;
+}
+
+START_TEST(tcp_lifetime_bounds_a_busy_connection)
+{
+	/* A query every 100 ms never lets the connection idle; its lifetime
+	 * (1 s) ends it all the same. */
+	int fd = tcp_from("127.0.0.2");
+	struct timespec t0, t1;
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	unsigned answered = 0;
+	for (uint16_t i = 0; i < 50 && tcp_ask(fd, i); i++) {
+		answered++;
+		usleep(100 * 1000);
+	}
+	clock_gettime(CLOCK_MONOTONIC, &t1);
+	double lived = (double)(t1.tv_sec - t0.tv_sec) + (double)(t1.tv_nsec - t0.tv_nsec) / 1e9;
+	ck_assert_msg(answered >= 3 && lived >= 0.9 && lived < 4.0,
+	              "%u answers, closed after %.2f s (lifetime 1 s)", answered, lived);
+	close(fd);
+}
+END_TEST
+
+START_TEST(tcp_accept_survives_failed_allocations)
+{
+	/* Issue 11 finding 9: a connection whose state cannot be allocated
+	 * used to be left waiting in libuv, which then stopped watching the
+	 * listener: nobody was accepted again. Now it is taken and closed,
+	 * and counted. Three at once also exercise the wait for the one
+	 * handle that takes them. */
+	portq__server_fail_conn_allocs(3);
+	fixture_call(&fx, pause_loop);              /* the three wait in the backlog */
+	usleep(50 * 1000);
+	int fd[3];
+	for (int i = 0; i < 3; i++)
+		fd[i] = tcp_from("127.0.0.2");
+	for (int i = 0; i < 3; i++)
+		ck_assert_msg(tcp_closed_within(fd[i], 2000),
+		              "connection %d whose allocation failed was not closed", i);
+	int ok = tcp_from("127.0.0.3");
+	ck_assert_msg(tcp_ask(ok, 1), "the listener stopped after a failed allocation");
+	close(ok);
+	for (int i = 0; i < 3; i++)
+		close(fd[i]);
+	ck_assert_int_eq(info_stat("tcp-dropped"), 3);
+	portq__server_fail_conn_allocs(0);
+}
+END_TEST
+
 static void
 setup_plain_udp(void)
 {
@@ -922,6 +1129,31 @@ server_suite(void)
 	tcase_add_test(two, reload_under_load_loses_nothing);
 	tcase_add_test(two, broken_file_keeps_old_serial);
 	suite_add_tcase(s, two);
+
+	TCase *tcp = tcase_create("tcp limits");
+	tcase_add_checked_fixture(tcp, setup_tcp_limits, teardown);
+	tcase_set_timeout(tcp, 60);
+	tcase_add_test(tcp, tcp_slots_held_by_one_prefix_yield_to_a_newcomer);
+	tcase_add_test(tcp, tcp_accept_survives_failed_allocations);
+	suite_add_tcase(s, tcp);
+
+	TCase *per = tcase_create("tcp-max-per-source 4");
+	tcase_add_checked_fixture(per, setup_per_source_4, teardown);
+	tcase_set_timeout(per, 60);
+	tcase_add_test(per, tcp_per_source_limit_counts_the_prefix);
+	suite_add_tcase(s, per);
+
+	TCase *mq = tcase_create("tcp-max-queries 3");
+	tcase_add_checked_fixture(mq, setup_max_queries_3, teardown);
+	tcase_set_timeout(mq, 60);
+	tcase_add_test(mq, tcp_max_queries_closes_after_the_last_answer);
+	suite_add_tcase(s, mq);
+
+	TCase *life = tcase_create("tcp-max-lifetime 1000");
+	tcase_add_checked_fixture(life, setup_lifetime_1s, teardown);
+	tcase_set_timeout(life, 60);
+	tcase_add_test(life, tcp_lifetime_bounds_a_busy_connection);
+	suite_add_tcase(s, life);
 	return s;
 }
 
