@@ -536,7 +536,7 @@ START_TEST(growing_file)
 	uint64_t took = now_ms() - t0;
 	__atomic_store_n(&g.stop, 1, __ATOMIC_RELEASE);
 	pthread_join(th, NULL);
-	fprintf(stderr, "growing_file: refused in %llu ms, the file at %zu bytes when "
+	fprintf(stderr, "growing_file: reload refused in %llu ms, the file at %zu bytes when "
 	        "the writer stopped\n", (unsigned long long)took, g.written);
 	ck_assert_msg(line[0] != '\0', "no reload outcome within 10 s");
 	ck_assert_msg(strstr(line, "reload failed, still serving serial") != NULL, "%s", line);
