@@ -190,8 +190,8 @@ run(const config_t *cfg, registry_t *reg)
 	return failed;
 }
 
-int
-main(int argc, char **argv)
+static int
+portqd_main(int argc, char **argv)
 {
 	config_t cfg;
 	config_init(&cfg);
@@ -241,5 +241,22 @@ main(int argc, char **argv)
 		rc = run(&cfg, reg);
 	}
 	config_free(&cfg);
+	return rc;
+}
+
+/*
+ * A load given up on (reload-timeout) may still be stuck in the kernel,
+ * on a mount that does not answer. exit() would run exit handlers with
+ * that thread alive (and a leak checker's stop-the-world would wait on
+ * it for ever): flush what was written and leave with _exit() instead.
+ */
+int
+main(int argc, char **argv)
+{
+	int rc = portqd_main(argc, argv);
+	if (regload_stuck() > 0) {
+		fflush(NULL);
+		_exit(rc);
+	}
 	return rc;
 }
