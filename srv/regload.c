@@ -253,10 +253,12 @@ static void *
 job_thread(void *arg)
 {
 	regload_job_t *j = arg;
-	/* Build at the lowest priority: on a busy machine the new index may
-	 * take longer, but the loops answering queries keep their CPU and
-	 * their sockets do not overflow meanwhile (Linux: per thread). */
-	setpriority(PRIO_PROCESS, (id_t)syscall(SYS_gettid), 19);
+	/* A reload beside a serving loop (one with notify) builds at the
+	 * lowest priority: on a busy machine the new index may take longer,
+	 * but the loops answering queries keep their CPU and their sockets
+	 * do not overflow meanwhile (Linux: per thread). */
+	if (j->notify != NULL)
+		setpriority(PRIO_PROCESS, (id_t)syscall(SYS_gettid), 19);
 	progress_t p = { &j->lock, &j->at };
 	reg_error_t err;
 	int rc;

@@ -57,9 +57,10 @@ typedef struct regload_job regload_job_t;
 typedef void (*regload_notify_t)(void *arg);
 
 /*
- * Start regload_files() on a new thread of low priority, with copies of
- * `files` and `lim`. `notify` (may be NULL) runs on that thread when the
- * load is done, unless the job was abandoned first. NULL when no thread
+ * Start regload_files() on a new thread, with copies of `files` and
+ * `lim`. `notify` (may be NULL) runs on that thread when the load is
+ * done, unless the job was abandoned first; a job with a notify (a reload
+ * beside serving loops) runs at the lowest CPU priority. NULL when no thread
  * or memory could be had.
  */
 regload_job_t *regload_job_start(const config_list_t *files, uint32_t serial,
