@@ -76,6 +76,14 @@ static const opt_t options[] = {
 	  "after binding, drop root privileges to this user", 0 },
 	{ "reload-delay", OPT_INT, OFF(reload_delay), 0, 60000, "200",
 	  "MS", "wait this long after a registry file changes, then reload", 0 },
+	{ "reload-timeout", OPT_INT, OFF(reload_timeout), 100, 3600000, "30000", "MS",
+	  "give up on a load of the registry (start, --check, reload) that takes "
+	  "longer, e.g. on a hung network mount; the registry served stays", 0 },
+	{ "reload-max-shrink", OPT_INT, OFF(reload_max_shrink), 0, 100, "10", "PERCENT",
+	  "refuse a reload (and --check --previous) that drops more of the records; "
+	  "SIGUSR2 reloads anyway; 100: any loss (never to no records)", 0 },
+	{ "registry-max-bytes", OPT_INT, OFF(registry_max_bytes), 4096, 1073741824,
+	  "67108864", "BYTES", "refuse a registry file larger than this", 0 },
 	{ "workers", OPT_INT, OFF(workers), 1, 64, "1", "N",
 	  "event loops answering queries, one per core, on SO_REUSEPORT sockets", 0 },
 	{ "watch", OPT_BOOL, OFF(watch), 0, 1, "yes", NULL,
@@ -87,6 +95,9 @@ static const opt_t options[] = {
 	{ "check", OPT_BOOL, OFF(check), 0, 1, "no", NULL,
 	  "load and validate the config and the registry, print a summary, exit",
 	  OPT_CLI_ONLY },
+	{ "previous", OPT_STR, OFF(previous), 0, 0, NULL, "[FORMAT:]FILE",
+	  "with --check: also load FILE, the registry this one would replace, and "
+	  "apply reload-max-shrink", OPT_CLI_ONLY },
 	{ "config", OPT_STR, OFF(config_file), 0, 0, NULL, "FILE",
 	  "read settings from FILE (\"name value\" lines, # comments)", OPT_CLI_ONLY },
 	{ "help", OPT_BOOL, OFF(help), 0, 1, "no", NULL, "print this help and exit",
@@ -193,6 +204,7 @@ config_free(config_t *c)
 	free(c->user);
 	free(c->log_level);
 	free(c->config_file);
+	free(c->previous);
 	memset(c, 0, sizeof(*c));
 }
 

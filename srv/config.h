@@ -23,7 +23,11 @@ typedef struct {
 	long tcp_idle_timeout;     /* ms */
 	long tcp_max_connections;
 	long tcp_max_frame;        /* bytes of one query frame */
-	long reload_delay;         /* ms between a file change and the reload */
+	long reload_delay;         /* ms between a file change and the reload; a
+	                              file is read once unchanged this long */
+	long reload_timeout;       /* ms a load of the registry may take */
+	long reload_max_shrink;    /* % of the records a reload may drop */
+	long registry_max_bytes;   /* bytes of one registry file */
 	long workers;              /* event loops, one per core */
 	long udp_rcvbuf;           /* bytes of UDP receive buffer per socket */
 	int udp_gso;               /* group answers to one peer with UDP_SEGMENT */
@@ -42,6 +46,7 @@ typedef struct {
 	char *log_level;
 	int syslog;
 	int check;                 /* validate and exit */
+	char *previous;            /* --check: the registry this one replaces */
 	char *config_file;
 	int help;
 } config_t;

@@ -17,6 +17,7 @@
 
 #include "config.h"
 #include "log.h"
+#include "regload.h"
 #include "registry.h"
 #include "server.h"
 
@@ -67,6 +68,61 @@ print_source(const reg_source_t *s)
 		       s->skipped);
 	if (s->date[0] != '\0')
 		printf("  newest date: %s\n", s->date);
+}
+
+/*
+ * Load `files` as a reload would, on a thread of its own, waiting at most
+ * reload-timeout: a file that blocks (a hung mount) makes --check and the
+ * start fail with a reason instead of hanging. The stuck thread is left
+ * behind; exit() ends it.
+ */
+static registry_t *
+load_bounded(const config_t *cfg, const config_list_t *files, uint32_t serial,
+             reg_error_t *err)
+{
+	regload_limits_t lim;
+	regload_limits(cfg, &lim);
+	regload_job_t *j = regload_job_start(files, serial, &lim, NULL, NULL);
+	if (j == NULL) {
+		snprintf(err->text, sizeof(err->text), "cannot start the loading thread");
+		return NULL;
+	}
+	if (!regload_job_wait(j, cfg->reload_timeout)) {
+		char where[4200];
+		regload_job_abandon(j, where, sizeof(where));
+		snprintf(err->text, sizeof(err->text), "loading the registry timed out after "
+		         "%ld ms %.400s (reload-timeout)", cfg->reload_timeout, where);
+		return NULL;
+	}
+	return regload_job_finish(j, err, NULL);
+}
+
+/*
+ * --check --previous FILE: would a reload from the registry in FILE to
+ * `reg` pass the shrink rule? 0 yes (or FILE does not load: nothing to
+ * lose), 1 no.
+ */
+static int
+check_previous(const config_t *cfg, const registry_t *reg)
+{
+	config_list_t prev = { { cfg->previous }, 1 };
+	reg_error_t err;
+	registry_t *old = load_bounded(cfg, &prev, 1, &err);
+	if (old == NULL) {
+		printf("previous: %s does not load (%s); no shrink check\n", cfg->previous,
+		       err.text);
+		return 0;
+	}
+	size_t before = registry_count(old);
+	registry_free(old);
+	if (regload_shrink_check(before, registry_count(reg), cfg->reload_max_shrink,
+	                         &err) != PORTQ_OK) {
+		fprintf(stderr, "portqd: replacing %s: %s\n", cfg->previous, err.text);
+		return 1;
+	}
+	printf("previous: %s, %zu records; shrink within reload-max-shrink (%ld%%)\n",
+	       cfg->previous, before, cfg->reload_max_shrink);
+	return 0;
 }
 
 /*
@@ -134,8 +190,8 @@ run(const config_t *cfg, registry_t *reg)
 	return failed;
 }
 
-int
-main(int argc, char **argv)
+static int
+portqd_main(int argc, char **argv)
 {
 	config_t cfg;
 	config_init(&cfg);
@@ -148,6 +204,11 @@ main(int argc, char **argv)
 		config_free(&cfg);
 		return 0;
 	}
+	if (cfg.previous != NULL && !cfg.check) {
+		fprintf(stderr, "portqd: --previous goes with --check\n");
+		config_free(&cfg);
+		return 2;
+	}
 	log_setup((log_level_t)log_level_parse(cfg.log_level), cfg.syslog);
 	if (cfg.registry.n == 0 && add_default_registry(&cfg) < 0) {
 		fprintf(stderr, "portqd: no --registry given and none of the default "
@@ -157,7 +218,7 @@ main(int argc, char **argv)
 	}
 
 	reg_error_t err;
-	registry_t *reg = server_load_registry(&cfg.registry, (uint32_t)time(NULL), &err);
+	registry_t *reg = load_bounded(&cfg, &cfg.registry, (uint32_t)time(NULL), &err);
 	if (reg == NULL) {
 		fprintf(stderr, "%s\n", err.text);
 		config_free(&cfg);
@@ -171,11 +232,31 @@ main(int argc, char **argv)
 		       registry_count(reg), registry_name_count(reg),
 		       registry_date(reg)[0] ? registry_date(reg) : "(none)",
 		       registry_serial(reg));
-		printf("config: ok\n");
+		if (cfg.previous != NULL)
+			rc = check_previous(&cfg, reg);
+		if (rc == 0)
+			printf("config: ok\n");
 		registry_free(reg);
 	} else {
 		rc = run(&cfg, reg);
 	}
 	config_free(&cfg);
+	return rc;
+}
+
+/*
+ * A load given up on (reload-timeout) may still be stuck in the kernel,
+ * on a mount that does not answer. exit() would run exit handlers with
+ * that thread alive (and a leak checker's stop-the-world would wait on
+ * it for ever): flush what was written and leave with _exit() instead.
+ */
+int
+main(int argc, char **argv)
+{
+	int rc = portqd_main(argc, argv);
+	if (regload_stuck() > 0) {
+		fflush(NULL);
+		_exit(rc);
+	}
 	return rc;
 }

@@ -15,6 +15,7 @@
 #include <string.h>
 #include <strings.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "loader.h"
@@ -26,6 +27,8 @@ struct reg_builder {
 	size_t n, cap;
 	reg_source_t *sources;
 	size_t n_sources, cap_sources;
+	size_t max_bytes;        /* of one file; 0: REG_MAX_BYTES_DEFAULT */
+	uint64_t deadline_ms;    /* CLOCK_MONOTONIC; 0: none */
 };
 
 typedef struct {
@@ -68,6 +71,29 @@ reg_builder_new(void)
 	if (b != NULL)
 		arena_init(&b->arena);
 	return b;
+}
+
+void
+reg_builder_set_limits(reg_builder_t *b, size_t max_bytes, uint64_t deadline_ms)
+{
+	if (b == NULL)
+		return;
+	b->max_bytes = max_bytes;
+	b->deadline_ms = deadline_ms;
+}
+
+size_t
+reg_builder_count(const reg_builder_t *b)
+{
+	return b != NULL ? b->n : 0;
+}
+
+uint64_t
+reg_clock_ms(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
 }
 
 void
@@ -397,57 +423,127 @@ reg_builder_load_mem(reg_builder_t *b, const char *name, const char *data,
 	}
 }
 
+static const char *
+file_type_name(mode_t m)
+{
+	return S_ISDIR(m) ? "a folder" : S_ISFIFO(m) ? "a FIFO" : S_ISCHR(m) ?
+	       "a character device" : S_ISBLK(m) ? "a block device" : S_ISSOCK(m) ?
+	       "a socket" : "not a regular file";
+}
+
+/*
+ * Read a whole registry file without ever waiting on it: opened
+ * non-blocking (a FIFO opens at once instead of waiting for a writer,
+ * and is then refused), only a regular file is read, never more than
+ * max bytes (a file that keeps growing is refused, not chased), and
+ * never past the deadline. A file whose size or time changed while it
+ * was read is refused too: what was read is no single version of it.
+ */
+static int
+read_file(reg_builder_t *b, const char *path, char **out, size_t *out_len,
+          reg_error_t *err)
+{
+	size_t max = b->max_bytes ? b->max_bytes : REG_MAX_BYTES_DEFAULT;
+	char *data = NULL;
+	int fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK | O_NOCTTY);
+	if (fd < 0)
+		goto io_error;
+	struct stat st, after;
+	if (fstat(fd, &st) != 0)
+		goto io_error;
+	if (!S_ISREG(st.st_mode)) {
+		close(fd);
+		snprintf(err->text, sizeof(err->text), "%s: not a regular file (%s)",
+		         path, file_type_name(st.st_mode));
+		return PORTQ_EIO;
+	}
+	if ((uint64_t)st.st_size > max) {
+		close(fd);
+		snprintf(err->text, sizeof(err->text), "%s: file of %lld bytes is larger "
+		         "than registry-max-bytes (%zu)", path, (long long)st.st_size, max);
+		return PORTQ_EPARSE;
+	}
+	/* Read to the end rather than trusting st_size, but one byte past
+	 * the limit at most: that byte says the file grew past it. */
+	size_t cap = (size_t)st.st_size + 1, len = 0;
+	if ((data = malloc(cap)) == NULL)
+		goto nomem;
+	for (;;) {
+		if (b->deadline_ms != 0 && reg_clock_ms() >= b->deadline_ms) {
+			free(data);
+			close(fd);
+			snprintf(err->text, sizeof(err->text), "%s: reading took too long "
+			         "(%zu bytes read; reload-timeout)", path, len);
+			return PORTQ_ETIMEDOUT;
+		}
+		if (len == cap) {
+			if (len > max)
+				break;
+			size_t want = cap * 2 > max + 1 ? max + 1 : cap * 2;
+			char *grown = realloc(data, want);
+			if (grown == NULL)
+				goto nomem;
+			data = grown;
+			cap = want;
+		}
+		ssize_t got = read(fd, data + len, cap - len);
+		if (got < 0 && errno == EINTR)
+			continue;
+		if (got < 0)
+			goto io_error;
+		if (got == 0)
+			break;
+		len += (size_t)got;
+	}
+	if (len > max) {
+		free(data);
+		close(fd);
+		snprintf(err->text, sizeof(err->text), "%s: file grew past registry-max-bytes "
+		         "(%zu) while being read", path, max);
+		return PORTQ_EPARSE;
+	}
+	if (fstat(fd, &after) != 0)
+		goto io_error;
+	close(fd);
+	fd = -1;
+	if (after.st_size != st.st_size || after.st_mtim.tv_sec != st.st_mtim.tv_sec ||
+	    after.st_mtim.tv_nsec != st.st_mtim.tv_nsec || (off_t)len != after.st_size) {
+		free(data);
+		snprintf(err->text, sizeof(err->text), "%s: file changed while being read",
+		         path);
+		return PORTQ_EAGAIN;
+	}
+	*out = data;
+	*out_len = len;
+	return PORTQ_OK;
+nomem:
+	free(data);
+	close(fd);
+	snprintf(err->text, sizeof(err->text), "%s: out of memory", path);
+	return PORTQ_ENOMEM;
+io_error:
+	{
+		int e = errno;
+		free(data);
+		if (fd >= 0)
+			close(fd);
+		snprintf(err->text, sizeof(err->text), "%s: %s", path,
+		         e == EAGAIN ? "read would block" : strerror(e));
+	}
+	return PORTQ_EIO;
+}
+
 int
 reg_builder_load(reg_builder_t *b, const char *path, reg_format_t format,
                  reg_error_t *err)
 {
 	if (b == NULL || path == NULL || err == NULL)
 		return PORTQ_EINVAL;
-	int fd = open(path, O_RDONLY | O_CLOEXEC);
-	if (fd < 0)
-		goto io_error;
-	struct stat st;
-	if (fstat(fd, &st) != 0) {
-		close(fd);
-		goto io_error;
-	}
-	if (!S_ISREG(st.st_mode)) {
-		close(fd);
-		snprintf(err->text, sizeof(err->text), "%s: not a regular file", path);
-		return PORTQ_EIO;
-	}
-	/* Read to the end rather than trusting st_size: the file may grow. */
-	size_t cap = (size_t)st.st_size + 1, len = 0;
-	char *data = malloc(cap);
-	for (;;) {
-		if (data == NULL) {
-			close(fd);
-			snprintf(err->text, sizeof(err->text), "%s: out of memory", path);
-			return PORTQ_ENOMEM;
-		}
-		if (len == cap) {
-			char *grown = realloc(data, cap * 2);
-			if (grown == NULL)
-				free(data);
-			data = grown;
-			cap *= 2;
-			continue;
-		}
-		ssize_t got = read(fd, data + len, cap - len);
-		if (got < 0 && errno == EINTR)
-			continue;
-		if (got < 0) {
-			int e = errno;
-			free(data);
-			close(fd);
-			errno = e;
-			goto io_error;
-		}
-		if (got == 0)
-			break;
-		len += (size_t)got;
-	}
-	close(fd);
+	char *data;
+	size_t len;
+	int rc = read_file(b, path, &data, &len, err);
+	if (rc != PORTQ_OK)
+		return rc;
 	/* An emptied file (a "> file" or the first moment of a copy) would
 	 * load as an empty services file and answer NOT-FOUND to everything. */
 	if (len == 0) {
@@ -455,12 +551,9 @@ reg_builder_load(reg_builder_t *b, const char *path, reg_format_t format,
 		snprintf(err->text, sizeof(err->text), "%s: empty file", path);
 		return PORTQ_EPARSE;
 	}
-	int rc = reg_builder_load_mem(b, path, data, len, format, err);
+	rc = reg_builder_load_mem(b, path, data, len, format, err);
 	free(data);
 	return rc;
-io_error:
-	snprintf(err->text, sizeof(err->text), "%s: %s", path, strerror(errno));
-	return PORTQ_EIO;
 }
 
 /* ---------------------------------------------------------------- indexing */

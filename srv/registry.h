@@ -69,11 +69,32 @@ typedef struct registry registry_t;
 reg_builder_t *reg_builder_new(void);
 void reg_builder_free(reg_builder_t *b);
 
+/* What reg_builder_load() reads of one file when no limit is set. */
+#define REG_MAX_BYTES_DEFAULT ((size_t)64 << 20)
+
+/*
+ * Bound what reg_builder_load() may cost: at most `max_bytes` of one
+ * file (0: REG_MAX_BYTES_DEFAULT), and no reading once reg_clock_ms()
+ * has reached `deadline_ms` (0: no deadline). A NULL builder is ignored.
+ */
+void reg_builder_set_limits(reg_builder_t *b, size_t max_bytes, uint64_t deadline_ms);
+
+/* Records the builder holds so far (0 for NULL). */
+size_t reg_builder_count(const reg_builder_t *b);
+
+/* Milliseconds of CLOCK_MONOTONIC, the clock of deadlines. */
+uint64_t reg_clock_ms(void);
+
 /*
  * Load one file into the builder. The format is detected when `format` is
- * REG_FMT_AUTO. Returns PORTQ_OK, or PORTQ_EIO / PORTQ_EPARSE /
- * PORTQ_EFORMAT / PORTQ_ENOMEM with `err` saying "file:line: reason"; after
- * a failure the builder must be freed, not built.
+ * REG_FMT_AUTO. The file is opened non-blocking and must be a regular
+ * file within the builder's limits. Returns PORTQ_OK, or PORTQ_EIO (it
+ * cannot be read, or is no regular file) / PORTQ_EPARSE (malformed,
+ * empty, or too large) / PORTQ_EFORMAT / PORTQ_ENOMEM / PORTQ_ETIMEDOUT
+ * (the deadline passed while reading) / PORTQ_EAGAIN (the file changed
+ * while being read: try again once it is quiet), with `err` saying
+ * "file:line: reason" or "file: reason"; after a failure the builder
+ * must be freed, not built.
  */
 int reg_builder_load(reg_builder_t *b, const char *path, reg_format_t format,
                      reg_error_t *err);

@@ -39,6 +39,7 @@
 #include "frame.h"
 #include "log.h"
 #include "prefix.h"
+#include "regload.h"
 #include "rrl.h"
 #include "server.h"
 
@@ -182,18 +183,20 @@ struct server {
 	worker_t *workers[64];
 	int n_workers;
 
-	uv_signal_t sig_hup, sig_term, sig_int, sig_usr1;
+	uv_signal_t sig_hup, sig_term, sig_int, sig_usr1, sig_usr2;
 	int signals_on;
 	watch_t *watch[CONFIG_MAX_LIST];
 	int n_watch;
 	uv_timer_t reload_timer;
 
-	uv_work_t reload_work;
-	int reload_running, reload_again;
-	uint32_t reload_serial;
-	registry_t *reload_result;
-	reg_error_t reload_error;
-	uint64_t reloads, reload_failures;
+	/* A reload runs as a regload job on a thread of its own, so that a
+	 * file that blocks can be given up on at reload-timeout; its thread
+	 * says "done" through reload_async. */
+	regload_job_t *reload_job;
+	uv_async_t reload_async;
+	uv_timer_t reload_deadline;
+	int reload_forced, reload_again, reload_again_forced;
+	uint64_t reloads, reload_failures, reload_timeouts;
 };
 
 /* ---------------------------------------------------------------- registry */
@@ -201,28 +204,8 @@ struct server {
 registry_t *
 server_load_registry(const config_list_t *files, uint32_t serial, reg_error_t *err)
 {
-	reg_builder_t *b = reg_builder_new();
-	if (b == NULL) {
-		snprintf(err->text, sizeof(err->text), "out of memory");
-		return NULL;
-	}
-	for (int i = 0; i < files->n; i++) {
-		const char *spec = files->items[i], *colon = strchr(spec, ':');
-		reg_format_t fmt = REG_FMT_AUTO;
-		if (colon != NULL) {
-			fmt = reg_format_parse(spec, (size_t)(colon - spec));
-			if (fmt != REG_FMT_AUTO)
-				spec = colon + 1;
-		}
-		if (reg_builder_load(b, spec, fmt, err) != PORTQ_OK) {
-			reg_builder_free(b);
-			return NULL;
-		}
-	}
-	registry_t *r = registry_build(b, serial);
-	if (r == NULL)
-		snprintf(err->text, sizeof(err->text), "out of memory while indexing");
-	return r;
+	regload_limits_t lim = { 0, 0, 0 };
+	return regload_files(files, serial, &lim, err, NULL);
 }
 
 static shared_reg_t *
@@ -321,6 +304,8 @@ info_stats(wire_t *w, void *arg)
 	STAT("workers", s->n_workers);
 	STAT("reloads", STAT_GET(s->reloads));
 	STAT("reload-failures", STAT_GET(s->reload_failures));
+	STAT("reload-timeouts", STAT_GET(s->reload_timeouts));
+	STAT("reload-stuck", regload_stuck());
 	STAT("uptime", time(NULL) - s->started);
 #undef STAT
 }
@@ -1351,87 +1336,159 @@ worker_free(worker_t *w)
 
 /* ---------------------------------------------------------------- reload */
 
-static void reload_start(server_t *s);
+static void reload_start(server_t *s, int forced);
 
 static void
-reload_work(uv_work_t *wk)
+reload_failed(server_t *s, const char *why, int timed_out)
 {
-	server_t *s = container_of(wk, server_t, reload_work);
-	/* Build at the lowest priority: on a busy machine the new index may
-	 * take longer, but the loops answering queries keep their CPU and
-	 * their sockets do not overflow meanwhile. (Linux: per thread; only
-	 * reloads run on portqd's share of libuv's pool.) */
-	setpriority(PRIO_PROCESS, (id_t)syscall(SYS_gettid), 19);
-	s->reload_result = server_load_registry(&s->cfg->registry, s->reload_serial,
-	                                        &s->reload_error);
+	STAT_ADD(s->reload_failures, 1);
+	if (timed_out)
+		STAT_ADD(s->reload_timeouts, 1);
+	log_err("reload failed, still serving serial %u: %s", server_serial(s), why);
 }
 
+/* The job is done (or was given up on): start the next one if asked. */
 static void
-reload_done(uv_work_t *wk, int status)
+reload_next(server_t *s)
 {
-	server_t *s = container_of(wk, server_t, reload_work);
-	s->reload_running = 0;
-	registry_t *fresh = s->reload_result;
-	s->reload_result = NULL;
-	shared_reg_t *sr = NULL;
-	if (status < 0 || fresh == NULL || (sr = shared_new(fresh)) == NULL) {
-		STAT_ADD(s->reload_failures, 1);
-		log_err("reload failed, still serving serial %u: %s", server_serial(s),
-		        status < 0 ? uv_strerror(status) :
-		        fresh == NULL ? s->reload_error.text : "out of memory");
-		registry_free(fresh);
-	} else if (s->stopping) {
-		shared_release(sr);
-	} else {
-		/* Publish; each worker switches between two batches. */
-		pthread_mutex_lock(&s->reg_lock);
-		shared_reg_t *old = s->current;
-		s->current = sr;
-		pthread_mutex_unlock(&s->reg_lock);
-		shared_release(old);
-		worker_refresh(s->workers[0]);
-		for (int i = 1; i < s->n_workers; i++)
-			uv_async_send(&s->workers[i]->wake);
-		STAT_ADD(s->reloads, 1);
-		log_info("reloaded: %zu records, serial %u", registry_count(fresh),
-		         registry_serial(fresh));
-	}
+	uv_timer_stop(&s->reload_deadline);
 	if (s->reload_again && !s->stopping) {
-		s->reload_again = 0;
-		reload_start(s);
+		int forced = s->reload_again_forced;
+		s->reload_again = s->reload_again_forced = 0;
+		reload_start(s, forced);
 	}
 }
 
 static void
-reload_start(server_t *s)
+reload_publish(server_t *s, registry_t *fresh)
+{
+	shared_reg_t *sr = shared_new(fresh);
+	if (sr == NULL) {
+		registry_free(fresh);
+		reload_failed(s, "out of memory", 0);
+		return;
+	}
+	/* Publish; each worker switches between two batches. */
+	pthread_mutex_lock(&s->reg_lock);
+	shared_reg_t *old = s->current;
+	s->current = sr;
+	pthread_mutex_unlock(&s->reg_lock);
+	shared_release(old);
+	worker_refresh(s->workers[0]);
+	for (int i = 1; i < s->n_workers; i++)
+		uv_async_send(&s->workers[i]->wake);
+	STAT_ADD(s->reloads, 1);
+	log_info("reloaded: %zu records, serial %u", registry_count(fresh),
+	         registry_serial(fresh));
+}
+
+static void
+reload_done(server_t *s)
+{
+	reg_error_t err;
+	int rc;
+	registry_t *fresh = regload_job_finish(s->reload_job, &err, &rc);
+	s->reload_job = NULL;
+	if (fresh == NULL) {
+		reload_failed(s, err.text, rc == PORTQ_ETIMEDOUT);
+	} else if (s->stopping) {
+		registry_free(fresh);
+	} else if (!s->reload_forced &&
+	           regload_shrink_check(registry_count(s->current->reg), registry_count(fresh),
+	                                s->cfg->reload_max_shrink, &err) != PORTQ_OK) {
+		char why[sizeof(err.text) + 64];
+		snprintf(why, sizeof(why), "%s; SIGUSR2 reloads anyway", err.text);
+		registry_free(fresh);
+		reload_failed(s, why, 0);
+	} else {
+		reload_publish(s, fresh);
+	}
+	reload_next(s);
+}
+
+/* On the reload thread: wake the loop (never after abandon). */
+static void
+reload_notify(void *arg)
+{
+	uv_async_send(arg);
+}
+
+static void
+reload_async_fired(uv_async_t *a)
+{
+	server_t *s = a->data;
+	if (s->reload_job != NULL && regload_job_wait(s->reload_job, 0))
+		reload_done(s);
+}
+
+static void
+reload_deadline_fired(uv_timer_t *t)
+{
+	server_t *s = t->data;
+	if (s->reload_job == NULL)
+		return;
+	if (regload_job_wait(s->reload_job, 0)) {
+		reload_done(s);                  /* it made it after all */
+		return;
+	}
+	char where[4200], why[4400];
+	regload_job_abandon(s->reload_job, where, sizeof(where));
+	s->reload_job = NULL;
+	snprintf(why, sizeof(why), "timed out after %ld ms %s (reload-timeout); "
+	         "its thread is left to finish on its own", s->cfg->reload_timeout, where);
+	reload_failed(s, why, 1);
+	reload_next(s);
+}
+
+static void
+reload_start(server_t *s, int forced)
 {
 	if (s->stopping)
 		return;
-	if (s->reload_running) {
+	if (s->reload_job != NULL) {
 		s->reload_again = 1;             /* the file changed again while loading */
+		s->reload_again_forced |= forced;
+		return;
+	}
+	if (regload_stuck() >= REGLOAD_MAX_STUCK) {
+		char why[160];
+		snprintf(why, sizeof(why), "%u earlier reloads are still stuck reading "
+		         "their files; not starting another", regload_stuck());
+		reload_failed(s, why, 0);
 		return;
 	}
 	/* A serial that always moves forward, even twice in one second. */
 	uint32_t now = (uint32_t)time(NULL), cur = server_serial(s);
-	s->reload_serial = now > cur ? now : cur + 1;
-	s->reload_running = 1;
-	int rc = uv_queue_work(s->loop, &s->reload_work, reload_work, reload_done);
-	if (rc < 0) {
-		s->reload_running = 0;
-		log_err("reload: %s", uv_strerror(rc));
+	uint32_t serial = now > cur ? now : cur + 1;
+	regload_limits_t lim;
+	regload_limits(s->cfg, &lim);
+	s->reload_forced = forced;
+	s->reload_job = regload_job_start(&s->cfg->registry, serial, &lim, reload_notify,
+	                                  &s->reload_async);
+	if (s->reload_job == NULL) {
+		reload_failed(s, "cannot start the reload thread", 0);
+		return;
 	}
+	uv_timer_start(&s->reload_deadline, reload_deadline_fired,
+	               (uint64_t)s->cfg->reload_timeout, 0);
 }
 
 void
 server_reload(server_t *s)
 {
-	reload_start(s);
+	reload_start(s, 0);
+}
+
+void
+server_reload_forced(server_t *s)
+{
+	reload_start(s, 1);
 }
 
 static void
 reload_timer_fired(uv_timer_t *t)
 {
-	reload_start(t->data);
+	reload_start(t->data, 0);
 }
 
 /* The path part of "[FORMAT:]FILE". */
@@ -1523,7 +1580,8 @@ log_stats(server_t *s)
 	log_info("serial %u, %d workers; queries port %llu name %llu range %llu "
 	         "search %llu info %llu unknown %llu; ok %llu not-found %llu malformed %llu "
 	         "not-implemented %llu; truncated %llu, dropped %llu; tcp accepted %llu "
-	         "refused %llu idle-closed %llu open %ld; reloads %llu failed %llu",
+	         "refused %llu idle-closed %llu open %ld; reloads %llu failed %llu "
+	         "timed out %llu, %u stuck",
 	         server_serial(s), s->n_workers,
 	         (unsigned long long)op[PORTQ_OP_PORT], (unsigned long long)op[PORTQ_OP_NAME],
 	         (unsigned long long)op[PORTQ_OP_RANGE], (unsigned long long)op[PORTQ_OP_SEARCH],
@@ -1532,7 +1590,8 @@ log_stats(server_t *s)
 	         (unsigned long long)rc[PORTQ_RC_MALFORMED], (unsigned long long)rc[PORTQ_RC_NOTIMPL],
 	         (unsigned long long)trunc, (unsigned long long)drop, (unsigned long long)acc,
 	         (unsigned long long)ref, (unsigned long long)idle, open,
-	         (unsigned long long)s->reloads, (unsigned long long)s->reload_failures);
+	         (unsigned long long)s->reloads, (unsigned long long)s->reload_failures,
+	         (unsigned long long)s->reload_timeouts, regload_stuck());
 }
 
 static void
@@ -1542,7 +1601,11 @@ on_signal(uv_signal_t *h, int signum)
 	switch (signum) {
 	case SIGHUP:
 		log_info("SIGHUP: reloading");
-		reload_start(s);
+		reload_start(s, 0);
+		break;
+	case SIGUSR2:
+		log_info("SIGUSR2: reloading, whatever share of the records it drops");
+		reload_start(s, 1);
 		break;
 	case SIGUSR1:
 		log_stats(s);
@@ -1581,6 +1644,10 @@ server_new(uv_loop_t *loop, const config_t *cfg, registry_t *reg)
 		s->ports[i] = -1;
 	uv_timer_init(loop, &s->reload_timer);
 	s->reload_timer.data = s;
+	uv_timer_init(loop, &s->reload_deadline);
+	s->reload_deadline.data = s;
+	uv_async_init(loop, &s->reload_async, reload_async_fired);
+	s->reload_async.data = s;
 	int n = cfg->workers < 1 ? 1 : cfg->workers > 64 ? 64 : (int)cfg->workers;
 	for (int i = 0; i < n; i++) {
 		if ((s->workers[i] = worker_new(s, i)) == NULL) {
@@ -1622,9 +1689,10 @@ server_start(server_t *s)
 			if (rc < 0 && !(addrs == defaults && a == 1))
 				return rc;
 		}
-	uv_signal_t *sigs[] = { &s->sig_hup, &s->sig_term, &s->sig_int, &s->sig_usr1 };
-	int nums[] = { SIGHUP, SIGTERM, SIGINT, SIGUSR1 };
-	for (int i = 0; i < 4; i++) {
+	uv_signal_t *sigs[] = { &s->sig_hup, &s->sig_term, &s->sig_int, &s->sig_usr1,
+	                        &s->sig_usr2 };
+	int nums[] = { SIGHUP, SIGTERM, SIGINT, SIGUSR1, SIGUSR2 };
+	for (int i = 0; i < 5; i++) {
 		uv_signal_init(s->loop, sigs[i]);
 		sigs[i]->data = s;
 		uv_signal_start(sigs[i], on_signal, nums[i]);
@@ -1653,11 +1721,22 @@ server_stop(server_t *s)
 		uv_close((uv_handle_t *)&s->sig_term, NULL);
 		uv_close((uv_handle_t *)&s->sig_int, NULL);
 		uv_close((uv_handle_t *)&s->sig_usr1, NULL);
+		uv_close((uv_handle_t *)&s->sig_usr2, NULL);
 	}
 	for (int i = 0; i < s->n_watch; i++)
 		uv_close((uv_handle_t *)&s->watch[i]->ev, watch_closed);
 	s->n_watch = 0;
 	uv_close((uv_handle_t *)&s->reload_timer, NULL);
+	/* A reload still running is given up on, not waited for: a file that
+	 * blocks must not hold up the exit. Its thread frees what it built. */
+	if (s->reload_job != NULL) {
+		char where[4200];
+		regload_job_abandon(s->reload_job, where, sizeof(where));
+		s->reload_job = NULL;
+		log_info("stopping with a reload still running (%s): left behind", where);
+	}
+	uv_close((uv_handle_t *)&s->reload_deadline, NULL);
+	uv_close((uv_handle_t *)&s->reload_async, NULL);
 	if (s->n_workers > 0)
 		worker_stop(s->workers[0]);
 	for (int i = 1; i < s->n_workers; i++)

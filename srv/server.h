@@ -19,9 +19,10 @@
 typedef struct server server_t;
 
 /*
- * Load every file in `files` into one new registry with this serial.
- * NULL on failure with err saying "file:line: reason". Safe to call from
- * any thread.
+ * Load every file in `files` into one new registry with this serial,
+ * without the config's time and settle limits (regload_files() with the
+ * default byte limit). NULL on failure, or for a registry without
+ * records, with err saying "file:line: reason". Safe from any thread.
  */
 registry_t *server_load_registry(const config_list_t *files, uint32_t serial,
                                  reg_error_t *err);
@@ -53,8 +54,16 @@ void server_stop(server_t *s);
  */
 int server_free(server_t *s);
 
-/* Ask for a reload now (what SIGHUP does). */
+/*
+ * Ask for a reload now (what SIGHUP does). It runs on a thread of its
+ * own and is given up on after reload-timeout; a result that drops more
+ * than reload-max-shrink percent of the records is refused. Each failure
+ * is logged ("reload failed, still serving serial N: why") and counted.
+ */
 void server_reload(server_t *s);
+
+/* A reload that may drop any share of the records (what SIGUSR2 does). */
+void server_reload_forced(server_t *s);
 
 /* The serial of the registry being served. */
 uint32_t server_serial(const server_t *s);

@@ -1029,7 +1029,7 @@ START_TEST(load_io_errors)
 
 	b = reg_builder_new();
 	ck_assert_int_eq(reg_builder_load(b, PORTQ_FIXTURES, REG_FMT_AUTO, &err), PORTQ_EIO);
-	ck_assert_str_eq(err.text, PORTQ_FIXTURES ": not a regular file");
+	ck_assert_str_eq(err.text, PORTQ_FIXTURES ": not a regular file (a folder)");
 	reg_builder_free(b);
 }
 END_TEST

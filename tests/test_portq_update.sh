@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # contrib/portq-update against a local HTTP server on loopback: a first
 # install, a conditional request that changes nothing, a broken download
-# that keeps the installed copy, and an update that portqd reloads.
+# that keeps the installed copy, an update that portqd reloads (the copy
+# it replaced kept as .prev), downloads that hold too little (a comment,
+# one row) refused, --force, and a run as an unprivileged user.
 # Usage: test_portq_update.sh PORTQD DATA_DIR
 set -euo pipefail
 portqd="$1"
@@ -77,8 +79,73 @@ if [ "$reloaded" -eq 1 ] && cmp -s "$dest" "$work/www/registry.csv"; then
 else
 	bad "update + reload"; cat "$work/portqd.log"
 fi
+if cmp -s "$dest.prev" "$data/service-names-port-numbers.csv"; then
+	ok "the replaced copy kept as $(basename "$dest").prev"
+else
+	bad "no .prev copy of the replaced registry"
+fi
+
+# 5. A 200 answer holding only a comment (an error page, a cut transfer):
+# refused, as a CSV, for holding no records; the installed copy stays.
+cp "$dest" "$work/installed"
+printf '# service temporarily unavailable\n' >"$work/www/registry.csv"
+touch -d '2026-04-01 00:00:00' "$work/www/registry.csv"
+if "$update" --url "$url" --dest "$dest" --portqd "$portqd" 2>"$work/err"; then
+	bad "a comment-only download was installed"
+elif cmp -s "$dest" "$work/installed"; then
+	ok "comment-only download refused ($(grep -m1 'registry.csv\|downloaded' "$work/err"))"
+else
+	bad "comment-only download: $(cat "$work/err")"
+fi
+
+# 6. The header and one row: a valid CSV, but it would drop 14,500 of
+# 14,501 records: refused by the shrink rule.
+head -n 2 "$data/service-names-port-numbers.csv" >"$work/www/registry.csv"
+touch -d '2026-05-01 00:00:00' "$work/www/registry.csv"
+if "$update" --url "$url" --dest "$dest" --portqd "$portqd" 2>"$work/err"; then
+	bad "a 1-record download was installed"
+elif grep -q 'would drop 14500 of 14501 records' "$work/err" && grep -q -- '--force' "$work/err" &&
+	cmp -s "$dest" "$work/installed"; then
+	ok "1-record download refused by the shrink rule, installed copy kept"
+else
+	bad "1-record download: $(cat "$work/err")"
+fi
+# 7. --force takes a shrunken registry (never an empty one).
+head -n 50 "$data/service-names-port-numbers.csv" >"$work/www/registry.csv"
+touch -d '2026-06-01 00:00:00' "$work/www/registry.csv"
+if "$update" --url "$url" --dest "$dest" --portqd "$portqd" --force >/dev/null 2>"$work/err" &&
+	cmp -s "$dest" "$work/www/registry.csv" && cmp -s "$dest.prev" "$work/installed"; then
+	ok "--force installs a shrunken registry, the previous one kept as .prev"
+else
+	bad "--force: $(cat "$work/err")"
+fi
+head -n 1 "$data/service-names-port-numbers.csv" >"$work/www/registry.csv"
+touch -d '2026-07-01 00:00:00' "$work/www/registry.csv"
+if "$update" --url "$url" --dest "$dest" --portqd "$portqd" --force 2>"$work/err"; then
+	bad "--force installed a registry without records"
+else
+	ok "--force still refuses a registry without records"
+fi
 kill -TERM "$pqd"
 wait "$pqd" && ok "portqd exited 0 on SIGTERM" || bad "portqd exit status"
+
+# 8. No root needed: an unprivileged user that owns the folder updates it.
+if [ "$(id -u)" -eq 0 ] && command -v setpriv >/dev/null; then
+	mkdir -p "$work/unpriv"
+	chown 65534:65534 "$work/unpriv"
+	chmod 0755 "$work"
+	cp "$data/service-names-port-numbers.csv" "$work/www/registry.csv"
+	touch -d '2026-08-01 00:00:00' "$work/www/registry.csv"
+	if setpriv --reuid=65534 --regid=65534 --clear-groups \
+		"$update" --url "$url" --dest "$work/unpriv/registry.csv" --portqd "$portqd" \
+		>"$work/out" 2>&1 && cmp -s "$work/unpriv/registry.csv" "$work/www/registry.csv"; then
+		ok "installed by an unprivileged user (uid 65534)"
+	else
+		bad "unprivileged run: $(cat "$work/out")"
+	fi
+else
+	echo "skipped: the unprivileged run needs root and setpriv to switch users"
+fi
 
 echo "$pass passed, $fail failed"
 [ "$fail" -eq 0 ]
