@@ -80,7 +80,8 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 
 	answer_stats_t st;
 	memset(&st, 0, sizeof(st));
-	answer_ctx_t ctx = { fixture(), &st, NULL, NULL, size > 1 && (data[1] & 1) };
+	answer_ctx_t ctx = { fixture(), &st, NULL, NULL, size > 1 && (data[1] & 1),
+	                     size > 3 && (data[3] & 2) && !(data[1] & 1) };
 	size_t max = size > 0 && (data[0] & 1) ? PORTQ_UDP_MAX : PORTQ_MSG_MAX;
 	size_t n = answer_query(&ctx, data, size, out, max);
 	if (n > max)

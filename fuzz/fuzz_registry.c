@@ -40,7 +40,8 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			abort();                /* and by its name */
 	}
 	registry_range(r, 0, 65535, PORTQ_TP_ANY, 3, out, 8);
-	registry_search(r, "a", PORTQ_TP_ANY, 0, out, 8);
+	search_query_t sq = { .text = "a", .count_max = SIZE_MAX, .work_max = SEARCH_WORK_MAX };
+	registry_search(r, &sq, out, 8);
 	registry_free(r);
 	return 0;
 }

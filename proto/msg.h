@@ -52,7 +52,9 @@ typedef enum {
 enum {
 	PORTQ_FLAG_QR   = 0x80,  /* this is a response */
 	PORTQ_FLAG_TC   = 0x40,  /* truncated: ask again over TCP */
-	PORTQ_FLAG_MORE = 0x20   /* paged answer: more records after this page */
+	PORTQ_FLAG_MORE = 0x20,  /* paged answer: more records after this page */
+	PORTQ_FLAG_PARTIAL = 0x10 /* SEARCH stopped at the server's work limit:
+	                             what it returns matches, more may */
 };
 
 typedef enum {

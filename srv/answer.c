@@ -151,22 +151,55 @@ answer_info(const answer_ctx_t *ctx, reply_t *rp)
 	}
 }
 
+/* One SEARCH page: found only as far as the page needs, within the budget. */
+static void
+answer_search(const answer_ctx_t *ctx, reply_t *rp, const portq_question_t *q)
+{
+	const reg_entry_t *hits[ANSWER_MAX_RECORDS];
+	size_t limit = q->limit ? q->limit : ANSWER_DEFAULT_LIMIT;
+	if (limit > ANSWER_MAX_RECORDS)
+		limit = ANSWER_MAX_RECORDS;
+	/* One match past the page says whether MORE is due. */
+	search_query_t sq = { .text = q->text, .transport = q->transport,
+	                      .offset = q->offset, .count_max = q->offset + limit + 1,
+	                      .work_max = SEARCH_WORK_MAX };
+	size_t total = registry_search(ctx->reg, &sq, hits, limit);
+	put_scanned(rp, q, hits, total);
+	if (sq.capped) {
+		/* The matches found are right, but others may follow anywhere
+		 * after them: never NOT-FOUND, and MORE only for matches seen. */
+		rp->h.flags |= PORTQ_FLAG_PARTIAL;
+		rp->h.rcode = PORTQ_RC_OK;
+	}
+}
+
+int
+answer_decode(answer_stats_t *stats, const uint8_t *req, size_t req_len,
+              answer_req_t *ar)
+{
+	ar->rc = portq_query_decode(req, req_len, &ar->h, &ar->q);
+	if (ar->rc == PORTQ_ESHORT && req_len < PORTQ_HEADER_LEN)
+		ar->rc = PORTQ_EMAGIC;
+	if (ar->rc == PORTQ_EMAGIC || ar->rc == PORTQ_EINVAL ||
+	    (ar->rc != PORTQ_OK && (ar->h.flags & PORTQ_FLAG_QR))) {
+		if (stats != NULL)
+			STAT_ADD(stats->dropped, 1);
+		return 0;
+	}
+	return 1;
+}
+
 size_t
-answer_query(const answer_ctx_t *ctx, const uint8_t *req, size_t req_len,
-             uint8_t *out, size_t out_max)
+answer_decoded(const answer_ctx_t *ctx, const answer_req_t *ar, uint8_t *out,
+               size_t out_max)
 {
 	answer_stats_t scratch;
 	answer_stats_t *st = ctx->stats ? ctx->stats : &scratch;
-	portq_question_t q;
+	const portq_question_t *qp = &ar->q;
 	reply_t rp;
 	memset(&rp, 0, sizeof(rp));
-
-	int rc = portq_query_decode(req, req_len, &rp.h, &q);
-	if (rc == PORTQ_ESHORT && req_len < PORTQ_HEADER_LEN)
-		rc = PORTQ_EMAGIC;
-	if (rc == PORTQ_EMAGIC || rc == PORTQ_EINVAL ||
-	    (rc != PORTQ_OK && (rp.h.flags & PORTQ_FLAG_QR)) ||
-	    out_max < PORTQ_HEADER_LEN) {
+	rp.h = ar->h;
+	if (out_max < PORTQ_HEADER_LEN) {
 		STAT_ADD(st->dropped, 1);
 		return 0;
 	}
@@ -179,11 +212,11 @@ answer_query(const answer_ctx_t *ctx, const uint8_t *req, size_t req_len,
 	rp.w = wire_writer(out, out_max);
 	wire_skip(&rp.w, PORTQ_HEADER_LEN);     /* header written last */
 
-	if (rc != PORTQ_OK) {
+	if (ar->rc != PORTQ_OK) {
 		rp.h.rcode = PORTQ_RC_MALFORMED;    /* no question: it did not parse */
 		goto done;
 	}
-	portq_question_write(&rp.w, &q);
+	portq_question_write(&rp.w, qp);
 	if (rp.w.error != PORTQ_OK) {           /* out_max below one question */
 		wire_rewind(&rp.w, PORTQ_HEADER_LEN);
 		rp.truncated = 1;
@@ -197,47 +230,43 @@ answer_query(const answer_ctx_t *ctx, const uint8_t *req, size_t req_len,
 		rp.h.rcode = PORTQ_RC_SERVFAIL;
 		goto done;
 	}
+	if (((op == PORTQ_OP_NAME || op == PORTQ_OP_SEARCH) && qp->text_len == 0) ||
+	    (op == PORTQ_OP_RANGE && qp->port_lo > qp->port_hi)) {
+		rp.h.rcode = PORTQ_RC_MALFORMED;
+		wire_rewind(&rp.w, PORTQ_HEADER_LEN);   /* a MALFORMED answer has no body */
+		goto done;
+	}
+	if (ctx->slip)
+		goto done;                          /* the question alone, TC */
 
 	const reg_entry_t *hits[ANSWER_MAX_RECORDS];
 	size_t total;
 	switch (op) {
 	case PORTQ_OP_PORT:
-		answer_port(ctx, &rp, &q);
+		answer_port(ctx, &rp, qp);
 		break;
 	case PORTQ_OP_NAME:
-		if (q.text_len == 0) {
-			rp.h.rcode = PORTQ_RC_MALFORMED;
-			break;
-		}
-		total = registry_by_name(ctx->reg, q.text, q.transport, hits,
+		total = registry_by_name(ctx->reg, qp->text, qp->transport, hits,
 		                         ANSWER_MAX_RECORDS);
-		put_from_offset(&rp, &q, hits, total);
+		put_from_offset(&rp, qp, hits, total);
 		break;
 	case PORTQ_OP_RANGE:
-		if (q.port_lo > q.port_hi) {
-			rp.h.rcode = PORTQ_RC_MALFORMED;
-			break;
-		}
-		total = registry_range(ctx->reg, q.port_lo, q.port_hi, q.transport,
-		                       q.offset, hits, ANSWER_MAX_RECORDS);
-		put_scanned(&rp, &q, hits, total);
+		total = registry_range(ctx->reg, qp->port_lo, qp->port_hi, qp->transport,
+		                       qp->offset, hits, ANSWER_MAX_RECORDS);
+		put_scanned(&rp, qp, hits, total);
 		break;
 	case PORTQ_OP_SEARCH:
-		if (q.text_len == 0) {
-			rp.h.rcode = PORTQ_RC_MALFORMED;
-			break;
-		}
-		total = registry_search(ctx->reg, q.text, q.transport, q.offset, hits,
-		                        ANSWER_MAX_RECORDS);
-		put_scanned(&rp, &q, hits, total);
+		answer_search(ctx, &rp, qp);
 		break;
 	case PORTQ_OP_INFO:
 		answer_info(ctx, &rp);
 		break;
 	}
-	if (rp.h.rcode == PORTQ_RC_MALFORMED)
-		wire_rewind(&rp.w, PORTQ_HEADER_LEN);   /* a MALFORMED answer has no body */
 done:
+	if (ctx->slip) {
+		rp.h.ancount = rp.h.adcount = 0;
+		rp.truncated = 1;
+	}
 	if (rp.truncated && !(ctx->stream && (rp.h.flags & PORTQ_FLAG_MORE))) {
 		rp.h.flags |= PORTQ_FLAG_TC;
 		STAT_ADD(st->truncated, 1);
@@ -247,6 +276,16 @@ done:
 	wire_t hw = wire_writer(out, PORTQ_HEADER_LEN);
 	portq_header_write(&hw, &rp.h);
 	return len;
+}
+
+size_t
+answer_query(const answer_ctx_t *ctx, const uint8_t *req, size_t req_len,
+             uint8_t *out, size_t out_max)
+{
+	answer_req_t ar;
+	if (!answer_decode(ctx->stats, req, req_len, &ar))
+		return 0;
+	return answer_decoded(ctx, &ar, out, out_max);
 }
 
 size_t
@@ -273,22 +312,4 @@ answer_refused(answer_stats_t *stats, const uint8_t *req, size_t req_len,
 		wire_rewind(&w, PORTQ_HEADER_LEN);
 	STAT_ADD(stats->by_rcode[PORTQ_RC_REFUSED], 1);
 	return wire_used(&w);
-}
-
-size_t
-answer_slip(uint8_t *resp, size_t len)
-{
-	wire_t r = wire_reader(resp, len);
-	portq_header_t h;
-	portq_question_t q;
-	if (portq_header_read(&r, &h) != PORTQ_OK)
-		return len;
-	if (h.rcode != PORTQ_RC_MALFORMED && portq_question_read(&r, &q) != PORTQ_OK)
-		return len;
-	size_t keep = h.rcode == PORTQ_RC_MALFORMED ? PORTQ_HEADER_LEN : wire_used(&r);
-	h.flags |= PORTQ_FLAG_TC;
-	h.ancount = h.adcount = 0;
-	wire_t w = wire_writer(resp, PORTQ_HEADER_LEN);
-	portq_header_write(&w, &h);
-	return keep;
 }

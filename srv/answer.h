@@ -44,14 +44,41 @@ typedef struct {
 	int stream;               /* TCP: a page cut by the size limit ends
 	                             with MORE, never TC (there is no retry
 	                             transport above TCP) */
+	int slip;                 /* rate limiting slips this answer: header
+	                             and question with TC, no lookup made */
 } answer_ctx_t;
 
+/* A request decoded once, for the caller to decide on and then answer. */
+typedef struct {
+	int rc;                   /* portq_query_decode()'s result */
+	portq_header_t h;
+	portq_question_t q;
+} answer_req_t;
+
 /*
- * Answer the query in req[0..req_len) into out[0..out_max). out_max is
- * the transport's limit (PORTQ_UDP_MAX for UDP); what does not fit is cut
- * at a record boundary and the TC flag set. Returns the response length,
- * or 0 when the request must be dropped without an answer (shorter than a
- * header, wrong magic, or itself a response).
+ * Decode req[0..req_len). Returns 1 when the request gets an answer (of
+ * some rcode), 0 when it must be dropped without one (shorter than a
+ * header, wrong magic, or itself a response; counted in stats->dropped,
+ * stats may be NULL).
+ */
+int answer_decode(answer_stats_t *stats, const uint8_t *req, size_t req_len,
+                  answer_req_t *ar);
+
+/*
+ * Answer a request answer_decode() accepted into out[0..out_max). out_max
+ * is the transport's limit (PORTQ_UDP_MAX for UDP); what does not fit is
+ * cut at a record boundary and the TC flag set. With ctx->slip the answer
+ * is the header and the echoed question with TC set, both counts zero and
+ * no lookup made: rcode OK, or the error the request itself shows
+ * (MALFORMED, NOT-IMPLEMENTED, SERVFAIL with no registry). Returns the
+ * response length; 0 only when out_max is below a header.
+ */
+size_t answer_decoded(const answer_ctx_t *ctx, const answer_req_t *ar, uint8_t *out,
+                      size_t out_max);
+
+/*
+ * answer_decode() then answer_decoded(): returns the response length, or
+ * 0 when the request must be dropped without an answer.
  */
 size_t answer_query(const answer_ctx_t *ctx, const uint8_t *req, size_t req_len,
                     uint8_t *out, size_t out_max);
@@ -63,13 +90,5 @@ size_t answer_query(const answer_ctx_t *ctx, const uint8_t *req, size_t req_len,
  */
 size_t answer_refused(answer_stats_t *stats, const uint8_t *req, size_t req_len,
                       uint8_t *out, size_t out_max);
-
-/*
- * Cut a response built by answer_query() down to its header and question
- * with TC set and both counts zero (rate limiting's "slip": a real client
- * asks again over TCP). Returns the new length; a response that does not
- * parse is left as it is.
- */
-size_t answer_slip(uint8_t *resp, size_t len);
 
 #endif /* PORTQ_ANSWER_H */

@@ -20,6 +20,7 @@
 
 #include "loader.h"
 #include "registry.h"
+#include "search.h"
 
 struct reg_builder {
 	arena_t arena;
@@ -58,8 +59,9 @@ struct registry {
 	name_slot_t *slots;
 	size_t slot_mask, n_names;
 	uint32_t *name_list;
-	const char **hay;        /* per entry: case-folded name, aliases and
+	search_doc_t *docs;      /* per entry: case-folded name, aliases and
 	                            description, as consecutive strings */
+	search_index_t *search;  /* n-grams over docs */
 };
 
 /* ---------------------------------------------------------------- builder */
@@ -790,8 +792,8 @@ build_name_index(registry_t *r)
 static int
 build_search_text(registry_t *r)
 {
-	r->hay = arena_alloc(&r->arena, r->n * sizeof(char *) + 1);
-	if (r->hay == NULL)
+	r->docs = arena_alloc(&r->arena, r->n * sizeof(search_doc_t) + 1);
+	if (r->docs == NULL)
 		return PORTQ_ENOMEM;
 	for (size_t i = 0; i < r->n; i++) {
 		const reg_entry_t *e = &r->entries[i];
@@ -809,9 +811,10 @@ build_search_text(registry_t *r)
 		strcpy(p, e->description);
 		for (p = h; p < h + len; p++)
 			*p = (char)tolower((unsigned char)*p);
-		r->hay[i] = h;
+		r->docs[i] = (search_doc_t){ h, (uint8_t)(2 + e->n_aliases), e->transport };
 	}
-	return PORTQ_OK;
+	r->search = search_index_build(r->docs, r->n);
+	return r->search != NULL ? PORTQ_OK : PORTQ_ENOMEM;
 }
 
 void
@@ -904,6 +907,7 @@ registry_free(registry_t *r)
 {
 	if (r == NULL)
 		return;
+	search_index_free(r->search);
 	arena_free(&r->arena);
 	free(r->entries);
 	free(r->sources);
@@ -1039,28 +1043,14 @@ registry_range(const registry_t *r, uint16_t lo, uint16_t hi, uint8_t tp,
 }
 
 size_t
-registry_search(const registry_t *r, const char *text, uint8_t tp,
-                size_t offset, const reg_entry_t **out, size_t max)
+registry_search(const registry_t *r, search_query_t *q, const reg_entry_t **out, size_t max)
 {
-	char folded[PORTQ_TEXT_MAX + 1];
-	size_t n = 0, found = 0;
-	for (; text[n] != '\0'; n++) {
-		if (n == PORTQ_TEXT_MAX)
-			return 0;
-		folded[n] = (char)tolower((unsigned char)text[n]);
-	}
-	folded[n] = '\0';
-	for (size_t i = 0; i < r->n; i++) {
-		const reg_entry_t *e = &r->entries[i];
-		if (!matches(e, tp))
-			continue;
-		const char *h = r->hay[i];
-		for (unsigned k = 0; k < 2u + e->n_aliases; k++, h += strlen(h) + 1) {
-			if (strstr(h, folded) != NULL) {
-				page_add(e, &found, offset, out, max);
-				break;
-			}
-		}
-	}
+	uint32_t idx[REG_SEARCH_PAGE_MAX];
+	if (max > REG_SEARCH_PAGE_MAX)
+		max = REG_SEARCH_PAGE_MAX;
+	size_t found = search_run(r->search, q, idx, max);
+	size_t stored = found > q->offset ? found - q->offset : 0;
+	for (size_t i = 0; i < stored && i < max; i++)
+		out[i] = &r->entries[idx[i]];
 	return found;
 }

@@ -16,6 +16,7 @@
 
 #include "arena.h"
 #include "msg.h"
+#include "search.h"
 
 #define REG_PORTS 65536
 
@@ -154,16 +155,25 @@ void registry_context(const registry_t *r, uint16_t port, uint8_t tp,
                       portq_context_t *ctx);
 
 /*
- * Paged scans: records meeting the condition, in a stable order, skipping
- * the first `offset`; fills out[0..max) and returns how many match in all.
- * registry_range: records with a port in [lo, hi] (ranges that start
- * below lo first, then by port). registry_search: records whose name,
- * aliases or description contain `text`, case-insensitively.
+ * Paged scan: records with a port in [lo, hi] (ranges that start below lo
+ * first, then by port), skipping the first `offset`; fills out[0..max)
+ * and returns how many match in all.
  */
 size_t registry_range(const registry_t *r, uint16_t lo, uint16_t hi, uint8_t tp,
                       size_t offset, const reg_entry_t **out, size_t max);
-size_t registry_search(const registry_t *r, const char *text, uint8_t tp,
-                       size_t offset, const reg_entry_t **out, size_t max);
+
+#define REG_SEARCH_PAGE_MAX 1024
+
+/*
+ * Paged search through the index (search.h): records whose name, aliases
+ * or description contain q->text, case-insensitively, in answer order,
+ * skipping the first q->offset; fills out[0..max) (max is taken as at
+ * most REG_SEARCH_PAGE_MAX) and returns how many match, counting no
+ * further than q->count_max and spending no more than q->work_max (see
+ * search_run() for q->work and q->capped).
+ */
+size_t registry_search(const registry_t *r, search_query_t *q, const reg_entry_t **out,
+                       size_t max);
 
 /* Fill a wire record view from an entry (strings borrowed from it). */
 void reg_entry_to_record(const reg_entry_t *e, portq_record_t *rec);

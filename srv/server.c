@@ -313,7 +313,7 @@ info_stats(wire_t *w, void *arg)
 static size_t
 answer(worker_t *w, const uint8_t *req, size_t len, uint8_t *out, size_t max, int stream)
 {
-	answer_ctx_t ctx = { w->reg->reg, &w->stats, info_stats, w, stream };
+	answer_ctx_t ctx = { w->reg->reg, &w->stats, info_stats, w, stream, 0 };
 	return answer_query(&ctx, req, len, out, max);
 }
 
@@ -605,9 +605,12 @@ sockaddr_len(const struct sockaddr *sa)
 }
 
 /*
- * The answer a datagram from `addr` gets, after the access list and the
- * rate limiter have had their say; 0 when it gets none. *pad_ok: whether
- * it may be padded in a GSO group (an OK or NOT-FOUND answer, not slipped).
+ * The answer a datagram from `addr` gets; 0 when it gets none. Everything
+ * that limits a client decides before any lookup is made: the access
+ * list, then (for a datagram that is a query at all) the rate limiter, so
+ * that a query held back costs its decoding and nothing more. *pad_ok:
+ * whether the answer may be padded in a GSO group (an OK or NOT-FOUND
+ * answer, not slipped).
  */
 static size_t
 udp_answer(worker_t *w, const uint8_t *req, size_t len, uint8_t *out,
@@ -619,16 +622,19 @@ udp_answer(worker_t *w, const uint8_t *req, size_t len, uint8_t *out,
 		STAT_ADD(w->acl_refused, 1);
 		return s->acl_drop ? 0 : answer_refused(&w->stats, req, len, out, PORTQ_UDP_MAX);
 	}
-	size_t n = answer(w, req, len, out, PORTQ_UDP_MAX, 0);
-	if (n == 0)
-		return 0;
+	answer_req_t ar;
+	if (!answer_decode(&w->stats, req, len, &ar))
+		return 0;                        /* not a query: no answer to limit */
+	answer_ctx_t ctx = { w->reg->reg, &w->stats, info_stats, w, 0, 0 };
 	switch (rrl_check(w->rrl, addr, uv_now(w->loop))) {
-	case RRL_SEND:
-		*pad_ok = n > 5 && (out[5] == PORTQ_RC_OK || out[5] == PORTQ_RC_NOTFOUND);
-		return n;
-	case RRL_SLIP: return answer_slip(out, n);
+	case RRL_SEND: break;
+	case RRL_SLIP: ctx.slip = 1; break;
 	default:       return 0;
 	}
+	size_t n = answer_decoded(&ctx, &ar, out, PORTQ_UDP_MAX);
+	*pad_ok = !ctx.slip && n > 5 &&
+	          (out[5] == PORTQ_RC_OK || out[5] == PORTQ_RC_NOTFOUND);
+	return n;
 }
 
 static void

@@ -42,6 +42,13 @@
 #define LEGIT_SRC    "127.0.0.1"
 #define REFUSED_SRC  "127.0.0.99"
 
+/* The search flood: its source, and the /24s of the clients beside it. */
+#define FLOOD_SRC      "127.0.0.2"
+#define FLOOD_CLIENTS  "127.0.0.0/16"
+#define FLOOD_RATE     12000     /* SEARCH questions a second */
+#define FLOOD_SECONDS  4
+#define FLOOD_SOURCES  10        /* other /24s, each asking 10 a second */
+
 /* The legitimate load, and how long the hostile phase lasts. */
 #define LEGIT_RATE        2000      /* queries a second */
 #define HOSTILE_SECONDS   15
@@ -124,6 +131,25 @@ setup_rrl(void)
 	opts.rrl_rate = 20;
 	opts.rrl_slip = 2;
 	setup();
+}
+
+/* RRL on, and clients in other /24s allowed: the search flood. */
+static void
+setup_flood(void)
+{
+	memset(&opts, 0, sizeof(opts));
+	opts.refused = "refuse";
+	opts.rrl_rate = 20;
+	opts.rrl_slip = 2;
+	fixture_init(&fx);
+	fixture_list_add(&fx.cfg.allow, FLOOD_CLIENTS);
+	fx.cfg.rrl_rate = opts.rrl_rate;
+	fx.cfg.rrl_slip = opts.rrl_slip;
+	fixture_list_add(&fx.cfg.registry, FIXTURE_SNAPSHOT);
+	fx.cfg.watch = 0;
+	fx.cfg.workers = 1;
+	ck_assert_int_eq(config_validate(&fx.cfg, stderr), 0);
+	fixture_start(&fx);
 }
 
 static void
@@ -1131,6 +1157,141 @@ START_TEST(rate_limit_slips_in_the_server)
 }
 END_TEST
 
+/* ------------------------------------------------------------ search flood */
+
+typedef struct {
+	uint64_t deadline;
+	unsigned long sent;
+	double secs;
+} flood_t;
+
+/*
+ * FLOOD_RATE SEARCH questions a second from FLOOD_SRC, each with 255
+ * bytes of text that matches nothing: random letters (a trigram no
+ * record holds) and common words run together (every trigram common),
+ * alternately. Answers are never read.
+ */
+static void *
+search_flood(void *arg)
+{
+	flood_t *f = arg;
+	int fd = udp_from(FLOOD_SRC);
+	uint8_t req[2][512];
+	size_t len[2];
+	uint64_t seed = 0x5EA2C4;
+	for (int k = 0; k < 2; k++) {
+		portq_question_t q = { .limit = 1000 };
+		const char *words = "service protocol server network ";
+		for (int i = 0; i < PORTQ_TEXT_MAX; i++)
+			q.text[i] = k == 0 ? (char)('a' + rnd(&seed) % 26) : words[i % 32];
+		q.text[PORTQ_TEXT_MAX] = '\0';
+		q.text_len = PORTQ_TEXT_MAX;
+		len[k] = fixture_encode(req[k], sizeof(req[k]), PORTQ_OP_SEARCH, 1, &q);
+	}
+	pacer_t p = { now_ns(), 0, FLOOD_RATE, 24 };
+	uint64_t t0 = now_ns();
+	while (now_ns() < f->deadline) {
+		int k = (int)(f->sent & 1);
+		req[k][2] = (uint8_t)(f->sent >> 8);
+		req[k][3] = (uint8_t)f->sent;
+		if (send(fd, req[k], len[k], 0) == (ssize_t)len[k])
+			f->sent++;
+		pace(&p);
+	}
+	f->secs = (double)(now_ns() - t0) / 1e9;
+	close(fd);
+	return NULL;
+}
+
+/*
+ * One search flood source against the rest: with RRL on, a source
+ * sending over 10,000 255-byte SEARCH questions a second is held to its
+ * rate, and clients in FLOOD_SOURCES other /24s, each asking PORT, NAME
+ * and SEARCH questions at 10 a second (under the rate), keep at least
+ * 99.9 % of their answers, as any UDP client would get them (a second
+ * attempt after LEGIT_TIMEOUT_MS). On 71efc69 the server computed every
+ * flood answer (about 430 us each) before RRL dropped it, fell behind,
+ * and the kernel dropped the other clients' questions with the flood's.
+ */
+START_TEST(search_flood_from_one_source)
+{
+	flood_t f = { now_ns() + FLOOD_SECONDS * 1000000000ull, 0, 0 };
+	pthread_t t;
+	ck_assert_int_eq(pthread_create(&t, NULL, search_flood, &f), 0);
+	sleep_ms(300);                            /* the flood is on */
+
+	int fd[FLOOD_SOURCES];
+	for (int s = 0; s < FLOOD_SOURCES; s++) {
+		char src[32];
+		snprintf(src, sizeof(src), "127.0.%d.1", s + 1);
+		fd[s] = udp_from(src);
+	}
+	uint8_t req[512], resp[PORTQ_MSG_MAX];
+	unsigned long asked = 0, answered = 0, retried = 0;
+	double worst_ms = 0;
+	const uint64_t period = 1000000000ull / (10 * FLOOD_SOURCES);
+	uint64_t next = now_ns(), stop = f.deadline - 300000000ull;
+	for (uint32_t i = 0; now_ns() < stop; i++) {
+		sleep_until(next);
+		next += period;
+		int s = (int)(i % FLOOD_SOURCES);
+		portq_question_t q = { .port_lo = (uint16_t)(i * 7919u % 65536u), .limit = 3 };
+		uint8_t op = (uint8_t)(i % 3 == 0 ? PORTQ_OP_PORT :
+		                       i % 3 == 1 ? PORTQ_OP_NAME : PORTQ_OP_SEARCH);
+		if (op != PORTQ_OP_PORT)
+			portq_question_set_text(&q, legit_names[i % 10]);
+		if (op != PORTQ_OP_SEARCH)
+			q.limit = 0;
+		uint16_t id = (uint16_t)(0x4000 + i);
+		size_t len = fixture_encode(req, sizeof(req), op, id, &q);
+		uint64_t first = now_ns();
+		int done = 0;
+		asked++;
+		for (int attempt = 0; attempt < 2 && !done; attempt++) {
+			retried += attempt;
+			uint64_t sent_at = now_ns();
+			ck_assert_int_eq(send(fd[s], req, len, 0), (ssize_t)len);
+			while (!done) {
+				int64_t left = (int64_t)(sent_at + LEGIT_TIMEOUT_MS * 1000000ull - now_ns());
+				struct pollfd p = { fd[s], POLLIN, 0 };
+				if (left <= 0 || poll(&p, 1, (int)(left / 1000000) + 1) <= 0)
+					break;
+				ssize_t n = recv(fd[s], resp, sizeof(resp), 0);
+				portq_header_t h;
+				wire_t w = wire_reader(resp, n > 0 ? (size_t)n : 0);
+				if (n <= 0 || portq_header_read(&w, &h) != PORTQ_OK || h.id != id)
+					continue;
+				/* Not slipped: a slipped answer is TC with no records. */
+				if ((!(h.flags & PORTQ_FLAG_TC) || h.ancount > 0) &&
+				    (h.rcode == PORTQ_RC_OK || h.rcode == PORTQ_RC_NOTFOUND)) {
+					answered++;
+					double ms = (double)(now_ns() - first) / 1e6;
+					worst_ms = ms > worst_ms ? ms : worst_ms;
+				}
+				done = 1;
+			}
+		}
+	}
+	pthread_join(t, NULL);
+	for (int s = 0; s < FLOOD_SOURCES; s++)
+		close(fd[s]);
+	info_t info;
+	info_fetch(&info);
+	double rate = (double)f.sent / f.secs, share = 100.0 * (double)answered / (double)asked;
+	fprintf(stderr, "search flood: %lu SEARCH sent from %s in %.2f s (%.0f a second); "
+	        "other /24s: %lu asked, %lu answered (%.3f %%), %lu sent twice, slowest %.1f ms; "
+	        "rrl-limited %lld, rrl-slipped %lld\n", f.sent, FLOOD_SRC, f.secs, rate, asked,
+	        answered, share, retried, worst_ms, info_get(&info, "rrl-limited"),
+	        info_get(&info, "rrl-slipped"));
+	ck_assert_msg(rate >= 10000, "the flood reached only %.0f a second", rate);
+	ck_assert_msg(answered * 1000 >= asked * 999, "%lu of %lu answered", answered, asked);
+	ck_assert_uint_ge(asked, 200);
+	/* The flood was held: at most 20 a second in full, plus the first bucket. */
+	ck_assert_int_ge(info_get(&info, "rrl-limited"),
+	                 (long long)f.sent - 20 * (long long)(f.secs + 2) - 20);
+}
+END_TEST
+
 static Suite *
 hostile_suite(void)
 {
@@ -1152,6 +1313,12 @@ hostile_suite(void)
 	tcase_set_timeout(rrl, 20);
 	tcase_add_test(rrl, rate_limit_slips_in_the_server);
 	suite_add_tcase(s, rrl);
+
+	TCase *flood = tcase_create("flood");
+	tcase_add_checked_fixture(flood, setup_flood, teardown);
+	tcase_set_timeout(flood, 30);
+	tcase_add_test(flood, search_flood_from_one_source);
+	suite_add_tcase(s, flood);
 	return s;
 }
 

@@ -77,6 +77,16 @@ assert_answer(const reg_entry_t *const *out, size_t n, const want_t *want,
 
 /* ------------------------------------------------------------- by port */
 
+/* Every match counted, no work bound: the search as a plain function. */
+static size_t
+search_all(const registry_t *r, const char *text, uint8_t tp, size_t offset,
+           const reg_entry_t **out, size_t max)
+{
+	search_query_t q = { .text = text, .transport = tp, .offset = offset,
+	                     .count_max = SIZE_MAX, .work_max = SIZE_MAX };
+	return registry_search(r, &q, out, max);
+}
+
 START_TEST(by_port_transport)
 {
 	const reg_entry_t *out[MAX_OUT];
@@ -305,9 +315,9 @@ START_TEST(name_length_limit)
 	name[PORTQ_TEXT_MAX] = 'n';
 	name[PORTQ_TEXT_MAX + 1] = '\0';
 	ck_assert_uint_eq(registry_by_name(r, name, PORTQ_TP_ANY, out, 2), 0);
-	ck_assert_uint_eq(registry_search(r, name, PORTQ_TP_ANY, 0, out, 2), 0);
+	ck_assert_uint_eq(search_all(r, name, PORTQ_TP_ANY, 0, out, 2), 0);
 	name[PORTQ_TEXT_MAX] = '\0';
-	ck_assert_uint_eq(registry_search(r, name, PORTQ_TP_ANY, 0, out, 2), 1);
+	ck_assert_uint_eq(search_all(r, name, PORTQ_TP_ANY, 0, out, 2), 1);
 	registry_free(r);
 }
 END_TEST
@@ -685,29 +695,29 @@ START_TEST(search_text)
 	size_t n;
 
 	/* Names, case-insensitively. */
-	n = registry_search(iana, "ECHO", PORTQ_TP_ANY, 0, out, MAX_OUT);
+	n = search_all(iana, "ECHO", PORTQ_TP_ANY, 0, out, MAX_OUT);
 	ANSWER(out, n, I(TCP, 7), I(UDP, 8));
-	n = registry_search(iana, "whois", PORTQ_TP_UDP, 0, out, MAX_OUT);
+	n = search_all(iana, "whois", PORTQ_TP_UDP, 0, out, MAX_OUT);
 	ANSWER(out, n, I(UDP, 22), I(UDP, 24));
 	/* Descriptions, including their second line. */
-	n = registry_search(iana, "well-formed SERVICE", PORTQ_TP_ANY, 0, out, MAX_OUT);
+	n = search_all(iana, "well-formed SERVICE", PORTQ_TP_ANY, 0, out, MAX_OUT);
 	ANSWER(out, n, I(TCP, 17), I(UDP, 22));
-	n = registry_search(iana, "reserved", PORTQ_TP_ANY, 0, out, MAX_OUT);
+	n = search_all(iana, "reserved", PORTQ_TP_ANY, 0, out, MAX_OUT);
 	ANSWER(out, n, I(TCP, 2), I(UDP, 3), I(ANY, 13), I(ANY, 28), I(ANY, 29), I(ANY, 35));
 	/* Portless rows come after the ported ones. */
-	n = registry_search(iana, "protocol", PORTQ_TP_ANY, 0, out, MAX_OUT);
+	n = search_all(iana, "protocol", PORTQ_TP_ANY, 0, out, MAX_OUT);
 	ANSWER(out, n, I(TCP, 31), I(ANY, 36), I(ANY, 37));
 	/* Aliases. */
-	n = registry_search(layered, "KRB", PORTQ_TP_ANY, 0, out, MAX_OUT);
+	n = search_all(layered, "KRB", PORTQ_TP_ANY, 0, out, MAX_OUT);
 	ANSWER(out, n, S(TCP, 15), S(UDP, 16));
-	n = registry_search(layered, "node-exp", PORTQ_TP_UDP, 0, out, MAX_OUT);
+	n = search_all(layered, "node-exp", PORTQ_TP_UDP, 0, out, MAX_OUT);
 	ANSWER(out, n, L(UDP, 7));
 	/* Not searched: notes, references, contacts. */
-	ck_assert_uint_eq(registry_search(iana, "historic", PORTQ_TP_ANY, 0, out, MAX_OUT), 0);
-	ck_assert_uint_eq(registry_search(iana, "RFC862", PORTQ_TP_ANY, 0, out, MAX_OUT), 0);
-	ck_assert_uint_eq(registry_search(iana, "Postel", PORTQ_TP_ANY, 0, out, MAX_OUT), 0);
+	ck_assert_uint_eq(search_all(iana, "historic", PORTQ_TP_ANY, 0, out, MAX_OUT), 0);
+	ck_assert_uint_eq(search_all(iana, "RFC862", PORTQ_TP_ANY, 0, out, MAX_OUT), 0);
+	ck_assert_uint_eq(search_all(iana, "Postel", PORTQ_TP_ANY, 0, out, MAX_OUT), 0);
 	/* Everything matches the empty text. */
-	ck_assert_uint_eq(registry_search(iana, "", PORTQ_TP_ANY, 0, NULL, 0),
+	ck_assert_uint_eq(search_all(iana, "", PORTQ_TP_ANY, 0, NULL, 0),
 	                  registry_count(iana));
 }
 END_TEST
@@ -717,15 +727,15 @@ START_TEST(search_within_one_field)
 	const reg_entry_t *out[MAX_OUT];
 
 	/* A line break inside a description is part of it... */
-	size_t n = registry_search(iana, "whois++\niana", PORTQ_TP_TCP, 0, out, MAX_OUT);
+	size_t n = search_all(iana, "whois++\niana", PORTQ_TP_TCP, 0, out, MAX_OUT);
 	ANSWER(out, n, I(TCP, 17));
 	/* ...but a match may not run from one field into the next. */
-	ck_assert_uint_eq(registry_search(iana, "tcpmux\ntcp", PORTQ_TP_ANY, 0, out, MAX_OUT), 0);
-	ck_assert_uint_eq(registry_search(iana, "whoispp\nwhois", PORTQ_TP_ANY, 0, out,
+	ck_assert_uint_eq(search_all(iana, "tcpmux\ntcp", PORTQ_TP_ANY, 0, out, MAX_OUT), 0);
+	ck_assert_uint_eq(search_all(iana, "whoispp\nwhois", PORTQ_TP_ANY, 0, out,
 	                                  MAX_OUT), 0);
-	ck_assert_uint_eq(registry_search(layered, "www\nwww", PORTQ_TP_ANY, 0, out,
+	ck_assert_uint_eq(search_all(layered, "www\nwww", PORTQ_TP_ANY, 0, out,
 	                                  MAX_OUT), 0);
-	ck_assert_uint_eq(registry_search(layered, "http\n", PORTQ_TP_ANY, 0, out,
+	ck_assert_uint_eq(search_all(layered, "http\n", PORTQ_TP_ANY, 0, out,
 	                                  MAX_OUT), 0);
 }
 END_TEST
@@ -733,7 +743,7 @@ END_TEST
 START_TEST(search_paging)
 {
 	const reg_entry_t *all[256], *page[8];
-	size_t n = registry_search(layered, "", PORTQ_TP_ANY, 0, all, 256);
+	size_t n = search_all(layered, "", PORTQ_TP_ANY, 0, all, 256);
 	ck_assert_uint_eq(n, registry_count(layered));
 	/* Registry order, which is the stable order of every scan. */
 	for (size_t i = 0; i < n; i++)
@@ -742,7 +752,7 @@ START_TEST(search_paging)
 		size_t got = 0;
 		for (size_t off = 0; off < n + size; off += size) {
 			memset(page, 0, sizeof(page));
-			ck_assert_uint_eq(registry_search(layered, "", PORTQ_TP_ANY, off, page,
+			ck_assert_uint_eq(search_all(layered, "", PORTQ_TP_ANY, off, page,
 			                                  size), n);
 			for (size_t i = 0; i < size && off + i < n; i++, got++)
 				ck_assert_ptr_eq(page[i], all[off + i]);
@@ -768,11 +778,11 @@ START_TEST(search_paging)
 	}
 	ck_assert_uint_gt(n_want, 8);
 	ck_assert_uint_lt(n_want, n);
-	ck_assert_uint_eq(registry_search(layered, "E", PORTQ_TP_TCP, 0, NULL, 0), n_want);
+	ck_assert_uint_eq(search_all(layered, "E", PORTQ_TP_TCP, 0, NULL, 0), n_want);
 	size_t got = 0;
 	for (size_t off = 0; off < n_want; off += 3) {
 		memset(page, 0, sizeof(page));
-		ck_assert_uint_eq(registry_search(layered, "E", PORTQ_TP_TCP, off, page, 3),
+		ck_assert_uint_eq(search_all(layered, "E", PORTQ_TP_TCP, off, page, 3),
 		                  n_want);
 		for (size_t i = 0; i < 3 && off + i < n_want; i++, got++)
 			ck_assert_ptr_eq(page[i], want[off + i]);
@@ -799,7 +809,7 @@ START_TEST(empty_registry)
 	ck_assert_uint_eq(registry_by_port(r, 80, PORTQ_TP_ANY, out, 2), 0);
 	ck_assert_uint_eq(registry_by_name(r, "http", PORTQ_TP_ANY, out, 2), 0);
 	ck_assert_uint_eq(registry_range(r, 0, 65535, PORTQ_TP_ANY, 0, out, 2), 0);
-	ck_assert_uint_eq(registry_search(r, "", PORTQ_TP_ANY, 0, out, 2), 0);
+	ck_assert_uint_eq(search_all(r, "", PORTQ_TP_ANY, 0, out, 2), 0);
 	assert_context(r, 80, PORTQ_TP_TCP, SYS, PORTQ_ST_UNLISTED, F, 0, 65535, 0, 0);
 	registry_free(r);
 

@@ -215,7 +215,8 @@ START_TEST(name_range_search_info)
 	portq_question_t sq = { .limit = 1000 };
 	portq_question_set_text(&sq, "backup");
 	reply(resp, tcp_query(PORTQ_OP_SEARCH, &sq, resp, sizeof(resp)), &h);
-	ck_assert_uint_eq(h.ancount, registry_search(r, "backup", 0, 0, want, 0));
+	search_query_t all = { .text = "backup", .count_max = SIZE_MAX, .work_max = SIZE_MAX };
+	ck_assert_uint_eq(h.ancount, registry_search(r, &all, want, 0));
 	ck_assert_uint_gt(h.ancount, 0);
 
 	portq_question_t iq = { 0 };
