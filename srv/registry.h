@@ -19,6 +19,14 @@
 
 #define REG_PORTS 65536
 
+/*
+ * The port table lists a record under every port it covers, so a range
+ * costs one 4-byte slot per port. This caps the slots that ranges take in
+ * one registry (IANA's ranges take about 43,000); a load that goes past
+ * it fails with the line that crossed it.
+ */
+#define REG_MAX_RANGE_SLOTS (1u << 22)
+
 typedef enum {
 	REG_FMT_AUTO = 0,
 	REG_FMT_IANA_CSV,
@@ -59,6 +67,8 @@ typedef struct {
 	uint32_t by_transport[PORTQ_TP_COUNT];
 	uint32_t ranges, singles, portless, nameless;
 	uint32_t skipped;                /* entries for protocols portq does not carry */
+	uint32_t duplicates;             /* rows identical to an earlier one, dropped */
+	uint32_t first_duplicate;        /* line of the first of them, 0 if none */
 	char date[11];                   /* newest date the file states, or "" */
 } reg_source_t;
 
@@ -73,7 +83,11 @@ void reg_builder_free(reg_builder_t *b);
  * Load one file into the builder. The format is detected when `format` is
  * REG_FMT_AUTO. Returns PORTQ_OK, or PORTQ_EIO / PORTQ_EPARSE /
  * PORTQ_EFORMAT / PORTQ_ENOMEM with `err` saying "file:line: reason"; after
- * a failure the builder must be freed, not built.
+ * a failure the builder must be freed, not built. Every text field must be
+ * UTF-8 (a field that is not fails the load at its row's line); a record
+ * identical in every field and origin to one already loaded is dropped and
+ * counted in its source's `duplicates`; ranges past REG_MAX_RANGE_SLOTS
+ * fail the load.
  */
 int reg_builder_load(reg_builder_t *b, const char *path, reg_format_t format,
                      reg_error_t *err);
@@ -85,6 +99,10 @@ int reg_builder_load(reg_builder_t *b, const char *path, reg_format_t format,
 int reg_builder_load_mem(reg_builder_t *b, const char *name, const char *data,
                          size_t len, reg_format_t format, reg_error_t *err);
 
+/* Records loaded so far (for tests and the fuzz targets); NULL past the end. */
+size_t reg_builder_count(const reg_builder_t *b);
+const reg_entry_t *reg_builder_entry(const reg_builder_t *b, size_t i);
+
 /*
  * Index what the builder holds into a registry with this serial. The
  * builder is consumed (freed) whether or not this succeeds. Returns NULL
@@ -92,6 +110,13 @@ int reg_builder_load_mem(reg_builder_t *b, const char *name, const char *data,
  */
 registry_t *registry_build(reg_builder_t *b, uint32_t serial);
 void registry_free(registry_t *r);
+
+/*
+ * The offset of the first byte of s[0..n) that is not part of well-formed
+ * UTF-8 (RFC 3629: no overlong forms, no surrogates, nothing above
+ * U+10FFFF), or n when all of it is.
+ */
+size_t reg_utf8_valid_prefix(const char *s, size_t n);
 
 /* Detect a file's format from its first bytes. */
 reg_format_t reg_format_detect(const char *data, size_t len);

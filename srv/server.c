@@ -210,6 +210,13 @@ server_load_registry(const config_list_t *files, uint32_t serial, reg_error_t *e
 	registry_t *r = registry_build(b, serial);
 	if (r == NULL)
 		snprintf(err->text, sizeof(err->text), "out of memory while indexing");
+	for (size_t i = 0; r != NULL && i < registry_source_count(r); i++) {
+		const reg_source_t *src = registry_source(r, i);
+		if (src->duplicates > 0)
+			log_warn("%s: %u rows repeat an earlier record exactly and were "
+			         "dropped (the first on line %u)", src->path, src->duplicates,
+			         src->first_duplicate);
+	}
 	return r;
 }
 
