@@ -278,7 +278,8 @@ copy_text(reg_builder_t *b, reg_text_t t)
 static int
 same_text(const char *stored, reg_text_t t)
 {
-	return strlen(stored) == t.n && memcmp(stored, t.p, t.n) == 0;
+	/* An absent field is {NULL, 0}: memcmp() must not see the NULL. */
+	return strlen(stored) == t.n && (t.n == 0 || memcmp(stored, t.p, t.n) == 0);
 }
 
 static uint32_t
