@@ -213,9 +213,9 @@ server_load_registry(const config_list_t *files, uint32_t serial, reg_error_t *e
 	for (size_t i = 0; r != NULL && i < registry_source_count(r); i++) {
 		const reg_source_t *src = registry_source(r, i);
 		if (src->duplicates > 0)
-			log_warn("%s: %u rows repeat an earlier record exactly and were "
-			         "dropped (the first on line %u)", src->path, src->duplicates,
-			         src->first_duplicate);
+			log_warn("%s: %u duplicates dropped (rows that repeat an earlier "
+			         "record exactly; the first on line %u)", src->path,
+			         src->duplicates, src->first_duplicate);
 	}
 	return r;
 }
