@@ -392,12 +392,16 @@ reg_load_add(reg_load_t *ld, const reg_row_t *row)
 	for (size_t i = 0; i < n_fields + row->n_aliases; i++) {
 		reg_text_t t = i < n_fields ? *fields[i] : row->aliases[i - n_fields];
 		size_t ok = reg_utf8_valid_prefix(t.p, t.n);
-		if (ok < t.n)
+		if (ok < t.n) {
+			/* Quote up to 40 bytes before it, from a character's start. */
+			size_t from = ok > 40 ? ok - 40 : 0;
+			while (from < ok && ((unsigned char)t.p[from] & 0xC0) == 0x80)
+				from++;
 			return reg_load_fail(ld, row->line, "%s is not UTF-8: byte 0x%02X "
 			                     "after \"%.*s\"; convert the file to UTF-8",
 			                     i < n_fields ? field_names[i] : "alias",
-			                     (unsigned char)t.p[ok],
-			                     (int)(ok > 40 ? 40 : ok), t.p + (ok > 40 ? ok - 40 : 0));
+			                     (unsigned char)t.p[ok], (int)(ok - from), t.p + from);
+		}
 	}
 
 	/* An exact repeat (same origin and every field) is dropped and

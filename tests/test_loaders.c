@@ -865,6 +865,12 @@ START_TEST(non_utf8_refused_with_line)
 	               PORTQ_EPARSE, 3, "contact is not UTF-8");
 	load_str_fails(STR_LEN(MAGIC "a 5 notes=\xED\xA0\x80\n"), REG_FMT_LOCAL,
 	               PORTQ_EPARSE, 2, "notes is not UTF-8");
+	/* The quote before the bad byte starts on a character, never inside
+	 * one: a 2-byte character and 39 ASCII bytes, then the bad byte; the
+	 * last 40 bytes would begin with the character's second byte. */
+	load_str_fails(STR_LEN(MAGIC "a 5 notes=\"\xC3\xA9" "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklm"
+	                       "\xFF\"\n"), REG_FMT_LOCAL, PORTQ_EPARSE, 2,
+	               "byte 0xFF after \"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklm\";");
 	/* XML: expat refuses bytes that do not match the declared encoding,
 	 * and converts a declared Latin-1 file to UTF-8, which is right. */
 	load_str_fails(STR_LEN("<registry>\n<record><name>a</name><number>5</number>"
