@@ -17,6 +17,7 @@
 #include <string.h>
 
 #include "registry.h"
+#include "utf8.h"
 
 #ifndef FUZZ_BUILD_EVERY
 #define FUZZ_BUILD_EVERY 256
@@ -42,7 +43,7 @@ want_build(const uint8_t *data, size_t size)
 static void
 check_text(const char *s)
 {
-	if (s == NULL || reg_utf8_valid_prefix(s, strlen(s)) != strlen(s))
+	if (s == NULL || portq_utf8_valid_prefix(s, strlen(s)) != strlen(s))
 		abort();                /* loaded text is always UTF-8 */
 }
 

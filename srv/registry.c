@@ -19,6 +19,7 @@
 
 #include "loader.h"
 #include "registry.h"
+#include "utf8.h"
 
 struct reg_builder {
 	arena_t arena;
@@ -226,47 +227,6 @@ reg_load_date(reg_load_t *ld, reg_text_t date)
 		memcpy(ld->src->date, d, sizeof(d));
 }
 
-size_t
-reg_utf8_valid_prefix(const char *s, size_t n)
-{
-	const unsigned char *p = (const unsigned char *)s;
-	size_t i = 0;
-	while (i < n) {
-		unsigned c = p[i];
-		if (c < 0x80) {
-			i++;
-			continue;
-		}
-		/* Lead byte: its length and the range of the first continuation
-		 * byte, which rules out overlong forms, surrogates and > U+10FFFF. */
-		size_t len;
-		unsigned lo = 0x80, hi = 0xBF;
-		if (c >= 0xC2 && c <= 0xDF)
-			len = 2;
-		else if (c >= 0xE0 && c <= 0xEF) {
-			len = 3;
-			if (c == 0xE0)
-				lo = 0xA0;
-			else if (c == 0xED)
-				hi = 0x9F;
-		} else if (c >= 0xF0 && c <= 0xF4) {
-			len = 4;
-			if (c == 0xF0)
-				lo = 0x90;
-			else if (c == 0xF4)
-				hi = 0x8F;
-		} else
-			return i;
-		if (n - i < len || p[i + 1] < lo || p[i + 1] > hi)
-			return i;
-		for (size_t k = 2; k < len; k++)
-			if ((p[i + k] & 0xC0) != 0x80)
-				return i;
-		i += len;
-	}
-	return n;
-}
-
 static const char *
 copy_text(reg_builder_t *b, reg_text_t t)
 {
@@ -391,7 +351,7 @@ reg_load_add(reg_load_t *ld, const reg_row_t *row)
 	 * at (a wrong guess would serve different text without a word). */
 	for (size_t i = 0; i < n_fields + row->n_aliases; i++) {
 		reg_text_t t = i < n_fields ? *fields[i] : row->aliases[i - n_fields];
-		size_t ok = reg_utf8_valid_prefix(t.p, t.n);
+		size_t ok = portq_utf8_valid_prefix(t.p, t.n);
 		if (ok < t.n) {
 			/* Quote up to 40 bytes before it, from a character's start. */
 			size_t from = ok > 40 ? ok - 40 : 0;

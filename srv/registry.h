@@ -111,13 +111,6 @@ const reg_entry_t *reg_builder_entry(const reg_builder_t *b, size_t i);
 registry_t *registry_build(reg_builder_t *b, uint32_t serial);
 void registry_free(registry_t *r);
 
-/*
- * The offset of the first byte of s[0..n) that is not part of well-formed
- * UTF-8 (RFC 3629: no overlong forms, no surrogates, nothing above
- * U+10FFFF), or n when all of it is.
- */
-size_t reg_utf8_valid_prefix(const char *s, size_t n);
-
 /* Detect a file's format from its first bytes. */
 reg_format_t reg_format_detect(const char *data, size_t len);
 const char *reg_format_name(reg_format_t f);

@@ -17,6 +17,7 @@
 #include "msg.h"
 #include "reg_testutil.h"
 #include "registry.h"
+#include "utf8.h"
 
 #define WHOISPP_DESC \
 	"whois++\nIANA assigned this well-formed service name as a " \
@@ -843,7 +844,7 @@ START_TEST(utf8_checker)
 		{ "\xE2\x28\xA1", 0 }, { "\x80", 0 },   /* stray continuation */
 	};
 	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++)
-		ck_assert_msg(reg_utf8_valid_prefix(cases[i].s, strlen(cases[i].s)) ==
+		ck_assert_msg(portq_utf8_valid_prefix(cases[i].s, strlen(cases[i].s)) ==
 		              cases[i].valid, "case %zu", i);
 }
 END_TEST
