@@ -16,6 +16,7 @@
 #include <strings.h>
 
 #include "portq.h"
+#include "utf8.h"
 
 enum { EXIT_FOUND = 0, EXIT_NOTFOUND = 1, EXIT_TROUBLE = 2 };
 
@@ -643,6 +644,19 @@ json_str(const char *s)
 	putchar('"');
 	for (; *s; s++) {
 		unsigned char ch = (unsigned char)*s;
+		/* JSON is UTF-8: a byte that starts no valid character (from an
+		 * argument, or a server that let one through) shows as U+FFFD
+		 * rather than making the whole document invalid. */
+		if (ch >= 0x80) {
+			size_t len = ch >= 0xF0 ? 4 : ch >= 0xE0 ? 3 : 2;
+			if (portq_utf8_valid_prefix(s, strnlen(s, len)) != len) {
+				fputs("\\ufffd", stdout);
+				continue;
+			}
+			fwrite(s, 1, len, stdout);
+			s += len - 1;
+			continue;
+		}
 		switch (ch) {
 		case '"':  fputs("\\\"", stdout); break;
 		case '\\': fputs("\\\\", stdout); break;

@@ -6,6 +6,9 @@
 
 #include "arena.h"
 
+/* Blocks double from the first to the last size: a small file (or a
+ * fuzz input) costs a small block, a big registry few blocks. */
+#define ARENA_FIRST_BLOCK (8 * 1024)
 #define ARENA_BLOCK (256 * 1024)
 
 struct arena_block {
@@ -30,7 +33,10 @@ arena_alloc(arena_t *a, size_t n)
 		n = align;
 	arena_block_t *b = a->head;
 	if (b == NULL || b->size - b->used < n) {
-		size_t size = n > ARENA_BLOCK ? n : ARENA_BLOCK;
+		size_t size = b == NULL ? ARENA_FIRST_BLOCK :
+		              b->size >= ARENA_BLOCK / 2 ? ARENA_BLOCK : b->size * 2;
+		if (size < n)
+			size = n;
 		b = malloc(sizeof(*b) + size);
 		if (b == NULL)
 			return NULL;

@@ -4,6 +4,7 @@
 #include <arpa/inet.h>
 #include <ctype.h>
 #include <errno.h>
+#include <pwd.h>
 #include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
@@ -160,6 +161,16 @@ set(config_t *c, const opt_t *o, const char *value, char *why, size_t whylen)
 		if (strcmp(o->name, "log-level") == 0 && log_level_parse(dup) < 0)
 			return snprintf(why, whylen, "log-level is err, warn, info or debug, not \"%s\"",
 			                value), -1;
+		/* Checked here, not only when privileges are dropped, so that
+		 * --check (and portq-update, which runs it) names the line. */
+		if (strcmp(o->name, "user") == 0) {
+			struct passwd pw, *found = NULL;
+			char buf[4096];
+			int e = getpwnam_r(dup, &pw, buf, sizeof(buf), &found);
+			if (found == NULL)
+				return snprintf(why, whylen, "user \"%s\": %s", value,
+				                e != 0 ? strerror(e) : "no such user"), -1;
+		}
 		return 0;
 	}
 	case OPT_LIST: {
@@ -208,15 +219,43 @@ config_free(config_t *c)
 	memset(c, 0, sizeof(*c));
 }
 
+/*
+ * Read one line (without its '\n') into buf[0..cap). Returns 1 for a line,
+ * 0 at the end of the file, -1 for a line of cap bytes or more; *len is
+ * its length and *nul whether it holds a NUL byte, which would cut it
+ * short for every string function that reads it afterwards.
+ */
+static int
+read_line(FILE *f, char *buf, size_t cap, size_t *len, int *nul)
+{
+	int ch;
+	*len = 0;
+	*nul = 0;
+	while ((ch = getc(f)) != EOF && ch != '\n') {
+		if (*len + 1 >= cap)
+			return -1;
+		*nul |= ch == '\0';
+		buf[(*len)++] = (char)ch;
+	}
+	buf[*len] = '\0';
+	return ch == EOF && *len == 0 ? 0 : 1;
+}
+
 int
 config_load_stream(config_t *c, FILE *f, const char *path, FILE *err)
 {
 	char line[4096], why[512];
-	int rc = 0;
-	for (unsigned n = 1; fgets(line, sizeof(line), f) != NULL; n++) {
-		size_t len = strlen(line);
-		if (len == sizeof(line) - 1 && line[len - 1] != '\n') {
+	int rc = 0, got, nul;
+	size_t len;
+	for (unsigned n = 1; (got = read_line(f, line, sizeof(line), &len, &nul)) != 0; n++) {
+		if (got < 0) {
 			fprintf(err, "%s:%u: line longer than %zu bytes\n", path, n, sizeof(line) - 2);
+			rc = -1;
+			break;
+		}
+		if (nul) {
+			fprintf(err, "%s:%u: NUL byte at column %zu: not a text file\n", path, n,
+			        strlen(line) + 1);
 			rc = -1;
 			break;
 		}

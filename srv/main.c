@@ -66,6 +66,9 @@ print_source(const reg_source_t *s)
 	if (s->skipped > 0)
 		printf("  skipped:     %u entries for protocols portq does not carry\n",
 		       s->skipped);
+	if (s->duplicates > 0)
+		printf("  duplicates:  %u dropped (rows that repeat an earlier record "
+		       "exactly; the first on line %u)\n", s->duplicates, s->first_duplicate);
 	if (s->date[0] != '\0')
 		printf("  newest date: %s\n", s->date);
 }

@@ -21,6 +21,7 @@
 #include "loader.h"
 #include "registry.h"
 #include "search.h"
+#include "utf8.h"
 
 struct reg_builder {
 	arena_t arena;
@@ -30,6 +31,10 @@ struct reg_builder {
 	size_t n_sources, cap_sources;
 	size_t max_bytes;        /* of one file; 0: REG_MAX_BYTES_DEFAULT */
 	uint64_t deadline_ms;    /* CLOCK_MONOTONIC; 0: none */
+	uint32_t *hashes;        /* per entry: row_hash() of its content */
+	uint32_t *dup_slots;     /* entry index + 1 by content hash; 0 is free */
+	size_t dup_mask;
+	size_t range_slots;      /* port-table slots the ranges will take */
 };
 
 typedef struct {
@@ -106,7 +111,15 @@ reg_builder_free(reg_builder_t *b)
 	arena_free(&b->arena);
 	free(b->entries);
 	free(b->sources);
+	free(b->hashes);
+	free(b->dup_slots);
 	free(b);
+}
+
+const reg_entry_t *
+reg_builder_entry(const reg_builder_t *b, size_t i)
+{
+	return b != NULL && i < b->n ? &b->entries[i] : NULL;
 }
 
 int
@@ -244,18 +257,100 @@ copy_text(reg_builder_t *b, reg_text_t t)
 	return arena_strndup(&b->arena, t.p, t.n);
 }
 
+static int
+same_text(const char *stored, reg_text_t t)
+{
+	/* An absent field is {NULL, 0}: memcmp() must not see the NULL. */
+	return strlen(stored) == t.n && (t.n == 0 || memcmp(stored, t.p, t.n) == 0);
+}
+
+static uint32_t
+hash_bytes(uint32_t h, const void *p, size_t n)
+{
+	const unsigned char *c = p;
+	for (size_t i = 0; i < n; i++)
+		h = (h ^ c[i]) * 16777619u;        /* FNV-1a */
+	return h;
+}
+
+/* A hash of everything that makes a record what it is (not where it was). */
+static uint32_t
+row_hash(const reg_row_t *row, uint8_t origin, const reg_text_t *const *fields,
+         size_t n_fields)
+{
+	uint8_t head[] = { (uint8_t)(row->port_lo >> 8), (uint8_t)row->port_lo,
+		(uint8_t)(row->port_hi >> 8), (uint8_t)row->port_hi, row->has_port,
+		row->transport, row->status, origin, row->n_aliases };
+	uint32_t h = hash_bytes(2166136261u, head, sizeof(head));
+	for (size_t i = 0; i < n_fields; i++) {
+		uint32_t n = (uint32_t)fields[i]->n;
+		h = hash_bytes(hash_bytes(h, &n, sizeof(n)), fields[i]->p, fields[i]->n);
+	}
+	for (unsigned i = 0; i < row->n_aliases; i++) {
+		uint32_t n = (uint32_t)row->aliases[i].n;
+		h = hash_bytes(hash_bytes(h, &n, sizeof(n)), row->aliases[i].p,
+		               row->aliases[i].n);
+	}
+	return h;
+}
+
+static int
+row_equals(const reg_entry_t *e, const reg_row_t *row, uint8_t origin,
+           const reg_text_t *const *fields)
+{
+	if (e->port_lo != row->port_lo || e->port_hi != row->port_hi ||
+	    e->has_port != row->has_port || e->transport != row->transport ||
+	    e->status != row->status || e->origin != origin ||
+	    e->n_aliases != row->n_aliases)
+		return 0;
+	const char *const stored[] = { e->name, e->description, e->assignee,
+		e->contact, e->registered, e->modified, e->reference, e->notes,
+		e->service_code, e->unauthorized };
+	for (size_t i = 0; i < sizeof(stored) / sizeof(stored[0]); i++)
+		if (!same_text(stored[i], *fields[i]))
+			return 0;
+	for (unsigned i = 0; i < row->n_aliases; i++)
+		if (!same_text(e->aliases[i], row->aliases[i]))
+			return 0;
+	return 1;
+}
+
+/* Keep the duplicate table at most half full; 0, or -1 when out of memory. */
+static int
+dup_grow(reg_builder_t *b)
+{
+	size_t slots = b->dup_mask ? (b->dup_mask + 1) * 2 : 512;
+	uint32_t *t = calloc(slots, sizeof(*t));
+	if (t == NULL)
+		return -1;
+	for (size_t i = 0; i < b->n; i++) {
+		size_t s = b->hashes[i] & (slots - 1);
+		while (t[s] != 0)
+			s = (s + 1) & (slots - 1);
+		t[s] = (uint32_t)i + 1;
+	}
+	free(b->dup_slots);
+	b->dup_slots = t;
+	b->dup_mask = slots - 1;
+	return 0;
+}
+
 int
 reg_load_add(reg_load_t *ld, const reg_row_t *row)
 {
 	reg_builder_t *b = ld->b;
-	const reg_text_t *fields[] = { &row->name, &row->description,
+	static const char *const field_names[] = { "service name", "description",
+		"assignee", "contact", "registration date", "modification date",
+		"reference", "notes", "service code", "unauthorized use" };
+	const reg_text_t *const fields[] = { &row->name, &row->description,
 		&row->assignee, &row->contact, &row->registered, &row->modified,
 		&row->reference, &row->notes, &row->service_code,
 		&row->unauthorized };
+	const size_t n_fields = sizeof(fields) / sizeof(fields[0]);
 
 	/* Reject what the wire could not carry instead of cutting it. */
 	size_t wire = PORTQ_RECORD_MIN;
-	for (size_t i = 0; i < sizeof(fields) / sizeof(fields[0]); i++) {
+	for (size_t i = 0; i < n_fields; i++) {
 		if (fields[i]->n > UINT16_MAX)
 			return reg_load_fail(ld, row->line, "field of %zu bytes is too long",
 			                     fields[i]->n);
@@ -273,13 +368,58 @@ reg_load_add(reg_load_t *ld, const reg_row_t *row)
 		if (row->aliases[i].n > PORTQ_TEXT_MAX)
 			return reg_load_fail(ld, row->line, "alias of %zu bytes is longer "
 			                     "than %d", row->aliases[i].n, PORTQ_TEXT_MAX);
+	/* The protocol, the client and its JSON all speak UTF-8: text in
+	 * another encoding is refused here, at its line, rather than guessed
+	 * at (a wrong guess would serve different text without a word). */
+	for (size_t i = 0; i < n_fields + row->n_aliases; i++) {
+		reg_text_t t = i < n_fields ? *fields[i] : row->aliases[i - n_fields];
+		size_t ok = portq_utf8_valid_prefix(t.p, t.n);
+		if (ok < t.n) {
+			/* Quote up to 40 bytes before it, from a character's start. */
+			size_t from = ok > 40 ? ok - 40 : 0;
+			while (from < ok && ((unsigned char)t.p[from] & 0xC0) == 0x80)
+				from++;
+			return reg_load_fail(ld, row->line, "%s is not UTF-8: byte 0x%02X "
+			                     "after \"%.*s\"; convert the file to UTF-8",
+			                     i < n_fields ? field_names[i] : "alias",
+			                     (unsigned char)t.p[ok], (int)(ok - from), t.p + from);
+		}
+	}
+
+	/* An exact repeat (same origin and every field) is dropped and
+	 * counted: served twice it would only repeat itself in answers. */
+	if ((b->n + 1) * 2 > b->dup_mask && dup_grow(b) < 0)
+		goto nomem;
+	uint32_t h = row_hash(row, ld->origin, fields, n_fields);
+	size_t slot = h & b->dup_mask;
+	for (; b->dup_slots[slot] != 0; slot = (slot + 1) & b->dup_mask) {
+		uint32_t k = b->dup_slots[slot] - 1;
+		if (b->hashes[k] == h && row_equals(&b->entries[k], row, ld->origin, fields)) {
+			if (ld->src->duplicates++ == 0)
+				ld->src->first_duplicate = row->line;
+			return PORTQ_OK;
+		}
+	}
+
+	/* Each port of a range is a slot in the port table (registry.h). */
+	if (row->has_port && row->port_lo != row->port_hi) {
+		size_t span = (size_t)row->port_hi - row->port_lo + 1;
+		if (b->range_slots + span > REG_MAX_RANGE_SLOTS)
+			return reg_load_fail(ld, row->line, "port ranges cover more than %u "
+			                     "ports in all (one table slot per port and record); "
+			                     "merge or narrow the ranges", REG_MAX_RANGE_SLOTS);
+		b->range_slots += span;
+	}
 
 	if (b->n == b->cap) {
-		size_t cap = b->cap ? b->cap * 2 : 16384;
+		size_t cap = b->cap ? b->cap * 2 : 256;
 		reg_entry_t *e = realloc(b->entries, cap * sizeof(*e));
-		if (e == NULL)
+		if (e != NULL)
+			b->entries = e;
+		uint32_t *hs = e != NULL ? realloc(b->hashes, cap * sizeof(*hs)) : NULL;
+		if (hs == NULL)
 			goto nomem;
-		b->entries = e;
+		b->hashes = hs;
 		b->cap = cap;
 	}
 	reg_entry_t *e = &b->entries[b->n];
@@ -308,6 +448,8 @@ reg_load_add(reg_load_t *ld, const reg_row_t *row)
 				goto nomem;
 		e->n_aliases = row->n_aliases;
 	}
+	b->hashes[b->n] = h;
+	b->dup_slots[slot] = (uint32_t)b->n + 1;
 	b->n++;
 
 	reg_source_t *s = ld->src;
@@ -880,6 +1022,8 @@ registry_build(reg_builder_t *b, uint32_t serial)
 	r->sources = b->sources;
 	r->n_sources = b->n_sources;
 	r->serial = serial;
+	free(b->hashes);
+	free(b->dup_slots);
 	free(b);
 
 	if (r->n > 0)                      /* entries is NULL when nothing loaded */

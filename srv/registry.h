@@ -20,6 +20,14 @@
 
 #define REG_PORTS 65536
 
+/*
+ * The port table lists a record under every port it covers, so a range
+ * costs one 4-byte slot per port. This caps the slots that ranges take in
+ * one registry (IANA's ranges take about 43,000); a load that goes past
+ * it fails with the line that crossed it.
+ */
+#define REG_MAX_RANGE_SLOTS (1u << 22)
+
 typedef enum {
 	REG_FMT_AUTO = 0,
 	REG_FMT_IANA_CSV,
@@ -60,6 +68,8 @@ typedef struct {
 	uint32_t by_transport[PORTQ_TP_COUNT];
 	uint32_t ranges, singles, portless, nameless;
 	uint32_t skipped;                /* entries for protocols portq does not carry */
+	uint32_t duplicates;             /* rows identical to an earlier one, dropped */
+	uint32_t first_duplicate;        /* line of the first of them, 0 if none */
 	char date[11];                   /* newest date the file states, or "" */
 } reg_source_t;
 
@@ -80,9 +90,6 @@ void reg_builder_free(reg_builder_t *b);
  */
 void reg_builder_set_limits(reg_builder_t *b, size_t max_bytes, uint64_t deadline_ms);
 
-/* Records the builder holds so far (0 for NULL). */
-size_t reg_builder_count(const reg_builder_t *b);
-
 /* Milliseconds of CLOCK_MONOTONIC, the clock of deadlines. */
 uint64_t reg_clock_ms(void);
 
@@ -96,6 +103,11 @@ uint64_t reg_clock_ms(void);
  * while being read: try again once it is quiet), with `err` saying
  * "file:line: reason" or "file: reason"; after a failure the builder
  * must be freed, not built.
+ *
+ * Every text field must be UTF-8 (a field that is not fails the load at
+ * its row's line); a record identical in every field and origin to one
+ * already loaded is dropped and counted in its source's `duplicates`;
+ * ranges past REG_MAX_RANGE_SLOTS fail the load.
  */
 int reg_builder_load(reg_builder_t *b, const char *path, reg_format_t format,
                      reg_error_t *err);
@@ -106,6 +118,11 @@ int reg_builder_load(reg_builder_t *b, const char *path, reg_format_t format,
  */
 int reg_builder_load_mem(reg_builder_t *b, const char *name, const char *data,
                          size_t len, reg_format_t format, reg_error_t *err);
+
+/* Records loaded so far (0 for NULL), and the i-th of them (for tests and
+ * the fuzz targets); NULL past the end. */
+size_t reg_builder_count(const reg_builder_t *b);
+const reg_entry_t *reg_builder_entry(const reg_builder_t *b, size_t i);
 
 /*
  * Index what the builder holds into a registry with this serial. The

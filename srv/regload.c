@@ -13,6 +13,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "log.h"
 #include "regload.h"
 
 static unsigned n_stuck;                 /* atomic */
@@ -116,6 +117,19 @@ check_floor(const registry_t *r, reg_error_t *err)
 	return PORTQ_OK;
 }
 
+/* Exact repeats are dropped by the builder; the operator hears of them. */
+static void
+log_duplicates(const registry_t *r)
+{
+	for (size_t i = 0; i < registry_source_count(r); i++) {
+		const reg_source_t *src = registry_source(r, i);
+		if (src->duplicates > 0)
+			log_warn("%s: %u duplicates dropped (rows that repeat an earlier "
+			         "record exactly; the first on line %u)", src->path,
+			         src->duplicates, src->first_duplicate);
+	}
+}
+
 /* What the loading thread is at: a file's index, or -1 while indexing. */
 typedef struct {
 	pthread_mutex_t *lock;
@@ -178,6 +192,7 @@ load(char *const *specs, int n, uint32_t serial, const regload_limits_t *lim,
 			registry_free(r);
 			break;
 		}
+		log_duplicates(r);
 		if (rc_out != NULL)
 			*rc_out = PORTQ_OK;
 		return r;

@@ -50,6 +50,7 @@
 #include "portq.h"
 #include "portq_async.h"
 #include "portqd_process.h"
+#include "utf8.h"
 
 #define CSV_PATH PORTQ_DATA_DIR "/service-names-port-numbers.csv"
 
@@ -2548,6 +2549,16 @@ START_TEST(cli_outputs_and_exit_codes)
 	         lo, hi, hi - lo + 1);
 	ck_assert_msg(strstr(out, fb) != NULL, "no %s", fb);
 	ck_assert(strstr(out, "\"type\":\"info\"") != NULL);
+
+	/* A name that is not UTF-8 is echoed as U+FFFD: the document stays
+	 * JSON (before, the raw bytes went out). Valid UTF-8 goes out as is. */
+	const char *latin1[] = { "--json", "--server", server_env, "caf\xE9", "\xC3\xA9t\xC3",
+		"\xE2\x82\xAC\"", NULL };
+	ck_assert_int_eq(run_cli(out, sizeof(out), latin1), 1);
+	ck_assert_msg(strstr(out, "\"query\":\"caf\\ufffd\"") != NULL, "%s", out);
+	ck_assert_msg(strstr(out, "\"query\":\"\xC3\xA9t\\ufffd\"") != NULL, "%s", out);
+	ck_assert_msg(strstr(out, "\"query\":\"\xE2\x82\xAC\\\"\"") != NULL, "%s", out);
+	ck_assert_uint_eq(portq_utf8_valid_prefix(out, strlen(out)), strlen(out));
 
 	const char *range[] = { "--server", server_env, "1300-1310", NULL };
 	ck_assert_int_eq(run_cli(out, sizeof(out), range), 0);

@@ -12,14 +12,14 @@
 static char path[64];
 static char errtext[1024];
 
-/* Write a config file and load it with these extra flags; returns config_load's result. */
+/* Write len bytes as a config file and load it with these extra flags. */
 static int
-load(config_t *c, const char *text, int argc, char **extra)
+load_bytes(config_t *c, const char *text, size_t len, int argc, char **extra)
 {
 	strcpy(path, "/tmp/portq-config-XXXXXX");
 	int fd = mkstemp(path);
 	ck_assert_int_ge(fd, 0);
-	ck_assert_int_eq(write(fd, text, strlen(text)), (ssize_t)strlen(text));
+	ck_assert_int_eq(write(fd, text, len), (ssize_t)len);
 	close(fd);
 	char *argv[16] = { "portqd", "--config", path };
 	for (int i = 0; i < argc; i++)
@@ -30,6 +30,13 @@ load(config_t *c, const char *text, int argc, char **extra)
 	fclose(err);
 	unlink(path);
 	return rc;
+}
+
+/* Write a config file and load it with these extra flags; returns config_load's result. */
+static int
+load(config_t *c, const char *text, int argc, char **extra)
+{
+	return load_bytes(c, text, strlen(text), argc, extra);
 }
 
 START_TEST(defaults_from_table)
@@ -89,6 +96,49 @@ START_TEST(file_errors_name_the_line)
 		ck_assert_msg(strstr(errtext, path) != NULL, "no file name in \"%s\"", errtext);
 		config_free(&c);
 	}
+}
+END_TEST
+
+START_TEST(nul_byte_names_the_line)
+{
+	/* Before, fgets() and strlen() cut the line at the NUL: the setting
+	 * before it applied and the rest vanished without a word. */
+	static const char text[] = "listen 127.0.0.1:5380\nuser root\0 # rest\nwatch no\n";
+	config_t c;
+	ck_assert_int_eq(load_bytes(&c, text, sizeof(text) - 1, 0, NULL), -1);
+	ck_assert_msg(strstr(errtext, ":2: NUL byte at column 10") != NULL,
+	              "got \"%s\"", errtext);
+	ck_assert_msg(strstr(errtext, path) != NULL, "no file name in \"%s\"", errtext);
+	config_free(&c);
+
+	/* A NUL on a comment line is refused too: nothing is skipped unseen. */
+	static const char comment[] = "# a \0 comment\n";
+	ck_assert_int_eq(load_bytes(&c, comment, sizeof(comment) - 1, 0, NULL), -1);
+	ck_assert_msg(strstr(errtext, ":1: NUL byte") != NULL, "got \"%s\"", errtext);
+	config_free(&c);
+}
+END_TEST
+
+START_TEST(user_must_exist)
+{
+	config_t c;
+	/* root exists everywhere; the file's line names the missing one. */
+	ck_assert_int_eq(load(&c, "user root\n", 0, NULL), 0);
+	ck_assert_str_eq(c.user, "root");
+	config_free(&c);
+	ck_assert_int_eq(load(&c, "watch no\nuser portq-no-such-user-7f3a\n", 0, NULL), -1);
+	ck_assert_msg(strstr(errtext, ":2: user \"portq-no-such-user-7f3a\": no such user")
+	              != NULL, "got \"%s\"", errtext);
+	config_free(&c);
+
+	/* The flag is checked the same way. */
+	char *argv[] = { "portqd", "--user", "portq-no-such-user-7f3a", NULL };
+	config_init(&c);
+	FILE *err = fmemopen(errtext, sizeof(errtext), "w");
+	ck_assert_int_eq(config_load(&c, 3, argv, err), -1);
+	fclose(err);
+	ck_assert_msg(strstr(errtext, "no such user") != NULL, "got \"%s\"", errtext);
+	config_free(&c);
 }
 END_TEST
 
@@ -179,6 +229,8 @@ main(void)
 	tcase_add_test(tc, defaults_from_table);
 	tcase_add_test(tc, file_then_flags_win);
 	tcase_add_test(tc, file_errors_name_the_line);
+	tcase_add_test(tc, nul_byte_names_the_line);
+	tcase_add_test(tc, user_must_exist);
 	tcase_add_test(tc, flag_errors);
 	tcase_add_test(tc, listen_addresses);
 	tcase_add_test(tc, help_lists_every_option);

@@ -17,6 +17,7 @@
 #include "msg.h"
 #include "reg_testutil.h"
 #include "registry.h"
+#include "utf8.h"
 
 #define WHOISPP_DESC \
 	"whois++\nIANA assigned this well-formed service name as a " \
@@ -822,6 +823,170 @@ START_TEST(local_edges)
 }
 END_TEST
 
+/* ------------------------------------------------------- rows: text, repeats, ranges */
+
+#define CSV_HEAD "Service Name,Port Number,Transport Protocol,Description,Assignee," \
+	"Contact,Registration Date,Modification Date,Reference,Service Code," \
+	"Unauthorized Use Reported,Assignment Notes\n"
+
+START_TEST(utf8_checker)
+{
+	static const struct { const char *s; size_t valid; } cases[] = {
+		{ "plain", 5 }, { "caf\xC3\xA9", 5 }, { "\xE2\x82\xAC", 3 },
+		{ "\xF0\x9F\x98\x80!", 5 }, { "\xF4\x8F\xBF\xBF", 4 },  /* U+10FFFF */
+		{ "caf\xE9", 3 },                      /* Latin-1 */
+		{ "a\xC0\xAF", 1 }, { "\xC1\xBF", 0 },  /* overlong */
+		{ "\xE0\x9F\xBF", 0 }, { "\xF0\x8F\xBF\xBF", 0 },
+		{ "x\xED\xA0\x80", 1 },                /* surrogate */
+		{ "\xF4\x90\x80\x80", 0 },             /* above U+10FFFF */
+		{ "\xF5\x80\x80\x80", 0 }, { "\xFF", 0 },
+		{ "ab\xE2\x82", 2 }, { "\xC3", 0 },     /* cut short */
+		{ "\xE2\x28\xA1", 0 }, { "\x80", 0 },   /* stray continuation */
+	};
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++)
+		ck_assert_msg(portq_utf8_valid_prefix(cases[i].s, strlen(cases[i].s)) ==
+		              cases[i].valid, "case %zu", i);
+}
+END_TEST
+
+START_TEST(non_utf8_refused_with_line)
+{
+	/* Before, each of these loaded, and portq --json then printed the
+	 * raw byte: invalid JSON. Every format refuses it at its line. */
+	load_str_fails(STR_LEN(CSV_HEAD "a,5,tcp,ok,,,,,,,,\nb,6,tcp,Caf\xE9,,,,,,,,\n"),
+	               REG_FMT_IANA_CSV, PORTQ_EPARSE, 3,
+	               "description is not UTF-8: byte 0xE9 after \"Caf\"");
+	load_str_fails(STR_LEN(CSV_HEAD "a,5,tcp,ok,,,,,,,,\n\"b\xC3\",6,tcp,x,,,,,,,,\n"),
+	               REG_FMT_IANA_CSV, PORTQ_EPARSE, 3, "service name is not UTF-8");
+	load_str_fails(STR_LEN("a 5/tcp\n\nb 6/tcp # M\xFCller's\n"), REG_FMT_SERVICES,
+	               PORTQ_EPARSE, 3, "description is not UTF-8: byte 0xFC after \"M\"");
+	load_str_fails(STR_LEN("a 5/tcp al\xE9\n"), REG_FMT_SERVICES, PORTQ_EPARSE, 1,
+	               "alias is not UTF-8");
+	load_str_fails(STR_LEN(MAGIC "a 5\nb 6 contact=\"Jos\xE9\"\n"), REG_FMT_LOCAL,
+	               PORTQ_EPARSE, 3, "contact is not UTF-8");
+	load_str_fails(STR_LEN(MAGIC "a 5 notes=\xED\xA0\x80\n"), REG_FMT_LOCAL,
+	               PORTQ_EPARSE, 2, "notes is not UTF-8");
+	/* The quote before the bad byte starts on a character, never inside
+	 * one: a 2-byte character and 39 ASCII bytes, then the bad byte; the
+	 * last 40 bytes would begin with the character's second byte. */
+	load_str_fails(STR_LEN(MAGIC "a 5 notes=\"\xC3\xA9" "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklm"
+	                       "\xFF\"\n"), REG_FMT_LOCAL, PORTQ_EPARSE, 2,
+	               "byte 0xFF after \"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklm\";");
+	/* XML: expat refuses bytes that do not match the declared encoding,
+	 * and converts a declared Latin-1 file to UTF-8, which is right. */
+	load_str_fails(STR_LEN("<registry>\n<record><name>a</name><number>5</number>"
+	                       "<description>Caf\xE9</description></record></registry>"),
+	               REG_FMT_IANA_XML, PORTQ_EPARSE, 2, "XML error");
+	registry_t *r = load_str_ok("<?xml version='1.0' encoding='ISO-8859-1'?>\n"
+	                            "<registry><record><name>a</name><number>5</number>"
+	                            "<description>Caf\xE9</description></record></registry>",
+	                            REG_FMT_IANA_XML);
+	ck_assert_str_eq(registry_entry(r, 0)->description, "Caf\xC3\xA9");
+	registry_free(r);
+
+	/* Well-formed UTF-8 loads as it is. */
+	r = load_str_ok(MAGIC "caf\xC3\xA9 5 description=\"\xE2\x82\xAC \xF0\x9F\x98\x80\"\n",
+	                REG_FMT_LOCAL);
+	ck_assert_str_eq(registry_entry(r, 0)->name, "caf\xC3\xA9");
+	ck_assert_str_eq(registry_entry(r, 0)->description, "\xE2\x82\xAC \xF0\x9F\x98\x80");
+	registry_free(r);
+}
+END_TEST
+
+START_TEST(duplicates_collapse_and_count)
+{
+	/* Before, line 4 loaded again: port 5 answered with the record twice. */
+	registry_t *r = load_str_ok(MAGIC "a 5/tcp description=x\n"
+	                            "a 5/tcp description=y\n"
+	                            "a 5/tcp description=x\n"
+	                            "a 5/tcp,udp,tcp description=x\n", REG_FMT_LOCAL);
+	const reg_source_t *s = registry_source(r, 0);
+	ck_assert_uint_eq(registry_count(r), 3);        /* x/tcp, y/tcp, x/udp */
+	ck_assert_uint_eq(s->rows, 3);
+	ck_assert_uint_eq(s->duplicates, 3);
+	ck_assert_uint_eq(s->first_duplicate, 4);
+	const reg_entry_t *out[8];
+	ck_assert_uint_eq(registry_by_port(r, 5, PORTQ_TP_TCP, out, 8), 2);
+	ck_assert_str_eq(out[0]->description, "x");
+	ck_assert_uint_eq(out[0]->line, 2);             /* the first one stays */
+	ck_assert_str_eq(out[1]->description, "y");
+	registry_free(r);
+
+	/* Any field, an alias, the range or the status makes it another record. */
+	r = load_str_ok(MAGIC "a 5 alias=b\na 5 alias=c\na 5 alias=b alias=c\n"
+	                "a 5-6\na 5 status=reserved\na 5\na 5 alias=b\n", REG_FMT_LOCAL);
+	ck_assert_uint_eq(registry_count(r), 6);
+	ck_assert_uint_eq(registry_source(r, 0)->duplicates, 1);
+	ck_assert_uint_eq(registry_source(r, 0)->first_duplicate, 8);
+	registry_free(r);
+
+	r = load_str_ok("ssh 22/tcp # x\nssh 22/tcp # x\nssh 22/udp\n", REG_FMT_SERVICES);
+	ck_assert_uint_eq(registry_count(r), 2);
+	ck_assert_uint_eq(registry_source(r, 0)->duplicates, 1);
+	registry_free(r);
+	r = load_str_ok(CSV_HEAD "a,5,tcp,x,,,,,,,,\n\"a\",5,tcp,\"x\",,,,,,,,\n",
+	                REG_FMT_IANA_CSV);
+	ck_assert_uint_eq(registry_count(r), 1);
+	ck_assert_uint_eq(registry_source(r, 0)->first_duplicate, 3);
+	registry_free(r);
+
+	/* The same record from another origin is kept: answers show both. */
+	reg_builder_t *b = reg_builder_new();
+	reg_error_t err;
+	ck_assert_int_eq(reg_builder_load_mem(b, "s", STR_LEN("a 5/tcp\n"),
+	                                      REG_FMT_SERVICES, &err), PORTQ_OK);
+	ck_assert_int_eq(reg_builder_load_mem(b, "l", STR_LEN(MAGIC "a 5/tcp status=reserved\n"
+	                                      "a 5/tcp\n"), REG_FMT_LOCAL, &err), PORTQ_OK);
+	ck_assert_int_eq(reg_builder_load_mem(b, "l2", STR_LEN(MAGIC "a 5/tcp\n"),
+	                                      REG_FMT_LOCAL, &err), PORTQ_OK);
+	ck_assert_uint_eq(reg_builder_count(b), 3);
+	r = registry_build(b, 1);
+	ck_assert_uint_eq(registry_source(r, 1)->duplicates, 0);
+	ck_assert_uint_eq(registry_source(r, 2)->duplicates, 1);  /* across files */
+	registry_free(r);
+
+	/* Many repeats: one record, the rest counted. */
+	char *big = malloc(300 * 32 + 32);
+	size_t n = (size_t)sprintf(big, MAGIC);
+	for (int i = 0; i < 300; i++)
+		n += (size_t)sprintf(big + n, "all 0-65535 description=d\n");
+	r = load_str_ok(big, REG_FMT_LOCAL);
+	ck_assert_uint_eq(registry_count(r), 1);
+	ck_assert_uint_eq(registry_source(r, 0)->duplicates, 299);
+	registry_free(r);
+	free(big);
+}
+END_TEST
+
+START_TEST(range_slots_capped)
+{
+	/* Before, 300 such lines (with four protocols) took 320 MB of port
+	 * table for a 12 KB file. Each line is 65,536 slots: 64 fit the cap
+	 * exactly, the 65th (line 66) crosses it and the load stops there. */
+	ck_assert_uint_eq(REG_MAX_RANGE_SLOTS / 65536, 64);
+	char *big = malloc(300 * 48 + 32);
+	size_t n = (size_t)sprintf(big, MAGIC);
+	for (int i = 0; i < 64; i++)
+		n += (size_t)sprintf(big + n, "s%d 0-65535\n", i);
+	reg_builder_t *b = reg_builder_new();
+	reg_error_t err;
+	ck_assert_int_eq(reg_builder_load_mem(b, "mem", big, n, REG_FMT_LOCAL, &err), PORTQ_OK);
+	ck_assert_uint_eq(reg_builder_count(b), 64);
+	reg_builder_free(b);
+	for (int i = 64; i < 300; i++)
+		n += (size_t)sprintf(big + n, "s%d 0-65535/tcp,udp,sctp,dccp\n", i);
+	load_str_fails(big, n, REG_FMT_LOCAL, PORTQ_EPARSE, 66,
+	               "port ranges cover more than 4194304 ports in all");
+	free(big);
+
+	/* Single ports take one slot each and do not count; a range of the
+	 * real registry's size loads. */
+	registry_t *r = load_str_ok(MAGIC "a 5\nb 49152-65535/tcp,udp\n", REG_FMT_LOCAL);
+	ck_assert_uint_eq(registry_count(r), 3);
+	registry_free(r);
+}
+END_TEST
+
 /* ------------------------------------------------------------- detection */
 
 START_TEST(detect_fixtures)
@@ -1075,7 +1240,13 @@ START_TEST(load_several_sources)
 		rows += registry_source(r, i)->rows;
 	}
 	ck_assert_uint_eq(registry_count(r), rows);
-	ck_assert_uint_eq(rows, SMALL_ROWS * 2 + 15 + 7);
+	/* The XML fixture holds the CSV's records to the letter: loaded
+	 * after it, every one is an exact duplicate, dropped and counted. */
+	ck_assert_uint_eq(rows, SMALL_ROWS + 15 + 7);
+	ck_assert_uint_eq(registry_source(r, 0)->duplicates, 0);
+	ck_assert_uint_eq(registry_source(r, 1)->duplicates, SMALL_ROWS);
+	ck_assert_uint_eq(registry_source(r, 1)->rows, 0);
+	ck_assert_uint_eq(registry_source(r, 1)->first_duplicate, 12);
 	/* The newest date of any source: the local file's. */
 	ck_assert_str_eq(registry_date(r), "2026-03-01");
 	registry_free(r);
@@ -1131,6 +1302,12 @@ loaders_suite(void)
 	tcase_add_test(tc, load_io_errors);
 	tcase_add_test(tc, load_bad_arguments);
 	tcase_add_test(tc, load_several_sources);
+	suite_add_tcase(s, tc);
+	tc = tcase_create("rows");
+	tcase_add_test(tc, utf8_checker);
+	tcase_add_test(tc, non_utf8_refused_with_line);
+	tcase_add_test(tc, duplicates_collapse_and_count);
+	tcase_add_test(tc, range_slots_capped);
 	suite_add_tcase(s, tc);
 	return s;
 }
