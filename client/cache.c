@@ -27,9 +27,9 @@
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #include "cache.h"
+#include "clock.h"
 
 #define CACHE_BUCKETS 8192          /* a power of two, twice the entries */
 #define CACHE_VICTIMS 64            /* oldest entries kept by one scan */
@@ -92,14 +92,6 @@ static victim_t victims[CACHE_VICTIMS];     /* oldest last */
 static size_t n_victims;
 static size_t n_entries, n_bytes;
 static scope_t scopes[CACHE_MAX_SCOPES];
-
-long long
-cache_now_ms(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC_COARSE, &ts);
-	return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
 
 size_t
 cache_key(uint8_t *key, uint8_t opcode, const portq_question_t *q)
@@ -336,7 +328,7 @@ cache_get(const char *scope, const uint8_t *key, size_t klen, int ttl_s,
 		return 0;
 	int hit = 0;
 	pthread_mutex_lock(&lock);
-	entry_t *e = fresh_find(scope, key, klen, ttl_s, cache_now_ms());
+	entry_t *e = fresh_find(scope, key, klen, ttl_s, portq__clock_coarse_ms());
 	if (e != NULL && e->len <= cap) {
 		memcpy(msg, e->cold, e->len);
 		*len = e->len;
@@ -449,7 +441,7 @@ cache_put(const char *scope, const uint8_t *key, size_t klen, uint32_t serial,
 	e->serial = serial;
 	e->vlen = 0;
 	e->label_size = (uint16_t)label_size;
-	e->born_ms = cache_now_ms();
+	e->born_ms = portq__clock_coarse_ms();
 	memcpy(e->data, key, klen);
 	memcpy(e->cold, msg, len);
 	memcpy(entry_label(e), label, label_size - 1);

@@ -66,14 +66,8 @@ void cache_put(const char *scope, const uint8_t *key, size_t klen, uint32_t seri
 typedef void (*cache_view_fn)(void *ctx, const uint8_t *view, size_t len);
 
 /*
- * The cache's clock, in milliseconds: CLOCK_MONOTONIC_COARSE, read
- * through the vDSO (no system call).
- */
-long long cache_now_ms(void);
-
-/*
  * Look up the view of an answer no older than ttl_s seconds at `now_ms`
- * (a cache_now_ms() reading the caller just made, and may use for its own
+ * (a portq__clock_coarse_ms() reading the caller just made, and may use for its own
  * checks). On a hit, call fn(ctx, view, len) and return 1. Return 0 when
  * there is no such entry, it is too old, or it has no view yet. Allocates
  * nothing and makes no system call.

@@ -15,6 +15,7 @@
 #include <sys/stat.h>
 
 #include "cache.h"
+#include "clock.h"
 #include "default.h"
 
 struct default_thread {
@@ -155,7 +156,7 @@ setup(void)
 		env_built = NULL;   /* out of memory: thread_sync() tries again */
 	current_build();
 	pthread_mutex_unlock(&lock);
-	atomic_store(&next_check_ms, cache_now_ms() + DEFAULT_CHECK_INTERVAL_MS);
+	atomic_store(&next_check_ms, portq__clock_coarse_ms() + DEFAULT_CHECK_INTERVAL_MS);
 }
 
 /* The library is unloaded: threads ending later must not call into it. */
@@ -247,7 +248,7 @@ default_thread_get(default_thread_t **out, long long *now_ms)
 	default_thread_t *t = mine;
 	if (t == NULL && (t = thread_new()) == NULL)
 		return PORTQ_ENOMEM;
-	*now_ms = cache_now_ms();
+	*now_ms = portq__clock_coarse_ms();
 	file_check(*now_ms);
 	unsigned long gen = atomic_load_explicit(&generation, memory_order_acquire);
 	if (t->gen != gen || *now_ms >= t->env_due_ms) {

@@ -27,7 +27,7 @@ typedef struct default_thread default_thread_t;
 
 /*
  * The calling thread's default state, brought up to date; *now_ms is the
- * cache_now_ms() reading it was checked at. Allocates only at a thread's
+ * portq__clock_coarse_ms() reading it was checked at. Allocates only at a thread's
  * first call and makes no system call unless the once-a-second look at
  * the file is due or something changed. Returns PORTQ_OK or PORTQ_ENOMEM.
  */

@@ -13,8 +13,8 @@
 #include <stdatomic.h>
 #include <stdint.h>
 #include <string.h>
-#include <time.h>
 
+#include "clock.h"
 #include "health.h"
 
 typedef struct {
@@ -87,16 +87,6 @@ slot_take(uint64_t key, long long now)
 	return slot_find(key);             /* another thread may have taken it */
 }
 
-/* Milliseconds on the monotonic clock; the coarse one is plenty for
- * holds of seconds. */
-static long long
-now(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC_COARSE, &ts);
-	return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 static long long
 hold_for(unsigned fails)
 {
@@ -109,7 +99,7 @@ hold_for(unsigned fails)
 int
 health_ask(const struct sockaddr_storage *ss, long long *since_ms, long long *hold_ms)
 {
-	long long now_ms = now();
+	long long now_ms = portq__clock_coarse_ms();
 	slot_t *s = slot_find(key_of(ss));
 	if (s == NULL)
 		return 1;
@@ -133,7 +123,7 @@ health_ask(const struct sockaddr_storage *ss, long long *since_ms, long long *ho
 void
 health_timeout(const struct sockaddr_storage *ss)
 {
-	long long now_ms = now();
+	long long now_ms = portq__clock_coarse_ms();
 	slot_t *s = slot_take(key_of(ss), now_ms);
 	if (s == NULL)
 		return;

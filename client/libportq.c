@@ -21,6 +21,7 @@
 
 #include "cache.h"
 #include "client.h"
+#include "clock.h"
 #include "default.h"
 #include "fork.h"
 #include "health.h"
@@ -257,24 +258,6 @@ error_add(portq_client_t *c, const char *text)
 	client_error_add(c->error, sizeof(c->error), text);
 }
 
-static long long
-now_ms(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC_COARSE, &ts);
-	return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
-/* CLOCK_MONOTONIC, as transport.c's deadlines: for a budget, which the
- * coarse clock could overrun by a tick. */
-static long long
-precise_ms(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 /*
  * The addresses of every server, resolved at most once per
  * resolve_max_age_ms. `deadline` (CLOCK_MONOTONIC ms; 0: none) bounds the
@@ -286,10 +269,10 @@ static int
 client_resolve(portq_client_t *c, long long deadline)
 {
 	if (c->resolved && (!c->has_names || c->resolve_max_age_ms <= 0 ||
-	                    now_ms() - c->resolved_ms < c->resolve_max_age_ms))
+	                    portq__clock_coarse_ms() - c->resolved_ms < c->resolve_max_age_ms))
 		return PORTQ_OK;
 	if (!c->resolved && c->resolve_failed != PORTQ_OK &&
-	    now_ms() - c->resolve_failed_ms < HEALTH_HOLD_MIN_MS)
+	    portq__clock_coarse_ms() - c->resolve_failed_ms < HEALTH_HOLD_MIN_MS)
 		return c->resolve_failed;          /* resolve_error still says why */
 	/* The addresses may change under the kept socket: start afresh. */
 	client_close(c);
@@ -301,7 +284,7 @@ client_resolve(portq_client_t *c, long long deadline)
 		char err[256] = "";
 		int timeout = c->conf.timeout_ms, tries = c->conf.attempts;
 		if (deadline > 0) {
-			long long left = deadline - precise_ms();
+			long long left = deadline - portq__clock_ms();
 			timeout = left < 1 ? 1 : left < timeout ? (int)left : timeout;
 			tries = 1;
 		}
@@ -315,7 +298,7 @@ client_resolve(portq_client_t *c, long long deadline)
 	}
 	if (c->n_addrs == 0) {
 		c->resolve_failed = worst == PORTQ_OK ? PORTQ_EIO : worst;
-		c->resolve_failed_ms = now_ms();
+		c->resolve_failed_ms = portq__clock_coarse_ms();
 		return c->resolve_failed;
 	}
 	/* Keep a partial list: the names that did resolve are usable now, and
@@ -323,7 +306,7 @@ client_resolve(portq_client_t *c, long long deadline)
 	 * client retries them when its addresses expire). */
 	c->resolved = 1;
 	c->resolve_failed = PORTQ_OK;
-	c->resolved_ms = now_ms();
+	c->resolved_ms = portq__clock_coarse_ms();
 	return PORTQ_OK;
 }
 
@@ -411,7 +394,7 @@ ask_one(portq_client_t *c, const resolve_addr_t *a, portq_question_t *q,
 			*via_tcp = 1;
 			int tcp_wait = wait_ms;
 			if (deadline > 0) {
-				long long left = deadline - precise_ms();
+				long long left = deadline - portq__clock_ms();
 				tcp_wait = left < 1 ? 1 : left < tcp_wait ? (int)left : tcp_wait;
 			}
 			rc = transport_tcp(a, query, (size_t)qlen, tcp_wait, c->buf,
@@ -485,7 +468,7 @@ client_ask(portq_client_t *c, portq_question_t *q, uint8_t opcode, int budget_ms
 	size_t klen = opcode == PORTQ_OP_INFO ? 0 : cache_key(key, opcode, q);
 	if (cache_answer(c, key, klen, out))
 		return PORTQ_OK;
-	long long deadline = budget_ms > 0 ? precise_ms() + budget_ms : 0;
+	long long deadline = budget_ms > 0 ? portq__clock_ms() + budget_ms : 0;
 	int rc = client_resolve(c, deadline);
 	if (rc < 0) {
 		error_add(c, c->resolve_error);
@@ -504,7 +487,7 @@ client_ask(portq_client_t *c, portq_question_t *q, uint8_t opcode, int budget_ms
 			 * so a silent first server leaves time for the others. */
 			int wait = c->conf.timeout_ms;
 			if (deadline > 0) {
-				long long left = deadline - precise_ms();
+				long long left = deadline - portq__clock_ms();
 				if (left <= 0) {
 					char err[96];
 					snprintf(err, sizeof(err), "lookup budget of %d ms spent",

@@ -12,8 +12,8 @@
 #include <pthread.h>
 #include <stdio.h>
 #include <string.h>
-#include <time.h>
 
+#include "clock.h"
 #include "error.h"
 #include "resolve.h"
 
@@ -149,21 +149,13 @@ on_addrinfo(void *arg, int status, int timeouts, struct ares_addrinfo *res)
 		ares_freeaddrinfo(res);
 }
 
-static long long
-now_ms(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 /* Run c-ares until the lookup is done or the deadline passes. */
 static void
 channel_run(ares_channel ch, lookup_t *l, long long deadline)
 {
 	/* Each turn waits at most 100 ms or so, so the turns are bounded. */
 	for (int turn = 0; !l->done && turn < 100000; turn++) {
-		long long left = deadline - now_ms();
+		long long left = deadline - portq__clock_ms();
 		if (left <= 0)
 			break;
 		ares_socket_t socks[ARES_GETSOCK_MAXNUM];
@@ -237,7 +229,7 @@ resolve_server(const conf_server_t *s, int timeout_ms, int tries,
 	ares_getaddrinfo(ch, s->host, NULL, &hints, on_addrinfo, &l);
 	/* c-ares keeps its own per-try timeouts; this is the backstop, exact,
 	 * so that a caller's budget (the getservby*() path) holds. */
-	channel_run(ch, &l, now_ms() + (long long)timeout_ms * tries);
+	channel_run(ch, &l, portq__clock_ms() + (long long)timeout_ms * tries);
 	if (!l.done)
 		ares_cancel(ch);   /* runs the callback with ARES_ECANCELLED */
 	ares_destroy(ch);

@@ -15,6 +15,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "clock.h"
 #include "error.h"
 #include "frame.h"
 #include "msg.h"
@@ -23,19 +24,11 @@
 /* Datagrams dropped in one wait before giving up: a flood must not spin. */
 #define UDP_MAX_STRAYS 256
 
-static long long
-now_ms(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 static int
 wait_fd(int fd, short events, long long deadline)
 {
 	for (;;) {
-		long long left = deadline - now_ms();
+		long long left = deadline - portq__clock_ms();
 		if (left <= 0)
 			return PORTQ_ETIMEDOUT;
 		struct pollfd p = { fd, events, 0 };
@@ -131,7 +124,7 @@ transport_udp(const resolve_addr_t *a, int *sock, const uint8_t *query, size_t q
               int timeout_ms, uint8_t *buf, size_t buflen, size_t *rlen,
               char *err, size_t errlen)
 {
-	long long deadline = now_ms() + timeout_ms;
+	long long deadline = portq__clock_ms() + timeout_ms;
 	int fd = *sock;
 	int rc = PORTQ_EIO;
 	if (fd < 0) {
@@ -234,7 +227,7 @@ transport_tcp(const resolve_addr_t *a, const uint8_t *query, size_t qlen,
               int timeout_ms, uint8_t *buf, size_t buflen, size_t *rlen,
               char *err, size_t errlen)
 {
-	long long deadline = now_ms() + timeout_ms;
+	long long deadline = portq__clock_ms() + timeout_ms;
 	uint8_t out[PORTQ_FRAME_PREFIX + 512];
 	if (qlen > sizeof(out) - PORTQ_FRAME_PREFIX || buflen < TRANSPORT_BUF_MAX)
 		return PORTQ_EINVAL;

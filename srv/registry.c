@@ -18,6 +18,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "clock.h"
 #include "loader.h"
 #include "registry.h"
 #include "search.h"
@@ -93,14 +94,6 @@ size_t
 reg_builder_count(const reg_builder_t *b)
 {
 	return b != NULL ? b->n : 0;
-}
-
-uint64_t
-reg_clock_ms(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
 }
 
 void
@@ -613,7 +606,7 @@ read_file(reg_builder_t *b, const char *path, char **out, size_t *out_len,
 	if ((data = malloc(cap)) == NULL)
 		goto nomem;
 	for (;;) {
-		if (b->deadline_ms != 0 && reg_clock_ms() >= b->deadline_ms) {
+		if (b->deadline_ms != 0 && (uint64_t)portq__clock_ms() >= b->deadline_ms) {
 			free(data);
 			close(fd);
 			snprintf(err->text, sizeof(err->text), "%s: reading took too long "

@@ -85,13 +85,10 @@ void reg_builder_free(reg_builder_t *b);
 
 /*
  * Bound what reg_builder_load() may cost: at most `max_bytes` of one
- * file (0: REG_MAX_BYTES_DEFAULT), and no reading once reg_clock_ms()
- * has reached `deadline_ms` (0: no deadline). A NULL builder is ignored.
+ * file (0: REG_MAX_BYTES_DEFAULT), and no reading once portq__clock_ms()
+ * (clock.h) has reached `deadline_ms` (0: no deadline). A NULL builder is ignored.
  */
 void reg_builder_set_limits(reg_builder_t *b, size_t max_bytes, uint64_t deadline_ms);
-
-/* Milliseconds of CLOCK_MONOTONIC, the clock of deadlines. */
-uint64_t reg_clock_ms(void);
 
 /*
  * Load one file into the builder. The format is detected when `format` is

@@ -13,6 +13,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "clock.h"
 #include "log.h"
 #include "regload.h"
 
@@ -82,7 +83,7 @@ wait_quiet(const char *path, long settle_ms, size_t max_bytes, uint64_t deadline
 		                 (now.tv_nsec - st.st_mtim.tv_nsec) / 1000000;
 		if (age_ms >= settle_ms || (have_prev && same_version(&prev, &st)))
 			return PORTQ_OK;
-		uint64_t t = reg_clock_ms();
+		uint64_t t = portq__clock_ms();
 		if (deadline != 0 && t + (uint64_t)settle_ms > deadline) {
 			snprintf(err->text, sizeof(err->text), "%s: still being written "
 			         "(it kept changing until reload-timeout)", path);
@@ -151,7 +152,7 @@ load(char *const *specs, int n, uint32_t serial, const regload_limits_t *lim,
      reg_error_t *err, int *rc_out, const progress_t *progress)
 {
 	uint64_t deadline = lim->timeout_ms > 0 ?
-	                    reg_clock_ms() + (uint64_t)lim->timeout_ms : 0;
+	                    portq__clock_ms() + (uint64_t)lim->timeout_ms : 0;
 	int rc = PORTQ_OK;
 	for (;;) {
 		reg_builder_t *b = reg_builder_new();
@@ -170,7 +171,7 @@ load(char *const *specs, int n, uint32_t serial, const regload_limits_t *lim,
 				rc = reg_builder_load(b, path, fmt, err);
 		}
 		if (rc == PORTQ_EAGAIN &&
-		    (deadline == 0 || reg_clock_ms() + (uint64_t)lim->settle_ms < deadline)) {
+		    (deadline == 0 || portq__clock_ms() + (uint64_t)lim->settle_ms < deadline)) {
 			/* Changed while being read: read it all again once quiet. */
 			reg_builder_free(b);
 			rc = PORTQ_OK;

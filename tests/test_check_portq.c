@@ -19,6 +19,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "clock.h"
 #include "loopback.h"
 #include "portq.h"
 #include "portqd_process.h"
@@ -26,14 +27,6 @@
 #define CSV_PATH PORTQ_DATA_DIR "/service-names-port-numbers.csv"
 
 enum { OK = 0, WARNING = 1, CRITICAL = 2, UNKNOWN = 3 };
-
-static long long
-now_ms(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
 
 /* ---- portqd ------------------------------------------------------------ */
 
@@ -100,7 +93,7 @@ run_plugin(const char *const *args, char *out, size_t outlen, long long *took_ms
 {
 	int pfd[2];
 	ck_assert_int_eq(pipe(pfd), 0);
-	long long start = now_ms();
+	long long start = portq__clock_ms();
 	pid_t pid = fork();
 	ck_assert_int_ge(pid, 0);
 	if (pid == 0) {
@@ -120,7 +113,7 @@ run_plugin(const char *const *args, char *out, size_t outlen, long long *took_ms
 	close(pfd[1]);
 	size_t used = 0;
 	long long deadline = start + 30000;
-	while (now_ms() < deadline && used < outlen - 1) {
+	while (portq__clock_ms() < deadline && used < outlen - 1) {
 		struct pollfd p = { pfd[0], POLLIN, 0 };
 		if (poll(&p, 1, 500) <= 0)
 			continue;
@@ -133,7 +126,7 @@ run_plugin(const char *const *args, char *out, size_t outlen, long long *took_ms
 	close(pfd[0]);
 	int status = 0;
 	pid_t w = 0;
-	while ((w = waitpid(pid, &status, WNOHANG)) == 0 && now_ms() < deadline)
+	while ((w = waitpid(pid, &status, WNOHANG)) == 0 && portq__clock_ms() < deadline)
 		usleep(10 * 1000);
 	if (w == 0) {
 		kill(pid, SIGKILL);
@@ -141,7 +134,7 @@ run_plugin(const char *const *args, char *out, size_t outlen, long long *took_ms
 		ck_abort_msg("check_portq still running after 30 s; said: %s", out);
 	}
 	if (took_ms != NULL)
-		*took_ms = now_ms() - start;
+		*took_ms = portq__clock_ms() - start;
 	ck_assert_msg(WIFEXITED(status), "check_portq died (signal %d)", WTERMSIG(status));
 	return WEXITSTATUS(status);
 }

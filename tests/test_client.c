@@ -44,6 +44,7 @@
 #define RUNNING_ON_VALGRIND 0
 #endif
 
+#include "clock.h"
 #include "csv_oracle.h"
 #include "loopback.h"
 #include "msg.h"
@@ -323,14 +324,6 @@ static portqd_process_t server;     /* the one the fixture starts */
 
 /* What every portqd started here serves. */
 static const char *const csv_args[] = { "--registry", CSV_PATH, NULL };
-
-static long long
-now_ms(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
 
 static char server_env[64];
 
@@ -1150,8 +1143,8 @@ counter_run(void *arg)
 {
 	counter_t *k = arg;
 	/* At most 30 s in all: a test that forgets to stop it still ends. */
-	long long deadline = now_ms() + 30000;
-	while (!k->stop && now_ms() < deadline) {
+	long long deadline = portq__clock_ms() + 30000;
+	while (!k->stop && portq__clock_ms() < deadline) {
 		struct pollfd p = { k->fd, POLLIN, 0 };
 		if (poll(&p, 1, 50) != 1)
 			continue;
@@ -1540,7 +1533,7 @@ quiet_child_run(char *why, size_t len)
 		}
 	}
 	int bad = 0, rounds = 2000;
-	long long t0 = now_ms();
+	long long t0 = portq__clock_ms();
 	if (RUNNING_ON_VALGRIND) {
 		/* Valgrind makes system calls of its own: allocations only. */
 	} else if (syswatch_start(why, len) != NULL) {
@@ -1559,7 +1552,7 @@ quiet_child_run(char *why, size_t len)
 	}
 	alloc_watch = 0;
 	syswatch.watch = 0;
-	long long took = now_ms() - t0;
+	long long took = portq__clock_ms() - t0;
 	if (bad != 0)
 		snprintf(why, len, "%d wrong answers", bad);
 	else if (syswatch.calls != 0)
@@ -1930,8 +1923,8 @@ loop_open(test_loop_t *l)
 static int
 loop_until(test_loop_t *l, const int *done, int want, int timeout_ms)
 {
-	long long deadline = now_ms() + timeout_ms;
-	while (*done < want && now_ms() < deadline)
+	long long deadline = portq__clock_ms() + timeout_ms;
+	while (*done < want && portq__clock_ms() < deadline)
 		uv_run(&l->loop, UV_RUN_ONCE);
 	return *done >= want;
 }
@@ -2095,14 +2088,14 @@ START_TEST(async_failing_servers)
 	loop_open(&l);
 	a = async_new(&l, quiet2, 150, 2, 0);
 	outcomes_done = 0;
-	long long t0 = now_ms();
+	long long t0 = portq__clock_ms();
 	ck_assert_int_eq(portq_async_port(a, 22, NULL, on_counted, &o[1]), PORTQ_OK);
 	ck_assert(loop_until(&l, &outcomes_done, 1, 5000));
 	ck_assert_int_eq(o[1].status, PORTQ_ETIMEDOUT);
 	ck_assert_ptr_null(o[1].result);
 	ck_assert_msg(strstr(o[1].error, "timed out") != NULL, "%s", o[1].error);
 	ck_assert_msg(strstr(o[1].error, quiet2) != NULL, "%s", o[1].error);
-	ck_assert_int_ge(now_ms() - t0, 2 * 150 - 20);
+	ck_assert_int_ge(portq__clock_ms() - t0, 2 * 150 - 20);
 	loop_close(&l, a);
 	got = 0;
 	for (int i = 0; i < 4 && recv(silent2, b, sizeof(b), MSG_DONTWAIT) > 0; i++)
@@ -2199,12 +2192,12 @@ START_TEST(async_close_cancels)
 	ck_assert_int_eq(portq_async_name(a, "ssh", "tcp", on_counted, &o[1]), PORTQ_OK);
 	uv_run(&l.loop, UV_RUN_NOWAIT);       /* the probes are out */
 	int closed = 0;
-	long long t0 = now_ms();
+	long long t0 = portq__clock_ms();
 	portq_async_close(a, on_async_closed, &closed);
 	ck_assert_int_eq(portq_async_port(a, 22, NULL, on_counted, &o[0]), PORTQ_EINVAL);
 	ck_assert_int_eq(o[0].called, 0);      /* not from inside close either */
 	ck_assert(loop_until(&l, &closed, 1, 2000));
-	ck_assert_int_lt(now_ms() - t0, 1000);     /* no waiting for the timeout */
+	ck_assert_int_lt(portq__clock_ms() - t0, 1000);     /* no waiting for the timeout */
 	for (int i = 0; i < 2; i++) {
 		ck_assert_int_eq(o[i].called, 1);
 		ck_assert_int_eq(o[i].status, PORTQ_EIO);
@@ -2494,8 +2487,8 @@ run_cli(char *out, size_t outlen, const char *const *args)
 	}
 	close(pfd[1]);
 	size_t used = 0;
-	long long deadline = now_ms() + 20000;
-	while (now_ms() < deadline) {
+	long long deadline = portq__clock_ms() + 20000;
+	while (portq__clock_ms() < deadline) {
 		struct pollfd p = { pfd[0], POLLIN, 0 };
 		if (poll(&p, 1, 1000) <= 0)
 			continue;

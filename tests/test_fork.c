@@ -38,6 +38,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "clock.h"
 #include "mount_ns.h"
 #include "portq.h"
 #include "portqd_process.h"
@@ -182,14 +183,6 @@ typedef struct {
 	long long ms;
 } stress_t;
 
-static long long
-now_ms(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 /* Wait at most timeout_ms for pid (a pidfd, so no polling interval slows a
  * thousand short waits down); its status, or -1 after killing it. */
 static int
@@ -199,10 +192,10 @@ child_wait_fast(pid_t pid, int timeout_ms)
 	if (pfd < 0)
 		return child_wait(pid, timeout_ms);
 	struct pollfd p = { pfd, POLLIN, 0 };
-	long long deadline = now_ms() + timeout_ms;
+	long long deadline = portq__clock_ms() + timeout_ms;
 	int status = -1;
 	for (;;) {
-		long long left = deadline - now_ms();
+		long long left = deadline - portq__clock_ms();
 		if (left <= 0)
 			break;
 		if (poll(&p, 1, (int)left) > 0)
@@ -241,7 +234,7 @@ stress_run(byport_fn fn, int n, stress_t *s)
 		}
 	}
 	usleep(100 * 1000);     /* the threads get going, the cache fills */
-	long long start = now_ms();
+	long long start = portq__clock_ms();
 	for (int i = 0; i < n && s->hung < HUNG_STOP; i++) {
 		pid_t pid = fork();
 		if (pid < 0) {
@@ -257,7 +250,7 @@ stress_run(byport_fn fn, int n, stress_t *s)
 		else if (!WIFEXITED(status) || WEXITSTATUS(status) != 0)
 			s->failed++;
 	}
-	s->ms = now_ms() - start;
+	s->ms = portq__clock_ms() - start;
 	atomic_store(&stop, 1);
 	for (int i = 0; i < N_THREADS; i++) {
 		pthread_join(t[i], NULL);

@@ -38,6 +38,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "clock.h"
 #include "csv_oracle.h"
 #include "loopback.h"
 #include "mount_ns.h"
@@ -273,14 +274,6 @@ answer_gai(const char *service, char *out, size_t len)
 	snprintf(out, len, "gai %zu", n);
 }
 
-static long long
-now_ms(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 /*
  * The glibc side, run as `test_nss --nss-side NSSWITCH SERVICES LOOKUPS`
  * with LD_LIBRARY_PATH naming the module's folder: a mount namespace of
@@ -321,7 +314,7 @@ nss_side(const char *nsswitch, const char *services, const char *list)
 			op++;
 		lookup_set(&l, op, (unsigned)strtoul(what, NULL, 10), what,
 		           strcmp(proto, "-") == 0 ? NULL : proto);
-		long long start = now_ms();
+		long long start = portq__clock_ms();
 		if (op == OP_GAI) {
 			answer_gai(l.name, out, sizeof(out));
 		} else if (op == OP_RPORT || op == OP_RNAME) {
@@ -332,7 +325,7 @@ nss_side(const char *nsswitch, const char *services, const char *list)
 			    : getservbyname(l.name, l.proto);
 			format_servent(se, out, sizeof(out));
 		}
-		fprintf(report, "%lld\t%s\n", now_ms() - start, out);
+		fprintf(report, "%lld\t%s\n", portq__clock_ms() - start, out);
 	}
 	fclose(in);
 	/* Which module glibc loaded, if any: by its soname, without loading. */

@@ -22,6 +22,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "clock.h"
 #include "hung_fs.h"
 #include "mount_ns.h"
 #include "portqd_process.h"
@@ -52,14 +53,6 @@ static void
 teardown(void)
 {
 	fixture_tree_remove(dir);
-}
-
-static uint64_t
-now_ms(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
 }
 
 static char *
@@ -134,7 +127,7 @@ run_portqd(const char *const *args, int timeout_ms, char *out, size_t n)
 static int
 log_has(const char *log, const char *what, int timeout_ms)
 {
-	uint64_t end = now_ms() + (uint64_t)timeout_ms;
+	long long end = portq__clock_ms() + timeout_ms;
 	do {
 		char *text = slurp(log, NULL);
 		int found = strstr(text, what) != NULL;
@@ -142,7 +135,7 @@ log_has(const char *log, const char *what, int timeout_ms)
 		if (found)
 			return 1;
 		usleep(20 * 1000);
-	} while (now_ms() < end);
+	} while (portq__clock_ms() < end);
 	return 0;
 }
 
@@ -253,9 +246,9 @@ START_TEST(check_hung_mount_times_out)
 		return;
 	hung_fs_hang(fs);
 	const char *args[] = { "--check", "--reload-timeout", "1000", "--registry", file, NULL };
-	uint64_t t0 = now_ms();
+	uint64_t t0 = portq__clock_ms();
 	int rc = run_portqd(args, 10000, out, sizeof(out));
-	uint64_t took = now_ms() - t0;
+	uint64_t took = portq__clock_ms() - t0;
 	release_hung_fs(fs);
 	ck_assert_msg(rc == 1, "portqd --check on a hung mount: exit %d: %s", rc, out);
 	ck_assert_msg(strstr(out, "timed out after 1000 ms reading") != NULL, "%s", out);
@@ -300,8 +293,8 @@ START_TEST(reload_hung_mount)
 	ck_assert_uint_eq(served_serial(&d), serial);
 	/* The next reload runs (and waits) too: not silently skipped. */
 	kill(d.pid, SIGHUP);
-	uint64_t end = now_ms() + 8000;
-	while (log_count(d.log, want) < 2 && now_ms() < end)
+	long long end = portq__clock_ms() + 8000;
+	while (log_count(d.log, want) < 2 && portq__clock_ms() < end)
 		usleep(20 * 1000);
 	ck_assert_int_eq(log_count(d.log, want), 2);
 	kill(d.pid, SIGUSR1);
@@ -326,10 +319,10 @@ START_TEST(reload_hung_mount)
 	kill(d.pid, SIGHUP);
 	usleep(500 * 1000);
 	ck_assert(hung_fs_pending(fs));
-	uint64_t t0 = now_ms();
+	uint64_t t0 = portq__clock_ms();
 	kill(d.pid, SIGTERM);
 	int status = child_wait(d.pid, 10000);
-	uint64_t took = now_ms() - t0;
+	uint64_t took = portq__clock_ms() - t0;
 	int left_behind = log_count(d.log, "stopping with a reload still running (reading ");
 	d.pid = 0;
 	unlink(d.log);

@@ -25,6 +25,7 @@
 #include <unistd.h>
 
 #include "answer.h"
+#include "clock.h"
 #include "server.h"
 #include "server_fixture.h"
 
@@ -143,14 +144,6 @@ teardown(void)
 
 /* ------------------------------------------------------------ helpers */
 
-static uint64_t
-now_ms(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
-}
-
 /*
  * The next reload outcome in the log ("reload failed ..." or
  * "reloaded: ..."), waiting up to timeout_ms; "" if none came.
@@ -159,7 +152,7 @@ static const char *
 next_reload_line(int timeout_ms)
 {
 	static char line[1200];
-	uint64_t end = now_ms() + (uint64_t)timeout_ms;
+	long long end = portq__clock_ms() + timeout_ms;
 	for (;;) {
 		FILE *f = fopen(server_log.path, "r");
 		ck_assert_ptr_nonnull(f);
@@ -176,7 +169,7 @@ next_reload_line(int timeout_ms)
 			}
 		}
 		fclose(f);
-		if (now_ms() >= end)
+		if (portq__clock_ms() >= end)
 			return "";
 		usleep(10 * 1000);
 	}
@@ -505,9 +498,9 @@ grower_thread(void *arg)
 	int fd = open(fx.file, O_WRONLY | O_APPEND | O_CLOEXEC);
 	ck_assert_int_ge(fd, 0);
 	/* Bounded: 1 GiB, or 20 s, whichever comes first. */
-	uint64_t end = now_ms() + 20000;
+	long long end = portq__clock_ms() + 20000;
 	while (!__atomic_load_n(&g->stop, __ATOMIC_ACQUIRE) && g->written < ((size_t)1 << 30) &&
-	       now_ms() < end) {
+	       portq__clock_ms() < end) {
 		ssize_t n = write(fd, chunk, usable);
 		ck_assert_int_gt(n, 0);
 		g->written += (size_t)n;
@@ -529,11 +522,11 @@ START_TEST(growing_file)
 	ck_assert_int_eq(pthread_create(&th, NULL, grower_thread, &g), 0);
 	while (__atomic_load_n(&g.written, __ATOMIC_RELAXED) < (8u << 20) + 1)
 		usleep(1000);
-	uint64_t t0 = now_ms();
+	uint64_t t0 = portq__clock_ms();
 	long long failures = info_counter("reload-failures");
 	fixture_reload(&fx);
 	const char *line = next_reload_line(10000);
-	uint64_t took = now_ms() - t0;
+	uint64_t took = portq__clock_ms() - t0;
 	__atomic_store_n(&g.stop, 1, __ATOMIC_RELEASE);
 	pthread_join(th, NULL);
 	fprintf(stderr, "growing_file: reload refused in %llu ms, the file at %zu bytes when "
