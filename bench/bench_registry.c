@@ -12,6 +12,7 @@
 #include <stdlib.h>
 #include <time.h>
 
+#include "format.h"
 #include "registry.h"
 
 #define BATCH   1000

@@ -22,6 +22,7 @@
 #include <time.h>
 
 #include "answer.h"
+#include "format.h"
 #include "registry.h"
 
 #define BATCHES 51

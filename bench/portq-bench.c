@@ -45,6 +45,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "format.h"
 #include "msg.h"
 #include "registry.h"
 #include "wire.h"

@@ -34,6 +34,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "format.h"
 #include "msg.h"
 #include "registry.h"
 #include "wire.h"

@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "answer.h"
+#include "format.h"
 #include "result.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);

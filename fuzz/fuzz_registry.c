@@ -16,6 +16,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "format.h"
 #include "registry.h"
 #include "utf8.h"
 

@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "answer.h"
+#include "format.h"
 
 typedef struct {
 	wire_t w;

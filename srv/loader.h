@@ -1,7 +1,10 @@
 /*
- * loader.h -- what the file parsers (load_*.c) share with the builder.
- * Internal to srv/: a parser turns its format into reg_row_t rows and
- * hands each to reg_load_add(); the builder copies what it keeps.
+ * loader.h -- the helpers the file parsers (load_*.c) share, and the
+ * parsers themselves. Internal to srv/: a parser turns its format into
+ * reg_row_t rows (registry.h) and hands each to reg_load_add(), which
+ * checks it and gives it to the builder; the builder copies what it
+ * keeps. Which parser reads a file is the format table's choice
+ * (format.c); nothing here knows the table.
  */
 #ifndef PORTQ_LOADER_H
 #define PORTQ_LOADER_H
@@ -11,24 +14,6 @@
 
 #include "registry.h"
 
-/* Text borrowed from the file being parsed; need not be NUL-terminated. */
-typedef struct {
-	const char *p;
-	size_t n;
-} reg_text_t;
-
-typedef struct {
-	uint32_t line;
-	uint16_t port_lo, port_hi;
-	uint8_t  has_port;
-	uint8_t  transport;
-	uint8_t  status;
-	reg_text_t name, description, assignee, contact, registered, modified,
-	           reference, notes, service_code, unauthorized;
-	reg_text_t aliases[PORTQ_MAX_ALIASES];
-	uint8_t  n_aliases;
-} reg_row_t;
-
 typedef struct {
 	reg_builder_t *b;
 	reg_source_t *src;
@@ -37,7 +22,11 @@ typedef struct {
 	uint8_t origin;
 } reg_load_t;
 
-/* Copy a row into the builder. PORTQ_OK, or PORTQ_ENOMEM (err is set). */
+/*
+ * Check a row and copy it into the builder. PORTQ_OK; PORTQ_EPARSE when
+ * a field is too long for the wire or not UTF-8, or the ranges cover too
+ * many ports; PORTQ_ENOMEM. err is set on failure.
+ */
 int reg_load_add(reg_load_t *ld, const reg_row_t *row);
 
 /* Set "path:line: reason" and return PORTQ_EPARSE. */
@@ -74,6 +63,7 @@ reg_text(const char *p, size_t n)
 	return t;
 }
 
+/* The parsers: PORTQ_OK, or the first failure with ld->err set. */
 int load_csv(reg_load_t *ld, const char *data, size_t len);
 int load_xml(reg_load_t *ld, const char *data, size_t len);
 int load_services(reg_load_t *ld, const char *data, size_t len);

@@ -16,6 +16,7 @@
 #include <uv.h>
 
 #include "config.h"
+#include "format.h"
 #include "log.h"
 #include "regload.h"
 #include "registry.h"

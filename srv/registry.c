@@ -7,22 +7,12 @@
  * search text, and each record's wire encoding. A lookup then only reads.
  */
 #include <ctype.h>
-#include <errno.h>
-#include <fcntl.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <strings.h>
-#include <sys/stat.h>
-#include <time.h>
-#include <unistd.h>
 
-#include "clock.h"
-#include "loader.h"
 #include "registry.h"
 #include "search.h"
-#include "utf8.h"
 
 struct reg_builder {
 	arena_t arena;
@@ -90,6 +80,13 @@ reg_builder_set_limits(reg_builder_t *b, size_t max_bytes, uint64_t deadline_ms)
 	b->deadline_ms = deadline_ms;
 }
 
+void
+reg_builder_limits(const reg_builder_t *b, size_t *max_bytes, uint64_t *deadline_ms)
+{
+	*max_bytes = b != NULL ? b->max_bytes : 0;
+	*deadline_ms = b != NULL ? b->deadline_ms : 0;
+}
+
 size_t
 reg_builder_count(const reg_builder_t *b)
 {
@@ -113,133 +110,6 @@ const reg_entry_t *
 reg_builder_entry(const reg_builder_t *b, size_t i)
 {
 	return b != NULL && i < b->n ? &b->entries[i] : NULL;
-}
-
-int
-reg_load_fail(reg_load_t *ld, uint32_t line, const char *fmt, ...)
-{
-	char reason[384];
-	va_list ap;
-	va_start(ap, fmt);
-	vsnprintf(reason, sizeof(reason), fmt, ap);
-	va_end(ap);
-	/* Reasons quote the file; its control characters stay out of logs. */
-	for (char *p = reason; *p; p++)
-		if ((unsigned char)*p < 0x20 || *p == 0x7F)
-			*p = '?';
-	if (line > 0)
-		snprintf(ld->err->text, sizeof(ld->err->text), "%s:%u: %s",
-		         ld->path, line, reason);
-	else
-		snprintf(ld->err->text, sizeof(ld->err->text), "%s: %s",
-		         ld->path, reason);
-	return PORTQ_EPARSE;
-}
-
-int
-reg_load_text_only(reg_load_t *ld, const char *data, size_t len)
-{
-	const char *nul = memchr(data, '\0', len);
-	if (nul == NULL)
-		return PORTQ_OK;
-	uint32_t line = 1;
-	for (const char *p = data; p < nul; p++)
-		line += *p == '\n';
-	return reg_load_fail(ld, line, "NUL byte: not a text file");
-}
-
-reg_text_t
-reg_text_trim(reg_text_t t)
-{
-	while (t.n > 0 && isspace((unsigned char)t.p[0])) {
-		t.p++;
-		t.n--;
-	}
-	while (t.n > 0 && isspace((unsigned char)t.p[t.n - 1]))
-		t.n--;
-	return t;
-}
-
-static int
-text_is(reg_text_t t, const char *word)
-{
-	t = reg_text_trim(t);
-	return strlen(word) == t.n && strncasecmp(t.p, word, t.n) == 0;
-}
-
-static int
-text_has(reg_text_t t, const char *word)
-{
-	size_t w = strlen(word);
-	for (size_t i = 0; i + w <= t.n; i++)
-		if (strncasecmp(t.p + i, word, w) == 0)
-			return 1;
-	return 0;
-}
-
-uint8_t
-reg_iana_status(reg_text_t name, reg_text_t description)
-{
-	if (reg_text_trim(name).n > 0)
-		return text_is(description, "De-registered") ?
-		       PORTQ_ST_DEREGISTERED : PORTQ_ST_ASSIGNED;
-	if (text_has(description, "unassigned"))
-		return PORTQ_ST_UNASSIGNED;
-	if (text_has(description, "de-registered"))
-		return PORTQ_ST_DEREGISTERED;
-	return PORTQ_ST_RESERVED;
-}
-
-int
-reg_parse_ports(reg_text_t t, uint16_t *lo, uint16_t *hi)
-{
-	unsigned long v[2] = { 0, 0 };
-	int k = 0, digits = 0;
-	t = reg_text_trim(t);
-	for (size_t i = 0; i < t.n; i++) {
-		char c = t.p[i];
-		if (c >= '0' && c <= '9') {
-			v[k] = v[k] * 10 + (unsigned long)(c - '0');
-			if (v[k] > 65535 || ++digits > 5)
-				return 0;
-		} else if (c == '-' && k == 0 && digits > 0) {
-			k = 1;
-			digits = 0;
-		} else {
-			return 0;
-		}
-	}
-	if (digits == 0)
-		return 0;
-	if (k == 0)
-		v[1] = v[0];
-	if (v[0] > v[1])
-		return 0;
-	*lo = (uint16_t)v[0];
-	*hi = (uint16_t)v[1];
-	return 1;
-}
-
-int
-reg_parse_transport(reg_text_t t)
-{
-	t = reg_text_trim(t);
-	if (t.n == 0)
-		return PORTQ_TP_ANY;
-	int tp = portq_transport_parse(t.p, t.n);
-	return tp == PORTQ_TP_ANY ? -1 : tp;   /* "any" is not a row's protocol */
-}
-
-void
-reg_load_date(reg_load_t *ld, reg_text_t date)
-{
-	date = reg_text_trim(date);
-	if (date.n < 4)
-		return;
-	char d[11] = "";
-	memcpy(d, date.p, date.n < 10 ? date.n : 10);
-	if (strcmp(d, ld->src->date) > 0)
-		memcpy(ld->src->date, d, sizeof(d));
 }
 
 static const char *
@@ -328,68 +198,48 @@ dup_grow(reg_builder_t *b)
 	return 0;
 }
 
-int
-reg_load_add(reg_load_t *ld, const reg_row_t *row)
+reg_source_t *
+reg_builder_source_add(reg_builder_t *b, const char *path, uint8_t format)
 {
-	reg_builder_t *b = ld->b;
-	static const char *const field_names[] = { "service name", "description",
-		"assignee", "contact", "registration date", "modification date",
-		"reference", "notes", "service code", "unauthorized use" };
+	if (b->n_sources == b->cap_sources) {
+		size_t cap = b->cap_sources ? b->cap_sources * 2 : 4;
+		reg_source_t *s = realloc(b->sources, cap * sizeof(*s));
+		if (s == NULL)
+			return NULL;
+		b->sources = s;
+		b->cap_sources = cap;
+	}
+	reg_source_t *src = &b->sources[b->n_sources];
+	memset(src, 0, sizeof(*src));
+	src->format = format;
+	src->path = arena_strndup(&b->arena, path, strlen(path));
+	if (src->path == NULL)
+		return NULL;
+	b->n_sources++;
+	return src;
+}
+
+int
+reg_builder_add(reg_builder_t *b, reg_source_t *src, uint8_t origin,
+                const reg_row_t *row)
+{
 	const reg_text_t *const fields[] = { &row->name, &row->description,
 		&row->assignee, &row->contact, &row->registered, &row->modified,
 		&row->reference, &row->notes, &row->service_code,
 		&row->unauthorized };
 	const size_t n_fields = sizeof(fields) / sizeof(fields[0]);
 
-	/* Reject what the wire could not carry instead of cutting it. */
-	size_t wire = PORTQ_RECORD_MIN;
-	for (size_t i = 0; i < n_fields; i++) {
-		if (fields[i]->n > UINT16_MAX)
-			return reg_load_fail(ld, row->line, "field of %zu bytes is too long",
-			                     fields[i]->n);
-		wire += fields[i]->n ? 3 + fields[i]->n : 0;
-	}
-	for (unsigned i = 0; i < row->n_aliases; i++)
-		wire += 3 + row->aliases[i].n;
-	if (wire > UINT16_MAX)
-		return reg_load_fail(ld, row->line, "record of %zu bytes is too large", wire);
-	/* A name no question could carry could never be looked up. */
-	if (row->name.n > PORTQ_TEXT_MAX)
-		return reg_load_fail(ld, row->line, "service name of %zu bytes is longer "
-		                     "than %d", row->name.n, PORTQ_TEXT_MAX);
-	for (unsigned i = 0; i < row->n_aliases; i++)
-		if (row->aliases[i].n > PORTQ_TEXT_MAX)
-			return reg_load_fail(ld, row->line, "alias of %zu bytes is longer "
-			                     "than %d", row->aliases[i].n, PORTQ_TEXT_MAX);
-	/* The protocol, the client and its JSON all speak UTF-8: text in
-	 * another encoding is refused here, at its line, rather than guessed
-	 * at (a wrong guess would serve different text without a word). */
-	for (size_t i = 0; i < n_fields + row->n_aliases; i++) {
-		reg_text_t t = i < n_fields ? *fields[i] : row->aliases[i - n_fields];
-		size_t ok = portq_utf8_valid_prefix(t.p, t.n);
-		if (ok < t.n) {
-			/* Quote up to 40 bytes before it, from a character's start. */
-			size_t from = ok > 40 ? ok - 40 : 0;
-			while (from < ok && ((unsigned char)t.p[from] & 0xC0) == 0x80)
-				from++;
-			return reg_load_fail(ld, row->line, "%s is not UTF-8: byte 0x%02X "
-			                     "after \"%.*s\"; convert the file to UTF-8",
-			                     i < n_fields ? field_names[i] : "alias",
-			                     (unsigned char)t.p[ok], (int)(ok - from), t.p + from);
-		}
-	}
-
 	/* An exact repeat (same origin and every field) is dropped and
 	 * counted: served twice it would only repeat itself in answers. */
 	if ((b->n + 1) * 2 > b->dup_mask && dup_grow(b) < 0)
-		goto nomem;
-	uint32_t h = row_hash(row, ld->origin, fields, n_fields);
+		return PORTQ_ENOMEM;
+	uint32_t h = row_hash(row, origin, fields, n_fields);
 	size_t slot = h & b->dup_mask;
 	for (; b->dup_slots[slot] != 0; slot = (slot + 1) & b->dup_mask) {
 		uint32_t k = b->dup_slots[slot] - 1;
-		if (b->hashes[k] == h && row_equals(&b->entries[k], row, ld->origin, fields)) {
-			if (ld->src->duplicates++ == 0)
-				ld->src->first_duplicate = row->line;
+		if (b->hashes[k] == h && row_equals(&b->entries[k], row, origin, fields)) {
+			if (src->duplicates++ == 0)
+				src->first_duplicate = row->line;
 			return PORTQ_OK;
 		}
 	}
@@ -398,9 +248,7 @@ reg_load_add(reg_load_t *ld, const reg_row_t *row)
 	if (row->has_port && row->port_lo != row->port_hi) {
 		size_t span = (size_t)row->port_hi - row->port_lo + 1;
 		if (b->range_slots + span > REG_MAX_RANGE_SLOTS)
-			return reg_load_fail(ld, row->line, "port ranges cover more than %u "
-			                     "ports in all (one table slot per port and record); "
-			                     "merge or narrow the ranges", REG_MAX_RANGE_SLOTS);
+			return PORTQ_ESPACE;
 		b->range_slots += span;
 	}
 
@@ -411,7 +259,7 @@ reg_load_add(reg_load_t *ld, const reg_row_t *row)
 			b->entries = e;
 		uint32_t *hs = e != NULL ? realloc(b->hashes, cap * sizeof(*hs)) : NULL;
 		if (hs == NULL)
-			goto nomem;
+			return PORTQ_ENOMEM;
 		b->hashes = hs;
 		b->cap = cap;
 	}
@@ -422,276 +270,43 @@ reg_load_add(reg_load_t *ld, const reg_row_t *row)
 	e->has_port = row->has_port;
 	e->transport = row->transport;
 	e->status = row->status;
-	e->origin = ld->origin;
-	e->source = ld->src->path;
+	e->origin = origin;
+	e->source = src->path;
 	e->line = row->line;
 	e->seq = (uint32_t)b->n;
 	const char **dst[] = { &e->name, &e->description, &e->assignee,
 		&e->contact, &e->registered, &e->modified, &e->reference, &e->notes,
 		&e->service_code, &e->unauthorized };
-	for (size_t i = 0; i < sizeof(fields) / sizeof(fields[0]); i++)
+	for (size_t i = 0; i < n_fields; i++)
 		if ((*dst[i] = copy_text(b, *fields[i])) == NULL)
-			goto nomem;
+			return PORTQ_ENOMEM;
 	if (row->n_aliases > 0) {
 		e->aliases = arena_alloc(&b->arena, row->n_aliases * sizeof(char *));
 		if (e->aliases == NULL)
-			goto nomem;
+			return PORTQ_ENOMEM;
 		for (unsigned i = 0; i < row->n_aliases; i++)
 			if ((e->aliases[i] = copy_text(b, row->aliases[i])) == NULL)
-				goto nomem;
+				return PORTQ_ENOMEM;
 		e->n_aliases = row->n_aliases;
 	}
 	b->hashes[b->n] = h;
 	b->dup_slots[slot] = (uint32_t)b->n + 1;
 	b->n++;
 
-	reg_source_t *s = ld->src;
-	s->rows++;
-	s->by_status[e->status]++;
-	s->by_transport[e->transport]++;
+	src->rows++;
+	src->by_status[e->status]++;
+	src->by_transport[e->transport]++;
 	if (!e->has_port)
-		s->portless++;
+		src->portless++;
 	else if (e->port_lo != e->port_hi)
-		s->ranges++;
+		src->ranges++;
 	else
-		s->singles++;
+		src->singles++;
 	if (e->name[0] == '\0')
-		s->nameless++;
+		src->nameless++;
 	return PORTQ_OK;
-nomem:
-	snprintf(ld->err->text, sizeof(ld->err->text), "%s: out of memory", ld->path);
-	return PORTQ_ENOMEM;
 }
 
-reg_format_t
-reg_format_detect(const char *data, size_t len)
-{
-	size_t i = 0;
-	if (len >= 3 && memcmp(data, "\xEF\xBB\xBF", 3) == 0)
-		i = 3;
-	while (i < len && isspace((unsigned char)data[i]))
-		i++;
-	if (i < len && data[i] == '<')
-		return REG_FMT_IANA_XML;
-	if (len - i >= 13 && strncasecmp(data + i, "Service Name,", 13) == 0)
-		return REG_FMT_IANA_CSV;
-	/* The first line that is neither blank nor a comment. */
-	while (i < len) {
-		size_t eol = i;
-		while (eol < len && data[eol] != '\n')
-			eol++;
-		reg_text_t line = reg_text_trim(reg_text(data + i, eol - i));
-		if (line.n > 0 && line.p[0] != '#') {
-			if (line.n >= 11 && strncmp(line.p, "portq-local", 11) == 0 &&
-			    (line.n == 11 || isspace((unsigned char)line.p[11])))
-				return REG_FMT_LOCAL;
-			break;
-		}
-		i = eol + 1;
-	}
-	return REG_FMT_SERVICES;
-}
-
-static const char *const format_names[] = { "auto", "iana-csv", "iana-xml",
-	"services", "local" };
-
-const char *
-reg_format_name(reg_format_t f)
-{
-	return (unsigned)f < 5 ? format_names[f] : "unknown";
-}
-
-reg_format_t
-reg_format_parse(const char *s, size_t len)
-{
-	static const struct { const char *word; reg_format_t f; } words[] = {
-		{ "csv", REG_FMT_IANA_CSV }, { "iana-csv", REG_FMT_IANA_CSV },
-		{ "xml", REG_FMT_IANA_XML }, { "iana-xml", REG_FMT_IANA_XML },
-		{ "services", REG_FMT_SERVICES }, { "local", REG_FMT_LOCAL },
-	};
-	for (size_t i = 0; i < sizeof(words) / sizeof(words[0]); i++)
-		if (strlen(words[i].word) == len && strncmp(words[i].word, s, len) == 0)
-			return words[i].f;
-	return REG_FMT_AUTO;
-}
-
-int
-reg_builder_load_mem(reg_builder_t *b, const char *name, const char *data,
-                     size_t len, reg_format_t format, reg_error_t *err)
-{
-	if (b == NULL || name == NULL || (data == NULL && len > 0) || err == NULL)
-		return PORTQ_EINVAL;
-	if (data == NULL)
-		data = "";                     /* the parsers pass it to memchr() */
-	if (b->n_sources == b->cap_sources) {
-		size_t cap = b->cap_sources ? b->cap_sources * 2 : 4;
-		reg_source_t *s = realloc(b->sources, cap * sizeof(*s));
-		if (s == NULL) {
-			snprintf(err->text, sizeof(err->text), "%s: out of memory", name);
-			return PORTQ_ENOMEM;
-		}
-		b->sources = s;
-		b->cap_sources = cap;
-	}
-	if (format == REG_FMT_AUTO)
-		format = reg_format_detect(data ? data : "", len);
-	reg_source_t *src = &b->sources[b->n_sources];
-	memset(src, 0, sizeof(*src));
-	src->format = format;
-	src->path = arena_strndup(&b->arena, name, strlen(name));
-	if (src->path == NULL) {
-		snprintf(err->text, sizeof(err->text), "%s: out of memory", name);
-		return PORTQ_ENOMEM;
-	}
-	b->n_sources++;
-
-	reg_load_t ld = { b, src, err, src->path,
-		format == REG_FMT_LOCAL ? PORTQ_ORIGIN_LOCAL :
-		format == REG_FMT_SERVICES ? PORTQ_ORIGIN_SERVICES : PORTQ_ORIGIN_IANA };
-	err->text[0] = '\0';
-	switch (format) {
-	case REG_FMT_IANA_CSV: return load_csv(&ld, data, len);
-	case REG_FMT_IANA_XML: return load_xml(&ld, data, len);
-	case REG_FMT_SERVICES: return load_services(&ld, data, len);
-	case REG_FMT_LOCAL:    return load_local(&ld, data, len);
-	default:
-		snprintf(err->text, sizeof(err->text), "%s: unknown format", name);
-		return PORTQ_EFORMAT;
-	}
-}
-
-static const char *
-file_type_name(mode_t m)
-{
-	return S_ISDIR(m) ? "a folder" : S_ISFIFO(m) ? "a FIFO" : S_ISCHR(m) ?
-	       "a character device" : S_ISBLK(m) ? "a block device" : S_ISSOCK(m) ?
-	       "a socket" : "not a regular file";
-}
-
-/*
- * Read a whole registry file without ever waiting on it: opened
- * non-blocking (a FIFO opens at once instead of waiting for a writer,
- * and is then refused), only a regular file is read, never more than
- * max bytes (a file that keeps growing is refused, not chased), and
- * never past the deadline. A file whose size or time changed while it
- * was read is refused too: what was read is no single version of it.
- */
-static int
-read_file(reg_builder_t *b, const char *path, char **out, size_t *out_len,
-          reg_error_t *err)
-{
-	size_t max = b->max_bytes ? b->max_bytes : REG_MAX_BYTES_DEFAULT;
-	char *data = NULL;
-	int fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK | O_NOCTTY);
-	if (fd < 0)
-		goto io_error;
-	struct stat st, after;
-	if (fstat(fd, &st) != 0)
-		goto io_error;
-	if (!S_ISREG(st.st_mode)) {
-		close(fd);
-		snprintf(err->text, sizeof(err->text), "%s: not a regular file (%s)",
-		         path, file_type_name(st.st_mode));
-		return PORTQ_EIO;
-	}
-	if ((uint64_t)st.st_size > max) {
-		close(fd);
-		snprintf(err->text, sizeof(err->text), "%s: file of %lld bytes is larger "
-		         "than registry-max-bytes (%zu)", path, (long long)st.st_size, max);
-		return PORTQ_EPARSE;
-	}
-	/* Read to the end rather than trusting st_size, but one byte past
-	 * the limit at most: that byte says the file grew past it. */
-	size_t cap = (size_t)st.st_size + 1, len = 0;
-	if ((data = malloc(cap)) == NULL)
-		goto nomem;
-	for (;;) {
-		if (b->deadline_ms != 0 && (uint64_t)portq__clock_ms() >= b->deadline_ms) {
-			free(data);
-			close(fd);
-			snprintf(err->text, sizeof(err->text), "%s: reading took too long "
-			         "(%zu bytes read; reload-timeout)", path, len);
-			return PORTQ_ETIMEDOUT;
-		}
-		if (len == cap) {
-			if (len > max)
-				break;
-			size_t want = cap * 2 > max + 1 ? max + 1 : cap * 2;
-			char *grown = realloc(data, want);
-			if (grown == NULL)
-				goto nomem;
-			data = grown;
-			cap = want;
-		}
-		ssize_t got = read(fd, data + len, cap - len);
-		if (got < 0 && errno == EINTR)
-			continue;
-		if (got < 0)
-			goto io_error;
-		if (got == 0)
-			break;
-		len += (size_t)got;
-	}
-	if (len > max) {
-		free(data);
-		close(fd);
-		snprintf(err->text, sizeof(err->text), "%s: file grew past registry-max-bytes "
-		         "(%zu) while being read", path, max);
-		return PORTQ_EPARSE;
-	}
-	if (fstat(fd, &after) != 0)
-		goto io_error;
-	close(fd);
-	fd = -1;
-	if (after.st_size != st.st_size || after.st_mtim.tv_sec != st.st_mtim.tv_sec ||
-	    after.st_mtim.tv_nsec != st.st_mtim.tv_nsec || (off_t)len != after.st_size) {
-		free(data);
-		snprintf(err->text, sizeof(err->text), "%s: file changed while being read",
-		         path);
-		return PORTQ_EAGAIN;
-	}
-	*out = data;
-	*out_len = len;
-	return PORTQ_OK;
-nomem:
-	free(data);
-	close(fd);
-	snprintf(err->text, sizeof(err->text), "%s: out of memory", path);
-	return PORTQ_ENOMEM;
-io_error:
-	{
-		int e = errno;
-		free(data);
-		if (fd >= 0)
-			close(fd);
-		snprintf(err->text, sizeof(err->text), "%s: %s", path,
-		         e == EAGAIN ? "read would block" : strerror(e));
-	}
-	return PORTQ_EIO;
-}
-
-int
-reg_builder_load(reg_builder_t *b, const char *path, reg_format_t format,
-                 reg_error_t *err)
-{
-	if (b == NULL || path == NULL || err == NULL)
-		return PORTQ_EINVAL;
-	char *data;
-	size_t len;
-	int rc = read_file(b, path, &data, &len, err);
-	if (rc != PORTQ_OK)
-		return rc;
-	/* An emptied file (a "> file" or the first moment of a copy) would
-	 * load as an empty services file and answer NOT-FOUND to everything. */
-	if (len == 0) {
-		free(data);
-		snprintf(err->text, sizeof(err->text), "%s: empty file", path);
-		return PORTQ_EPARSE;
-	}
-	rc = reg_builder_load_mem(b, path, data, len, format, err);
-	free(data);
-	return rc;
-}
 
 /* ---------------------------------------------------------------- indexing */
 

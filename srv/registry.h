@@ -7,6 +7,11 @@
  * served, not even in part); registry_build() turns it into an immutable
  * registry_t with every index and every record's wire form precomputed.
  * A built registry is read-only, so any number of threads may query it.
+ *
+ * Files reach the builder from above, one way: format.h reads a file and
+ * picks its parser from the format table, the parser (load_*.c) turns it
+ * into rows with the helpers of loader.h, and reg_load_add() checks each
+ * row and hands it to reg_builder_add() here. This file knows no format.
  */
 #ifndef PORTQ_REGISTRY_H
 #define PORTQ_REGISTRY_H
@@ -28,13 +33,24 @@
  */
 #define REG_MAX_RANGE_SLOTS (1u << 22)
 
-typedef enum {
-	REG_FMT_AUTO = 0,
-	REG_FMT_IANA_CSV,
-	REG_FMT_IANA_XML,
-	REG_FMT_SERVICES,
-	REG_FMT_LOCAL
-} reg_format_t;
+/* Text borrowed from the file being parsed; need not be NUL-terminated. */
+typedef struct {
+	const char *p;
+	size_t n;
+} reg_text_t;
+
+/* One record as a parser read it, its text borrowed from the file. */
+typedef struct {
+	uint32_t line;
+	uint16_t port_lo, port_hi;
+	uint8_t  has_port;
+	uint8_t  transport;
+	uint8_t  status;
+	reg_text_t name, description, assignee, contact, registered, modified,
+	           reference, notes, service_code, unauthorized;
+	reg_text_t aliases[PORTQ_MAX_ALIASES];
+	uint8_t  n_aliases;
+} reg_row_t;
 
 /* One record. Strings are NUL-terminated, "" when absent, never NULL. */
 typedef struct {
@@ -62,7 +78,7 @@ typedef struct {
 /* Counts of one source file, for --check and the INFO query. */
 typedef struct {
 	const char *path;
-	reg_format_t format;
+	uint8_t format;                  /* reg_format_t (format.h) */
 	uint32_t rows;
 	uint32_t by_status[PORTQ_ST_LOCAL + 1];
 	uint32_t by_transport[PORTQ_TP_COUNT];
@@ -80,7 +96,7 @@ typedef struct registry registry_t;
 reg_builder_t *reg_builder_new(void);
 void reg_builder_free(reg_builder_t *b);
 
-/* What reg_builder_load() reads of one file when no limit is set. */
+/* What reg_builder_load() (format.h) reads of one file when no limit is set. */
 #define REG_MAX_BYTES_DEFAULT ((size_t)64 << 20)
 
 /*
@@ -89,32 +105,27 @@ void reg_builder_free(reg_builder_t *b);
  * (clock.h) has reached `deadline_ms` (0: no deadline). A NULL builder is ignored.
  */
 void reg_builder_set_limits(reg_builder_t *b, size_t max_bytes, uint64_t deadline_ms);
+/* The limits set; 0 and 0 for a NULL builder. */
+void reg_builder_limits(const reg_builder_t *b, size_t *max_bytes, uint64_t *deadline_ms);
 
 /*
- * Load one file into the builder. The format is detected when `format` is
- * REG_FMT_AUTO. The file is opened non-blocking and must be a regular
- * file within the builder's limits. Returns PORTQ_OK, or PORTQ_EIO (it
- * cannot be read, or is no regular file) / PORTQ_EPARSE (malformed,
- * empty, or too large) / PORTQ_EFORMAT / PORTQ_ENOMEM / PORTQ_ETIMEDOUT
- * (the deadline passed while reading) / PORTQ_EAGAIN (the file changed
- * while being read: try again once it is quiet), with `err` saying
- * "file:line: reason" or "file: reason"; after a failure the builder
- * must be freed, not built.
- *
- * Every text field must be UTF-8 (a field that is not fails the load at
- * its row's line); a record identical in every field and origin to one
- * already loaded is dropped and counted in its source's `duplicates`;
- * ranges past REG_MAX_RANGE_SLOTS fail the load.
+ * Open a new source, the file whose records follow: `path` is copied,
+ * its counts start at zero. The source stays valid until the next one is
+ * opened. NULL when memory runs out.
  */
-int reg_builder_load(reg_builder_t *b, const char *path, reg_format_t format,
-                     reg_error_t *err);
+reg_source_t *reg_builder_source_add(reg_builder_t *b, const char *path, uint8_t format);
 
 /*
- * Load from memory: `name` is used in messages and as the source path.
- * Same results as reg_builder_load().
+ * Copy a row into the builder as a record of `origin` (portq_origin_t)
+ * from `src`, the source opened last, and count it there. A row
+ * identical in every field and origin to a record already held is
+ * dropped and counted in src->duplicates. Returns PORTQ_OK, PORTQ_ESPACE
+ * when its range would take the port table past REG_MAX_RANGE_SLOTS, or
+ * PORTQ_ENOMEM. The row is not checked: reg_load_add() (loader.h) does
+ * that first, and says why a row fails.
  */
-int reg_builder_load_mem(reg_builder_t *b, const char *name, const char *data,
-                         size_t len, reg_format_t format, reg_error_t *err);
+int reg_builder_add(reg_builder_t *b, reg_source_t *src, uint8_t origin,
+                    const reg_row_t *row);
 
 /* Records loaded so far (0 for NULL), and the i-th of them (for tests and
  * the fuzz targets); NULL past the end. */
@@ -128,12 +139,6 @@ const reg_entry_t *reg_builder_entry(const reg_builder_t *b, size_t i);
  */
 registry_t *registry_build(reg_builder_t *b, uint32_t serial);
 void registry_free(registry_t *r);
-
-/* Detect a file's format from its first bytes. */
-reg_format_t reg_format_detect(const char *data, size_t len);
-const char *reg_format_name(reg_format_t f);
-/* "csv", "xml", "services", "local" -> format; REG_FMT_AUTO if unknown. */
-reg_format_t reg_format_parse(const char *s, size_t len);
 
 /* --- queries: all read-only, allocation-free and thread-safe --- */
 

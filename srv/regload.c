@@ -14,6 +14,7 @@
 #include <unistd.h>
 
 #include "clock.h"
+#include "format.h"
 #include "log.h"
 #include "regload.h"
 
@@ -25,20 +26,6 @@ regload_limits(const config_t *cfg, regload_limits_t *lim)
 	lim->max_bytes = (size_t)cfg->registry_max_bytes;
 	lim->timeout_ms = cfg->reload_timeout;
 	lim->settle_ms = cfg->reload_delay;
-}
-
-/* The path part of "[FORMAT:]FILE", and the format it names. */
-static const char *
-spec_split(const char *spec, reg_format_t *fmt)
-{
-	const char *colon = strchr(spec, ':');
-	*fmt = REG_FMT_AUTO;
-	if (colon != NULL) {
-		*fmt = reg_format_parse(spec, (size_t)(colon - spec));
-		if (*fmt != REG_FMT_AUTO)
-			return colon + 1;
-	}
-	return spec;
 }
 
 static void
@@ -164,7 +151,7 @@ load(char *const *specs, int n, uint32_t serial, const regload_limits_t *lim,
 		reg_builder_set_limits(b, lim->max_bytes, deadline);
 		for (int i = 0; i < n && rc == PORTQ_OK; i++) {
 			reg_format_t fmt;
-			const char *path = spec_split(specs[i], &fmt);
+			const char *path = reg_format_spec(specs[i], &fmt);
 			progress_set(progress, i);
 			rc = wait_quiet(path, lim->settle_ms, lim->max_bytes, deadline, err);
 			if (rc == PORTQ_OK)
@@ -370,8 +357,7 @@ regload_job_abandon(regload_job_t *j, char *where, size_t n)
 	pthread_mutex_lock(&j->lock);
 	if (where != NULL && n > 0) {
 		if (j->at >= 0 && j->at < j->n) {
-			reg_format_t fmt;
-			snprintf(where, n, "reading %s", spec_split(j->specs[j->at], &fmt));
+			snprintf(where, n, "reading %s", reg_format_spec(j->specs[j->at], NULL));
 		} else {
 			snprintf(where, n, "indexing");
 		}

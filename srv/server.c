@@ -36,6 +36,7 @@
 #include <unistd.h>
 
 #include "acl.h"
+#include "format.h"
 #include "frame.h"
 #include "log.h"
 #include "prefix.h"

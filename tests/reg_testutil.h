@@ -12,6 +12,7 @@
 #include <string.h>
 
 #include "error.h"
+#include "format.h"
 #include "registry.h"
 
 #define FIXTURE(name) PORTQ_FIXTURES "/" name

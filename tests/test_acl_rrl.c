@@ -17,6 +17,7 @@
 
 #include "acl.h"
 #include "answer.h"
+#include "format.h"
 #include "rrl.h"
 
 /* ------------------------------------------------------------ addresses */

@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include "answer.h"
+#include "format.h"
 
 static const char fixture_csv[] =
 	"Service Name,Port Number,Transport Protocol,Description,Assignee,Contact,"

@@ -14,6 +14,7 @@
 #include <string.h>
 
 #include "error.h"
+#include "format.h"
 #include "msg.h"
 #include "reg_testutil.h"
 #include "registry.h"

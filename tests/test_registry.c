@@ -15,6 +15,7 @@
 #include <strings.h>
 
 #include "error.h"
+#include "format.h"
 #include "msg.h"
 #include "reg_testutil.h"
 #include "registry.h"

@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "answer.h"
+#include "format.h"
 #include "result.h"
 
 static const char registry_csv[] =

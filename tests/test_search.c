@@ -17,6 +17,7 @@
 #include <unistd.h>
 
 #include "answer.h"
+#include "format.h"
 #include "registry.h"
 #include "search.h"
 

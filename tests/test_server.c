@@ -23,6 +23,7 @@
 #include <unistd.h>
 
 #include "answer.h"
+#include "format.h"
 #include "frame.h"
 #include "server.h"
 #include "server_fixture.h"

@@ -11,6 +11,7 @@
 
 #define PORTQ_ZONE_NO_MAIN
 #include "../contrib/portq-zone.c"
+#include "format.h"
 
 /* What a writer produced, as a NUL-terminated string the caller frees. */
 typedef struct {
