@@ -1498,16 +1498,6 @@ reload_timer_fired(uv_timer_t *t)
 	reload_start(t->data, 0);
 }
 
-/* The path part of "[FORMAT:]FILE". */
-static const char *
-spec_path(const char *spec)
-{
-	const char *colon = strchr(spec, ':');
-	if (colon && reg_format_parse(spec, (size_t)(colon - spec)) != REG_FMT_AUTO)
-		return colon + 1;
-	return spec;
-}
-
 static void
 watch_event(uv_fs_event_t *ev, const char *filename, int events, int status)
 {
@@ -1520,7 +1510,8 @@ watch_event(uv_fs_event_t *ev, const char *filename, int events, int status)
 	int ours = filename == NULL;
 	for (int i = 0; i < s->cfg->registry.n && !ours; i++) {
 		char base[4096], dir[4096];
-		snprintf(base, sizeof(base), "%s", spec_path(s->cfg->registry.items[i]));
+		snprintf(base, sizeof(base), "%s",
+		         reg_format_spec(s->cfg->registry.items[i], NULL));
 		snprintf(dir, sizeof(dir), "%s", base);
 		if (strcmp(basename(base), filename) == 0 && strcmp(dirname(dir), wt->dir) == 0)
 			ours = 1;
@@ -1541,7 +1532,8 @@ watch_start(server_t *s)
 {
 	for (int i = 0; i < s->cfg->registry.n; i++) {
 		char dir[4096];
-		snprintf(dir, sizeof(dir), "%s", spec_path(s->cfg->registry.items[i]));
+		snprintf(dir, sizeof(dir), "%s",
+		         reg_format_spec(s->cfg->registry.items[i], NULL));
 		const char *d = dirname(dir);
 		int seen = 0;
 		for (int k = 0; k < s->n_watch; k++)
