@@ -1131,6 +1131,33 @@ END_TEST
 /* ---- the answer cache -------------------------------------------------- */
 
 /* A fake server that answers every query NOT-FOUND and counts them. */
+/*
+ * A silent address is held down once per query, for 5 s the first time
+ * (client.md, "Silent servers"): a query's attempts are one verdict, not
+ * one each. On the merged main each timed-out try counted, so one query
+ * with 2 attempts held the address for 10 s, and between its tries every
+ * other query of the process skipped an address that a lost datagram
+ * alone had delayed.
+ */
+START_TEST(silent_hold_once_per_query)
+{
+	unsigned port;
+	int fd = loopback_socket_bound(SOCK_DGRAM, &port);
+	char silent[64];
+	snprintf(silent, sizeof(silent), "127.0.0.1:%u", port);
+	portq_client_t *c = client_new(silent, 100, 2, 0);
+	portq_result_t *r;
+	ck_assert_int_eq(portq_query_port(c, 1303, "tcp", &r), PORTQ_ETIMEDOUT);
+	ck_assert_int_eq(datagrams_drain(fd), 2);      /* both attempts went out */
+	ck_assert_int_eq(portq_query_port(c, 22, "tcp", &r), PORTQ_ETIMEDOUT);
+	ck_assert_int_eq(datagrams_drain(fd), 0);
+	ck_assert_msg(strstr(portq_client_error(c), "asked again 5 s after that") != NULL,
+	              "error: %s", portq_client_error(c));
+	portq_client_free(c);
+	close(fd);
+}
+END_TEST
+
 #define COUNTER_PORTS_MAX 256
 
 typedef struct {
@@ -2107,6 +2134,17 @@ START_TEST(async_failing_servers)
 	for (int i = 0; i < 4 && recv(silent2, b, sizeof(b), MSG_DONTWAIT) > 0; i++)
 		got++;
 	ck_assert_int_eq(got, 2);       /* both attempts were sent */
+
+	/* Held down by that query once: for 5 s, not once per attempt. */
+	loop_open(&l);
+	a = async_new(&l, quiet2, 150, 2, 0);
+	outcomes_done = 0;
+	ck_assert_int_eq(portq_async_port(a, 22, NULL, on_counted, &o[1]), PORTQ_OK);
+	ck_assert(loop_until(&l, &outcomes_done, 1, 5000));
+	ck_assert_int_eq(o[1].status, PORTQ_ETIMEDOUT);
+	ck_assert_msg(strstr(o[1].error, "asked again 5 s after that") != NULL, "%s",
+	              o[1].error);
+	loop_close(&l, a);
 	close(silent2);
 
 	/* The first silent one timed out a moment ago: held down, not asked,
@@ -2638,6 +2676,7 @@ client_suite(void)
 	tcase_add_test(tc, truncated_then_tcp);
 	tcase_add_test(tc, silent_server_times_out);
 	tcase_add_test(tc, silent_server_skipped);
+	tcase_add_test(tc, silent_hold_once_per_query);
 	tcase_add_test(tc, mismatched_answers_ignored);
 	tcase_add_test(tc, malformed_answer_fails);
 	suite_add_tcase(s, tc);
