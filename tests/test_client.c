@@ -2326,6 +2326,20 @@ END_TEST
 #define DNS_NAME_SILENT  "silent.portq-test.example"
 
 static _Atomic int dns_stop;
+/* Queries that found one of descriptors 0-2 a socket (dns_std_closed_run
+ * closes them first: such a socket is the resolver's). */
+static _Atomic int dns_std_sockets;
+
+static int
+std_socket_count(void)
+{
+	int n = 0;
+	for (int fd = 0; fd <= 2; fd++) {
+		struct stat st;
+		n += fstat(fd, &st) == 0 && S_ISSOCK(st.st_mode);
+	}
+	return n;
+}
 
 /* "portq-test.example" from the question at q[12..len); 0 if malformed. */
 static size_t
@@ -2363,6 +2377,7 @@ dns_run(void *arg)
 		size_t end;
 		if (n < 12 || dns_qname(q, (size_t)n, name, sizeof(name), &end) == 0)
 			continue;
+		dns_std_sockets += std_socket_count();
 		if (strcasecmp(name, DNS_NAME_SILENT) == 0)
 			continue;
 		unsigned qtype = (unsigned)q[end - 4] << 8 | q[end - 3];
@@ -2386,11 +2401,14 @@ dns_run(void *arg)
 	return NULL;
 }
 
-/* The child's work; 0 when all went as expected, else a message. */
+/*
+ * In this child: a network and a mount namespace where /etc/resolv.conf
+ * names 127.0.0.1, and the fake DNS server there on *dns, served by
+ * thread *t. NULL, or what failed.
+ */
 static const char *
-dns_child_run(char *why_buf, size_t len)
+dns_netns_up(char *why, size_t len, int *dns_out, pthread_t *t)
 {
-	char *why = why_buf;
 	if (unshare(CLONE_NEWNS | CLONE_NEWNET) < 0) {
 		snprintf(why, len, "unshare(CLONE_NEWNS|CLONE_NEWNET): %s%s", strerror(errno),
 		         errno == EPERM ? " -- this test needs root (CAP_SYS_ADMIN)" : "");
@@ -2425,8 +2443,23 @@ dns_child_run(char *why_buf, size_t len)
 		snprintf(why, len, "binding 127.0.0.1:53: %s", strerror(errno));
 		return why;
 	}
+	*dns_out = dns;
+	if (pthread_create(t, NULL, dns_run, dns_out) != 0) {
+		snprintf(why, len, "pthread_create failed");
+		return why;
+	}
+	return NULL;
+}
+
+/* The child's work; 0 when all went as expected, else a message. */
+static const char *
+dns_child_run(char *why_buf, size_t len)
+{
+	char *why = why_buf;
+	static int dns;
 	pthread_t t;
-	pthread_create(&t, NULL, dns_run, &dns);
+	if (dns_netns_up(why, len, &dns, &t) != NULL)
+		return why;
 	counter_t k;
 	counter_start(&k);
 
@@ -2502,6 +2535,69 @@ dns_child_run(char *why_buf, size_t len)
 START_TEST(async_dns_on_the_loop)
 {
 	child_expect(dns_child_run);
+}
+END_TEST
+
+/*
+ * A program that closed its standard descriptors gets no resolver socket
+ * as one of them either (client.md 2.6: every socket the blocking core
+ * opens is above 2 and close-on-exec), while the lookup of a server's
+ * host name runs: in a daemon whose NSS lookups go through the module, a
+ * printf() from another thread meanwhile would go to the DNS server, and
+ * a child spawned meanwhile would inherit it as its stdin. On the merged
+ * main c-ares opened its DNS socket as descriptor 0, the lowest free one.
+ * (The libuv handles are left out: libuv itself aborts when one of its
+ * sockets is below 3.)
+ */
+static const char *
+dns_std_closed_run(char *why, size_t len)
+{
+	static int dns;
+	pthread_t t;
+	if (dns_netns_up(why, len, &dns, &t) != NULL)
+		return why;
+	counter_t k;
+	counter_start(&k);
+	char list[64];
+	snprintf(list, sizeof(list), "%s:%u", DNS_NAME_OK, k.port);
+	close(STDIN_FILENO);
+	close(STDOUT_FILENO);
+	close(STDERR_FILENO);
+
+	portq_options_t o;
+	memset(&o, 0, sizeof(o));
+	o.config_file = "";
+	o.servers = list;
+	o.timeout_ms = 1000;
+	o.attempts = 1;
+	o.cache_ttl = PORTQ_CACHE_OFF;
+	portq_client_t *c = NULL;
+	portq_result_t *r = NULL;
+	int rc = portq_client_new(&c, &o);
+	if (rc == PORTQ_OK)
+		rc = portq_query_port(c, 4000, NULL, &r);
+	portq_result_free(r);
+	portq_client_free(c);
+	int std_sockets = dns_std_sockets;
+	int queries = k.queries;
+	dns_stop = 1;
+	pthread_join(t, NULL);
+	counter_stop(&k);
+	close(dns);
+
+	if (rc != PORTQ_OK || queries != 1)
+		snprintf(why, len, "lookup by name: %s, %d queries", portq_strerror(rc), queries);
+	else if (std_sockets != 0)
+		snprintf(why, len, "the resolver's socket was one of descriptors 0-2 (seen by "
+		         "%d DNS queries)", std_sockets);
+	else
+		return NULL;
+	return why;
+}
+
+START_TEST(resolver_sockets_above_2)
+{
+	child_expect(dns_std_closed_run);
 }
 END_TEST
 
@@ -2705,6 +2801,7 @@ client_suite(void)
 	tcase_add_test(tc, async_close_cancels);
 	tcase_add_test(tc, async_host_names);
 	tcase_add_test(tc, async_dns_on_the_loop);
+	tcase_add_test(tc, resolver_sockets_above_2);
 	suite_add_tcase(s, tc);
 
 	tc = tcase_create("cli");
