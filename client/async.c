@@ -66,6 +66,7 @@ struct query {
 	int attempt;
 	size_t server;
 	unsigned char ask[CLIENT_MAX_ADDRS];   /* the addresses it asks (health.h) */
+	unsigned char seen[CLIENT_MAX_ADDRS];  /* what it learnt of them (client.h) */
 	int failure;                /* what to report if no server answers */
 	probe_t *probe;             /* in flight, or NULL */
 	int status;
@@ -183,6 +184,8 @@ query_end(query_t *q, int status, portq_result_t *result)
 		return;
 	}
 	q->done = 1;
+	if (q->started)
+		client_addrs_report(q->a->c, q->seen);
 	q->status = status;
 	q->result = status == PORTQ_OK ? result : NULL;
 	if (q->probe != NULL)
@@ -235,10 +238,8 @@ probe_end(probe_t *p, int rc, const uint8_t *msg, size_t len, const char *fmt,
 	resolve_addr_t addr = p->addr;
 	uv_timer_stop(&q->timer);
 	probe_close(p);
-	if (rc == PORTQ_ETIMEDOUT)
-		health_timeout(&addr.ss);
-	else if (rc >= 0)
-		health_answer(&addr.ss);     /* whatever it said, it is up */
+	/* Whatever it said, it is up; a timeout counts when the query ends. */
+	client_addr_note(q->a->c, q->seen, q->server, rc, rc >= 0);
 	if (rc < 0) {
 		query_error(q, fmt, addr.label, detail);
 		query_next(q, rc);
@@ -502,6 +503,7 @@ query_start(query_t *q)
 	q->attempt = 0;
 	q->server = 0;
 	q->failure = PORTQ_ETIMEDOUT;
+	memset(q->seen, CLIENT_ADDR_UNTRIED, sizeof(q->seen));
 	portq_client_t *c = q->a->c;
 	if (client_addrs_choose(c, q->ask, q->error, sizeof(q->error)) == 0) {
 		query_end(q, PORTQ_ETIMEDOUT, NULL);   /* every one held down */

@@ -100,6 +100,25 @@ size_t client_addrs_choose(const portq_client_t *c, unsigned char *ask, char *er
                            size_t errlen);
 
 /*
+ * What one query learnt of each address, in seen[0..n_addrs) (all
+ * CLIENT_ADDR_UNTRIED when it starts): client_addr_note() after each try
+ * of address i, client_addrs_report() once when the query ends, however
+ * it ends. An address is held down (health_timeout) only when every try
+ * the query made of it timed out, and once per query whatever the
+ * attempts: a datagram lost on the first try neither makes the others
+ * skip the address meanwhile nor doubles its hold. An answer clears a
+ * hold at once (health_answer).
+ */
+enum {
+	CLIENT_ADDR_UNTRIED = 0,
+	CLIENT_ADDR_SILENT,         /* every try so far timed out */
+	CLIENT_ADDR_NOT_SILENT      /* it answered, refused or failed otherwise */
+};
+void client_addr_note(const portq_client_t *c, unsigned char *seen, size_t i, int rc,
+                      int answered);
+void client_addrs_report(const portq_client_t *c, const unsigned char *seen);
+
+/*
  * Append "; text" to dst[0..cap) unless dst says it already: each
  * server's failure once, however many attempts repeated it.
  */

@@ -9,8 +9,10 @@
  * child after fork() inherits it as it was (it knows the same dead
  * servers), with nothing that can be left held.
  *
- * A timeout holds an address down for HEALTH_HOLD_MIN_MS, doubled at each
- * further timeout in a row up to HEALTH_HOLD_MAX_MS. When the hold ends,
+ * A query whose every try of an address timed out reports it once, at its
+ * end (client_addrs_report() in client.h): that holds the address down
+ * for HEALTH_HOLD_MIN_MS, doubled at each further such query in a row up
+ * to HEALTH_HOLD_MAX_MS. When the hold ends,
  * one query (the first to ask) probes the address; the hold is renewed
  * while it runs, so others keep skipping it. Any answer from the address
  * (even REFUSED) clears it. A refused connection changes nothing: it
@@ -33,7 +35,7 @@
  */
 int health_ask(const struct sockaddr_storage *ss, long long *since_ms, long long *hold_ms);
 
-/* Address `ss` did not answer in time: hold it down. */
+/* Address `ss` answered none of a query's tries in time: hold it down. */
 void health_timeout(const struct sockaddr_storage *ss);
 
 /* Address `ss` answered: it is up. */

@@ -458,25 +458,41 @@ client_addrs_choose(const portq_client_t *c, unsigned char *ask, char *err, size
 	return n;
 }
 
-int
-client_ask(portq_client_t *c, portq_question_t *q, uint8_t opcode, int budget_ms,
-           portq_result_t **out)
+void
+client_addr_note(const portq_client_t *c, unsigned char *seen, size_t i, int rc,
+                 int answered)
 {
-	c->error[0] = '\0';
-	/* INFO describes the server as it is now: never from the cache. */
-	uint8_t key[CACHE_KEY_MAX];
-	size_t klen = opcode == PORTQ_OP_INFO ? 0 : cache_key(key, opcode, q);
-	if (cache_answer(c, key, klen, out))
-		return PORTQ_OK;
-	long long deadline = budget_ms > 0 ? portq__clock_ms() + budget_ms : 0;
-	int rc = client_resolve(c, deadline);
-	if (rc < 0) {
-		error_add(c, c->resolve_error);
-		return rc;
+	if (answered) {
+		health_answer(&c->addrs[i].ss);
+		seen[i] = CLIENT_ADDR_NOT_SILENT;
+	} else if (rc != PORTQ_ETIMEDOUT) {
+		seen[i] = CLIENT_ADDR_NOT_SILENT;
+	} else if (seen[i] == CLIENT_ADDR_UNTRIED) {
+		seen[i] = CLIENT_ADDR_SILENT;
 	}
+}
+
+void
+client_addrs_report(const portq_client_t *c, const unsigned char *seen)
+{
+	for (size_t i = 0; i < c->n_addrs; i++)
+		if (seen[i] == CLIENT_ADDR_SILENT)
+			health_timeout(&c->addrs[i].ss);
+}
+
+/*
+ * The walk of client_ask() over the addresses: each try noted in seen[]
+ * (client_addr_note), which the caller reports once the walk is over.
+ */
+static int
+ask_servers(portq_client_t *c, portq_question_t *q, uint8_t opcode, int budget_ms,
+            const uint8_t *key, size_t klen, long long deadline, unsigned char *seen,
+            portq_result_t **out)
+{
 	unsigned char ask[CLIENT_MAX_ADDRS];
 	size_t tries_left = client_addrs_choose(c, ask, c->error, sizeof(c->error)) *
 	                    (size_t)c->conf.attempts;
+	int rc;
 	/* Timeouts only when nothing else went wrong: another failure says more. */
 	int failure = PORTQ_ETIMEDOUT;
 	for (int attempt = 0; attempt < c->conf.attempts; attempt++) {
@@ -506,10 +522,7 @@ client_ask(portq_client_t *c, portq_question_t *q, uint8_t opcode, int budget_ms
 			int via_tcp = 0, answered = 0;
 			rc = ask_one(c, &c->addrs[i], q, opcode, wait, deadline, &len, &via_tcp,
 			             &answered);
-			if (answered)
-				health_answer(&c->addrs[i].ss);
-			else if (rc == PORTQ_ETIMEDOUT)
-				health_timeout(&c->addrs[i].ss);
+			client_addr_note(c, seen, i, rc, answered);
 			if (rc == PORTQ_OK) {
 				size_t used = 0;
 				rc = result_decode(c->buf, len, c->addrs[i].label, via_tcp, out, &used);
@@ -536,6 +549,28 @@ out:
 	if (c->resolve_error[0] != '\0')
 		error_add(c, c->resolve_error);   /* servers that were never asked */
 	return failure;
+}
+
+int
+client_ask(portq_client_t *c, portq_question_t *q, uint8_t opcode, int budget_ms,
+           portq_result_t **out)
+{
+	c->error[0] = '\0';
+	/* INFO describes the server as it is now: never from the cache. */
+	uint8_t key[CACHE_KEY_MAX];
+	size_t klen = opcode == PORTQ_OP_INFO ? 0 : cache_key(key, opcode, q);
+	if (cache_answer(c, key, klen, out))
+		return PORTQ_OK;
+	long long deadline = budget_ms > 0 ? portq__clock_ms() + budget_ms : 0;
+	int rc = client_resolve(c, deadline);
+	if (rc < 0) {
+		error_add(c, c->resolve_error);
+		return rc;
+	}
+	unsigned char seen[CLIENT_MAX_ADDRS] = { 0 };
+	rc = ask_servers(c, q, opcode, budget_ms, key, klen, deadline, seen, out);
+	client_addrs_report(c, seen);
+	return rc;
 }
 
 /* Every query starts the same way: check the handle, the output, the protocol. */

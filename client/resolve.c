@@ -12,10 +12,15 @@
 #include <pthread.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/socket.h>
+#include <sys/uio.h>
+#include <time.h>
+#include <unistd.h>
 
 #include "clock.h"
 #include "error.h"
 #include "resolve.h"
+#include "sock.h"
 
 void
 resolve_addr_label(resolve_addr_t *a)
@@ -199,6 +204,53 @@ channel_run(ares_channel ch, lookup_t *l, long long deadline)
 	}
 }
 
+/*
+ * c-ares's sockets, opened as the core's own are (sock.h): above 2 and
+ * close-on-exec. Left to itself, c-ares 1.18 takes the lowest free
+ * number, so a daemon that closed its standard descriptors had its DNS
+ * socket as descriptor 0 while a server's host name was looked up.
+ */
+static ares_socket_t
+dns_socket(int family, int type, int protocol, void *data)
+{
+	(void)data;
+	int fd = sock_open(family, type, protocol);
+	return fd < 0 ? ARES_SOCKET_BAD : fd;
+}
+
+static int
+dns_close(ares_socket_t fd, void *data)
+{
+	(void)data;
+	return close(fd);
+}
+
+static int
+dns_connect(ares_socket_t fd, const struct sockaddr *sa, ares_socklen_t len, void *data)
+{
+	(void)data;
+	return connect(fd, sa, len);
+}
+
+static ares_ssize_t
+dns_recvfrom(ares_socket_t fd, void *buf, size_t len, int flags, struct sockaddr *from,
+             ares_socklen_t *from_len, void *data)
+{
+	(void)data;
+	return recvfrom(fd, buf, len, flags, from, from_len);
+}
+
+static ares_ssize_t
+dns_sendv(ares_socket_t fd, const struct iovec *iov, int n, void *data)
+{
+	(void)data;
+	return writev(fd, iov, n);
+}
+
+static const struct ares_socket_functions dns_sockets = {
+	dns_socket, dns_close, dns_connect, dns_recvfrom, dns_sendv,
+};
+
 int
 resolve_server(const conf_server_t *s, int timeout_ms, int tries,
                resolve_addr_t *out, size_t max, size_t *n,
@@ -221,6 +273,7 @@ resolve_server(const conf_server_t *s, int timeout_ms, int tries,
 		snprintf(err, errlen, "c-ares: %s", ares_strerror(rc));
 		return rc == ARES_ENOMEM ? PORTQ_ENOMEM : PORTQ_EIO;
 	}
+	ares_set_socket_functions(ch, &dns_sockets, NULL);
 	struct ares_addrinfo_hints hints;
 	memset(&hints, 0, sizeof(hints));
 	hints.ai_family = AF_UNSPEC;

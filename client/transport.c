@@ -6,7 +6,6 @@
  * outlive its timeout whatever the network does.
  */
 #include <errno.h>
-#include <fcntl.h>
 #include <poll.h>
 #include <stdio.h>
 #include <string.h>
@@ -19,6 +18,7 @@
 #include "error.h"
 #include "frame.h"
 #include "msg.h"
+#include "sock.h"
 #include "transport.h"
 
 /* Datagrams dropped in one wait before giving up: a flood must not spin. */
@@ -38,27 +38,6 @@ wait_fd(int fd, short events, long long deadline)
 		if (rc < 0 && errno != EINTR)
 			return PORTQ_EIO;
 	}
-}
-
-/*
- * A socket for one exchange, non-blocking and close-on-exec, whose
- * descriptor is above 2. A program that closed its standard input, output
- * or error (a daemon, say) would otherwise get the socket under that
- * number: its next printf() would go to the server as a query, a child it
- * starts would inherit it as its stdout, and the socket may be kept
- * between queries. F_DUPFD_CLOEXEC takes the lowest free number from 3 up.
- */
-static int
-socket_open(int family, int type)
-{
-	int fd = socket(family, type | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-	if (fd < 0 || fd > STDERR_FILENO)
-		return fd;
-	int high = fcntl(fd, F_DUPFD_CLOEXEC, STDERR_FILENO + 1);
-	int err = errno;
-	close(fd);
-	errno = err;
-	return high;
 }
 
 /*
@@ -128,7 +107,7 @@ transport_udp(const resolve_addr_t *a, int *sock, const uint8_t *query, size_t q
 	int fd = *sock;
 	int rc = PORTQ_EIO;
 	if (fd < 0) {
-		fd = socket_open(a->ss.ss_family, SOCK_DGRAM);
+		fd = sock_open(a->ss.ss_family, SOCK_DGRAM, 0);
 		if (fd < 0) {
 			snprintf(err, errlen, "%s: socket: %s", a->label, strerror(errno));
 			return PORTQ_EIO;
@@ -193,7 +172,7 @@ out:
 static int
 tcp_connect(const resolve_addr_t *a, long long deadline, char *err, size_t errlen)
 {
-	int fd = socket_open(a->ss.ss_family, SOCK_STREAM);
+	int fd = sock_open(a->ss.ss_family, SOCK_STREAM, 0);
 	if (fd < 0) {
 		snprintf(err, errlen, "%s: socket: %s", a->label, strerror(errno));
 		return PORTQ_EIO;

@@ -1125,6 +1125,33 @@ END_TEST
 /* ---- the answer cache -------------------------------------------------- */
 
 /* A fake server that answers every query NOT-FOUND and counts them. */
+/*
+ * A silent address is held down once per query, for 5 s the first time
+ * (client.md, "Silent servers"): a query's attempts are one verdict, not
+ * one each. On the merged main each timed-out try counted, so one query
+ * with 2 attempts held the address for 10 s, and between its tries every
+ * other query of the process skipped an address that a lost datagram
+ * alone had delayed.
+ */
+START_TEST(silent_hold_once_per_query)
+{
+	unsigned port;
+	int fd = loopback_socket_bound(SOCK_DGRAM, &port);
+	char silent[64];
+	snprintf(silent, sizeof(silent), "127.0.0.1:%u", port);
+	portq_client_t *c = client_new(silent, 100, 2, 0);
+	portq_result_t *r;
+	ck_assert_int_eq(portq_query_port(c, 1303, "tcp", &r), PORTQ_ETIMEDOUT);
+	ck_assert_int_eq(datagrams_drain(fd), 2);      /* both attempts went out */
+	ck_assert_int_eq(portq_query_port(c, 22, "tcp", &r), PORTQ_ETIMEDOUT);
+	ck_assert_int_eq(datagrams_drain(fd), 0);
+	ck_assert_msg(strstr(portq_client_error(c), "asked again 5 s after that") != NULL,
+	              "error: %s", portq_client_error(c));
+	portq_client_free(c);
+	close(fd);
+}
+END_TEST
+
 #define COUNTER_PORTS_MAX 256
 
 typedef struct {
@@ -2101,6 +2128,17 @@ START_TEST(async_failing_servers)
 	for (int i = 0; i < 4 && recv(silent2, b, sizeof(b), MSG_DONTWAIT) > 0; i++)
 		got++;
 	ck_assert_int_eq(got, 2);       /* both attempts were sent */
+
+	/* Held down by that query once: for 5 s, not once per attempt. */
+	loop_open(&l);
+	a = async_new(&l, quiet2, 150, 2, 0);
+	outcomes_done = 0;
+	ck_assert_int_eq(portq_async_port(a, 22, NULL, on_counted, &o[1]), PORTQ_OK);
+	ck_assert(loop_until(&l, &outcomes_done, 1, 5000));
+	ck_assert_int_eq(o[1].status, PORTQ_ETIMEDOUT);
+	ck_assert_msg(strstr(o[1].error, "asked again 5 s after that") != NULL, "%s",
+	              o[1].error);
+	loop_close(&l, a);
 	close(silent2);
 
 	/* The first silent one timed out a moment ago: held down, not asked,
@@ -2282,6 +2320,20 @@ END_TEST
 #define DNS_NAME_SILENT  "silent.portq-test.example"
 
 static _Atomic int dns_stop;
+/* Queries that found one of descriptors 0-2 a socket (dns_std_closed_run
+ * closes them first: such a socket is the resolver's). */
+static _Atomic int dns_std_sockets;
+
+static int
+std_socket_count(void)
+{
+	int n = 0;
+	for (int fd = 0; fd <= 2; fd++) {
+		struct stat st;
+		n += fstat(fd, &st) == 0 && S_ISSOCK(st.st_mode);
+	}
+	return n;
+}
 
 /* "portq-test.example" from the question at q[12..len); 0 if malformed. */
 static size_t
@@ -2319,6 +2371,7 @@ dns_run(void *arg)
 		size_t end;
 		if (n < 12 || dns_qname(q, (size_t)n, name, sizeof(name), &end) == 0)
 			continue;
+		dns_std_sockets += std_socket_count();
 		if (strcasecmp(name, DNS_NAME_SILENT) == 0)
 			continue;
 		unsigned qtype = (unsigned)q[end - 4] << 8 | q[end - 3];
@@ -2342,11 +2395,14 @@ dns_run(void *arg)
 	return NULL;
 }
 
-/* The child's work; 0 when all went as expected, else a message. */
+/*
+ * In this child: a network and a mount namespace where /etc/resolv.conf
+ * names 127.0.0.1, and the fake DNS server there on *dns, served by
+ * thread *t. NULL, or what failed.
+ */
 static const char *
-dns_child_run(char *why_buf, size_t len)
+dns_netns_up(char *why, size_t len, int *dns_out, pthread_t *t)
 {
-	char *why = why_buf;
 	if (unshare(CLONE_NEWNS | CLONE_NEWNET) < 0) {
 		snprintf(why, len, "unshare(CLONE_NEWNS|CLONE_NEWNET): %s%s", strerror(errno),
 		         errno == EPERM ? " -- this test needs root (CAP_SYS_ADMIN)" : "");
@@ -2381,8 +2437,23 @@ dns_child_run(char *why_buf, size_t len)
 		snprintf(why, len, "binding 127.0.0.1:53: %s", strerror(errno));
 		return why;
 	}
+	*dns_out = dns;
+	if (pthread_create(t, NULL, dns_run, dns_out) != 0) {
+		snprintf(why, len, "pthread_create failed");
+		return why;
+	}
+	return NULL;
+}
+
+/* The child's work; 0 when all went as expected, else a message. */
+static const char *
+dns_child_run(char *why_buf, size_t len)
+{
+	char *why = why_buf;
+	static int dns;
 	pthread_t t;
-	pthread_create(&t, NULL, dns_run, &dns);
+	if (dns_netns_up(why, len, &dns, &t) != NULL)
+		return why;
 	counter_t k;
 	counter_start(&k);
 
@@ -2458,6 +2529,69 @@ dns_child_run(char *why_buf, size_t len)
 START_TEST(async_dns_on_the_loop)
 {
 	child_expect(dns_child_run);
+}
+END_TEST
+
+/*
+ * A program that closed its standard descriptors gets no resolver socket
+ * as one of them either (client.md 2.6: every socket the blocking core
+ * opens is above 2 and close-on-exec), while the lookup of a server's
+ * host name runs: in a daemon whose NSS lookups go through the module, a
+ * printf() from another thread meanwhile would go to the DNS server, and
+ * a child spawned meanwhile would inherit it as its stdin. On the merged
+ * main c-ares opened its DNS socket as descriptor 0, the lowest free one.
+ * (The libuv handles are left out: libuv itself aborts when one of its
+ * sockets is below 3.)
+ */
+static const char *
+dns_std_closed_run(char *why, size_t len)
+{
+	static int dns;
+	pthread_t t;
+	if (dns_netns_up(why, len, &dns, &t) != NULL)
+		return why;
+	counter_t k;
+	counter_start(&k);
+	char list[64];
+	snprintf(list, sizeof(list), "%s:%u", DNS_NAME_OK, k.port);
+	close(STDIN_FILENO);
+	close(STDOUT_FILENO);
+	close(STDERR_FILENO);
+
+	portq_options_t o;
+	memset(&o, 0, sizeof(o));
+	o.config_file = "";
+	o.servers = list;
+	o.timeout_ms = 1000;
+	o.attempts = 1;
+	o.cache_ttl = PORTQ_CACHE_OFF;
+	portq_client_t *c = NULL;
+	portq_result_t *r = NULL;
+	int rc = portq_client_new(&c, &o);
+	if (rc == PORTQ_OK)
+		rc = portq_query_port(c, 4000, NULL, &r);
+	portq_result_free(r);
+	portq_client_free(c);
+	int std_sockets = dns_std_sockets;
+	int queries = k.queries;
+	dns_stop = 1;
+	pthread_join(t, NULL);
+	counter_stop(&k);
+	close(dns);
+
+	if (rc != PORTQ_OK || queries != 1)
+		snprintf(why, len, "lookup by name: %s, %d queries", portq_strerror(rc), queries);
+	else if (std_sockets != 0)
+		snprintf(why, len, "the resolver's socket was one of descriptors 0-2 (seen by "
+		         "%d DNS queries)", std_sockets);
+	else
+		return NULL;
+	return why;
+}
+
+START_TEST(resolver_sockets_above_2)
+{
+	child_expect(dns_std_closed_run);
 }
 END_TEST
 
@@ -2642,6 +2776,7 @@ client_suite(void)
 	tcase_add_test(tc, truncated_then_tcp);
 	tcase_add_test(tc, silent_server_times_out);
 	tcase_add_test(tc, silent_server_skipped);
+	tcase_add_test(tc, silent_hold_once_per_query);
 	tcase_add_test(tc, mismatched_answers_ignored);
 	tcase_add_test(tc, malformed_answer_fails);
 	suite_add_tcase(s, tc);
@@ -2670,6 +2805,7 @@ client_suite(void)
 	tcase_add_test(tc, async_close_cancels);
 	tcase_add_test(tc, async_host_names);
 	tcase_add_test(tc, async_dns_on_the_loop);
+	tcase_add_test(tc, resolver_sockets_above_2);
 	suite_add_tcase(s, tc);
 
 	tc = tcase_create("cli");
