@@ -210,10 +210,8 @@ reg_builder_source_add(reg_builder_t *b, const char *path, uint8_t format)
 		b->cap_sources = cap;
 	}
 	reg_source_t *src = &b->sources[b->n_sources];
-	memset(src, 0, sizeof(*src));
-	src->format = format;
-	src->path = arena_strndup(&b->arena, path, strlen(path));
-	if (src->path == NULL)
+	*src = (reg_source_t){ .format = format };
+	if ((src->path = arena_strndup(&b->arena, path, strlen(path))) == NULL)
 		return NULL;
 	b->n_sources++;
 	return src;
@@ -264,16 +262,10 @@ reg_builder_add(reg_builder_t *b, reg_source_t *src, uint8_t origin,
 		b->cap = cap;
 	}
 	reg_entry_t *e = &b->entries[b->n];
-	memset(e, 0, sizeof(*e));
-	e->port_lo = row->port_lo;
-	e->port_hi = row->port_hi;
-	e->has_port = row->has_port;
-	e->transport = row->transport;
-	e->status = row->status;
-	e->origin = origin;
-	e->source = src->path;
-	e->line = row->line;
-	e->seq = (uint32_t)b->n;
+	*e = (reg_entry_t){ .port_lo = row->port_lo, .port_hi = row->port_hi,
+		.has_port = row->has_port, .transport = row->transport,
+		.status = row->status, .origin = origin, .source = src->path,
+		.line = row->line, .seq = (uint32_t)b->n };
 	const char **dst[] = { &e->name, &e->description, &e->assignee,
 		&e->contact, &e->registered, &e->modified, &e->reference, &e->notes,
 		&e->service_code, &e->unauthorized };
