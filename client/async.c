@@ -473,7 +473,7 @@ probe_start(query_t *q, int tcp)
 	memset(&h, 0, sizeof(h));
 	h.opcode = q->opcode;
 	h.id = transport_new_id();    /* fresh per probe: a late answer is ignored */
-	int qlen = portq_query_encode(p->out + PORTQ_FRAME_PREFIX, QUERY_MAX, &h, &q->q);
+	int qlen = msg_query_encode(p->out + PORTQ_FRAME_PREFIX, QUERY_MAX, &h, &q->q);
 	if (qlen < 0) {
 		free(p);
 		query_end(q, qlen, NULL);

@@ -392,7 +392,7 @@ ask_one(portq_client_t *c, const resolve_addr_t *a, portq_question_t *q,
 	h.opcode = opcode;
 	h.id = transport_new_id();   /* fresh per send: a late answer is ignored */
 	*answered = 0;
-	int qlen = portq_query_encode(query, sizeof(query), &h, q);
+	int qlen = msg_query_encode(query, sizeof(query), &h, q);
 	if (qlen < 0)
 		return qlen;
 	char err[256] = "";

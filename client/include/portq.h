@@ -34,11 +34,14 @@
 extern "C" {
 #endif
 
-/* The library builds with -fvisibility=hidden; only these are exported. */
+/* The library builds with -fvisibility=hidden; only these are exported
+ * (portq_error.h defines the macro first, for portq_strerror()). */
+#ifndef PORTQ_EXPORT
 #if defined(__GNUC__)
 #define PORTQ_EXPORT __attribute__((visibility("default")))
 #else
 #define PORTQ_EXPORT
+#endif
 #endif
 
 #define PORTQ_CLIENT_VERSION      "0.1.0"
