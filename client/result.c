@@ -180,8 +180,20 @@ result_decode(const uint8_t *msg, size_t len, const char *server, int tcp,
 {
 	wire_t w = wire_reader(msg, len);
 	portq_header_t h;
+	if (portq_header_read(&w, &h) != PORTQ_OK)
+		return PORTQ_EMALFORMED;
+	return result_decode_reply(&h, msg, len, server, tcp, out, used);
+}
+
+int
+result_decode_reply(const portq_header_t *hp, const uint8_t *msg, size_t len,
+                    const char *server, int tcp, portq_result_t **out, size_t *used)
+{
+	const portq_header_t h = *hp;
+	wire_t w = wire_reader(msg, len);
+	wire_skip(&w, PORTQ_HEADER_LEN);     /* read already: the question follows */
 	portq_question_t q;
-	if (portq_header_read(&w, &h) != PORTQ_OK || portq_question_read(&w, &q) != PORTQ_OK)
+	if (portq_question_read(&w, &q) != PORTQ_OK)
 		return PORTQ_EMALFORMED;
 	if (h.rcode != PORTQ_RC_OK && h.rcode != PORTQ_RC_NOTFOUND)
 		return PORTQ_EMALFORMED;

@@ -303,8 +303,8 @@ portq_info_read(wire_t *w, portq_str_t *key, portq_str_t *value)
 }
 
 int
-portq_query_encode(uint8_t *buf, size_t len, const portq_header_t *h,
-                   const portq_question_t *q)
+msg_query_encode(uint8_t *buf, size_t len, const portq_header_t *h,
+                 const portq_question_t *q)
 {
 	if (buf == NULL || h == NULL || q == NULL || q->transport >= PORTQ_TP_COUNT)
 		return PORTQ_EINVAL;
@@ -320,8 +320,8 @@ portq_query_encode(uint8_t *buf, size_t len, const portq_header_t *h,
 }
 
 int
-portq_query_decode(const uint8_t *buf, size_t len, portq_header_t *h,
-                   portq_question_t *q)
+msg_query_decode(const uint8_t *buf, size_t len, portq_header_t *h,
+                 portq_question_t *q)
 {
 	if (buf == NULL || h == NULL || q == NULL)
 		return PORTQ_EINVAL;

@@ -181,8 +181,8 @@ int portq_info_read(wire_t *w, portq_str_t *key, portq_str_t *value);
  * Returns the length, or a negative error (PORTQ_ESPACE, PORTQ_EINVAL for
  * NULL arguments).
  */
-int portq_query_encode(uint8_t *buf, size_t len, const portq_header_t *h,
-                       const portq_question_t *q);
+int msg_query_encode(uint8_t *buf, size_t len, const portq_header_t *h,
+                     const portq_question_t *q);
 
 /*
  * Decode a whole query: header (must have QR clear), then the question,
@@ -190,8 +190,8 @@ int portq_query_encode(uint8_t *buf, size_t len, const portq_header_t *h,
  * not a portq message at all (the server drops those), or PORTQ_ESHORT /
  * PORTQ_EMALFORMED (the server answers MALFORMED if the header was read).
  */
-int portq_query_decode(const uint8_t *buf, size_t len, portq_header_t *h,
-                       portq_question_t *q);
+int msg_query_decode(const uint8_t *buf, size_t len, portq_header_t *h,
+                     portq_question_t *q);
 
 /*
  * Whether the n bytes at p may follow the last record of a response that

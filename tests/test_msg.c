@@ -322,8 +322,8 @@ START_TEST(vector_round_trip)
 	memset(out, 0xEE, sizeof(out));
 	switch (v->kind) {
 	case VEC_QUERY:
-		ck_assert_int_eq(portq_query_decode(in, n, &h, &q), PORTQ_OK);
-		ck_assert_int_eq(portq_query_encode(out, sizeof(out), &h, &q), (int)n);
+		ck_assert_int_eq(msg_query_decode(in, n, &h, &q), PORTQ_OK);
+		ck_assert_int_eq(msg_query_encode(out, sizeof(out), &h, &q), (int)n);
 		break;
 	case VEC_RESPONSE: {
 		static response_t resp;
@@ -363,25 +363,25 @@ START_TEST(vector_round_trip)
 		size_t msg_len = 0;
 		ck_assert_int_eq(portq_frame_next(in, n, PORTQ_MSG_MAX, &msg, &msg_len),
 		                 (int)n);
-		ck_assert_int_eq(portq_query_decode(msg, msg_len, &h, &q), PORTQ_OK);
-		int m = portq_query_encode(out + PORTQ_FRAME_PREFIX,
-		                           sizeof(out) - PORTQ_FRAME_PREFIX, &h, &q);
+		ck_assert_int_eq(msg_query_decode(msg, msg_len, &h, &q), PORTQ_OK);
+		int m = msg_query_encode(out + PORTQ_FRAME_PREFIX,
+		                         sizeof(out) - PORTQ_FRAME_PREFIX, &h, &q);
 		ck_assert_int_eq(m, (int)msg_len);
 		ck_assert_int_eq(portq_frame_prefix(out, (size_t)m), PORTQ_OK);
 		break;
 	}
 	case VEC_DROP_SHORT:
 		ck_assert_uint_lt(n, PORTQ_HEADER_LEN);
-		ck_assert_int_eq(portq_query_decode(in, n, &h, &q), PORTQ_ESHORT);
+		ck_assert_int_eq(msg_query_decode(in, n, &h, &q), PORTQ_ESHORT);
 		r = wire_reader(in, n);
 		ck_assert_int_eq(portq_header_read(&r, &h), PORTQ_ESHORT);
 		return;                 /* nothing to re-encode */
 	case VEC_DROP_MAGIC:
 		ck_assert_uint_ge(n, PORTQ_HEADER_LEN);
-		ck_assert_int_eq(portq_query_decode(in, n, &h, &q), PORTQ_EMAGIC);
+		ck_assert_int_eq(msg_query_decode(in, n, &h, &q), PORTQ_EMAGIC);
 		return;
 	case VEC_BAD_QUERY: {
-		int rc = portq_query_decode(in, n, &h, &q);
+		int rc = msg_query_decode(in, n, &h, &q);
 		ck_assert_msg(rc == PORTQ_ESHORT || rc == PORTQ_EMALFORMED,
 		              "%s decoded to %d", v->id, rc);
 		/* The header alone is readable and re-encodes unchanged. */
@@ -407,7 +407,7 @@ START_TEST(vector_queries_say_what_the_doc_says)
 	size_t n;
 
 	n = vec_bytes("query-port", b, sizeof(b));
-	ck_assert_int_eq(portq_query_decode(b, n, &h, &q), PORTQ_OK);
+	ck_assert_int_eq(msg_query_decode(b, n, &h, &q), PORTQ_OK);
 	ck_assert_uint_eq(h.opcode, PORTQ_OP_PORT);
 	ck_assert_uint_eq(h.id, 0x1234);
 	ck_assert_uint_eq(h.flags, 0);
@@ -418,14 +418,14 @@ START_TEST(vector_queries_say_what_the_doc_says)
 	ck_assert_uint_eq(q.text_len, 0);
 
 	n = vec_bytes("query-name", b, sizeof(b));
-	ck_assert_int_eq(portq_query_decode(b, n, &h, &q), PORTQ_OK);
+	ck_assert_int_eq(msg_query_decode(b, n, &h, &q), PORTQ_OK);
 	ck_assert_uint_eq(h.opcode, PORTQ_OP_NAME);
 	ck_assert_uint_eq(h.id, 0x1235);
 	ck_assert_uint_eq(q.transport, PORTQ_TP_TCP);
 	ck_assert_str_eq(q.text, "sftsrv");
 
 	n = vec_bytes("query-range", b, sizeof(b));
-	ck_assert_int_eq(portq_query_decode(b, n, &h, &q), PORTQ_OK);
+	ck_assert_int_eq(msg_query_decode(b, n, &h, &q), PORTQ_OK);
 	ck_assert_uint_eq(h.opcode, PORTQ_OP_RANGE);
 	ck_assert_uint_eq(q.transport, PORTQ_TP_UDP);
 	ck_assert_uint_eq(q.port_lo, 1);
@@ -434,18 +434,18 @@ START_TEST(vector_queries_say_what_the_doc_says)
 	ck_assert_uint_eq(q.limit, 50);
 
 	n = vec_bytes("query-search", b, sizeof(b));
-	ck_assert_int_eq(portq_query_decode(b, n, &h, &q), PORTQ_OK);
+	ck_assert_int_eq(msg_query_decode(b, n, &h, &q), PORTQ_OK);
 	ck_assert_uint_eq(h.opcode, PORTQ_OP_SEARCH);
 	ck_assert_uint_eq(q.limit, 20);
 	ck_assert_str_eq(q.text, "kerberos");
 
 	n = vec_bytes("query-info", b, sizeof(b));
-	ck_assert_int_eq(portq_query_decode(b, n, &h, &q), PORTQ_OK);
+	ck_assert_int_eq(msg_query_decode(b, n, &h, &q), PORTQ_OK);
 	ck_assert_uint_eq(h.opcode, PORTQ_OP_INFO);
 	ck_assert_uint_eq(n, PORTQ_HEADER_LEN + PORTQ_QUESTION_MIN);
 
 	n = vec_bytes("query-unknown-op", b, sizeof(b));
-	ck_assert_int_eq(portq_query_decode(b, n, &h, &q), PORTQ_OK);
+	ck_assert_int_eq(msg_query_decode(b, n, &h, &q), PORTQ_OK);
 	ck_assert_uint_eq(h.opcode, 9);
 	ck_assert_str_eq(portq_opcode_name(h.opcode), "unknown");
 }
@@ -577,7 +577,7 @@ START_TEST(vector_error_answers)
 	size_t n = vec_bytes("bad-question", in, sizeof(in));
 	size_t wn = vec_bytes("response-malformed", want, sizeof(want));
 
-	ck_assert_int_eq(portq_query_decode(in, n, &h, &q), PORTQ_ESHORT);
+	ck_assert_int_eq(msg_query_decode(in, n, &h, &q), PORTQ_ESHORT);
 	wire_t r = wire_reader(in, n);
 	ck_assert_int_eq(portq_header_read(&r, &h), PORTQ_OK);
 	h.flags = PORTQ_FLAG_QR;
@@ -590,7 +590,7 @@ START_TEST(vector_error_answers)
 
 	n = vec_bytes("query-unknown-op", in, sizeof(in));
 	wn = vec_bytes("response-notimpl", want, sizeof(want));
-	ck_assert_int_eq(portq_query_decode(in, n, &h, &q), PORTQ_OK);
+	ck_assert_int_eq(msg_query_decode(in, n, &h, &q), PORTQ_OK);
 	h.flags = PORTQ_FLAG_QR;
 	h.rcode = PORTQ_RC_NOTIMPL;
 	h.serial = 2026022501u;
@@ -1608,9 +1608,9 @@ START_TEST(query_round_trip)
 	uint8_t b[PORTQ_HEADER_LEN + PORTQ_QUESTION_MIN + 8];
 	sample_query(&h, &q);
 
-	int n = portq_query_encode(b, sizeof(b), &h, &q);  /* exact fit */
+	int n = msg_query_encode(b, sizeof(b), &h, &q);  /* exact fit */
 	ck_assert_int_eq(n, (int)sizeof(b));
-	ck_assert_int_eq(portq_query_decode(b, (size_t)n, &dh, &dq), PORTQ_OK);
+	ck_assert_int_eq(msg_query_decode(b, (size_t)n, &dh, &dq), PORTQ_OK);
 	ck_assert_uint_eq(dh.opcode, PORTQ_OP_SEARCH);
 	ck_assert_uint_eq(dh.id, 0xCAFE);
 	ck_assert_uint_eq(dq.transport, PORTQ_TP_UDP);
@@ -1618,9 +1618,9 @@ START_TEST(query_round_trip)
 	ck_assert_uint_eq(dq.limit, 20);
 	ck_assert_str_eq(dq.text, "Kerberos");
 
-	ck_assert_int_eq(portq_query_encode(b, sizeof(b) - 1, &h, &q),
+	ck_assert_int_eq(msg_query_encode(b, sizeof(b) - 1, &h, &q),
 	                 PORTQ_ESPACE);
-	ck_assert_int_eq(portq_query_encode(b, 0, &h, &q), PORTQ_ESPACE);
+	ck_assert_int_eq(msg_query_encode(b, 0, &h, &q), PORTQ_ESPACE);
 }
 END_TEST
 
@@ -1635,10 +1635,10 @@ START_TEST(query_encode_clears_response_fields)
 	h.ancount = 3;
 	h.adcount = 4;
 
-	int n = portq_query_encode(b, sizeof(b), &h, &q);
+	int n = msg_query_encode(b, sizeof(b), &h, &q);
 	ck_assert_int_gt(n, 0);
 	ck_assert_uint_eq(b[4] & PORTQ_FLAG_QR, 0);
-	ck_assert_int_eq(portq_query_decode(b, (size_t)n, &dh, &dq), PORTQ_OK);
+	ck_assert_int_eq(msg_query_decode(b, (size_t)n, &dh, &dq), PORTQ_OK);
 	ck_assert_uint_eq(dh.flags, 0);
 	ck_assert_uint_eq(dh.ancount, 0);
 	ck_assert_uint_eq(dh.adcount, 0);
@@ -1651,34 +1651,34 @@ START_TEST(query_decode_rejects)
 	portq_question_t q, dq;
 	uint8_t b[64];
 	sample_query(&h, &q);
-	int n = portq_query_encode(b, sizeof(b) - 1, &h, &q);
+	int n = msg_query_encode(b, sizeof(b) - 1, &h, &q);
 	ck_assert_int_gt(n, 0);
 
 	b[4] |= PORTQ_FLAG_QR;                          /* a response */
-	ck_assert_int_eq(portq_query_decode(b, (size_t)n, &dh, &dq),
+	ck_assert_int_eq(msg_query_decode(b, (size_t)n, &dh, &dq),
 	                 PORTQ_EMALFORMED);
 	b[4] &= (uint8_t)~PORTQ_FLAG_QR;
 
 	b[n] = 0x00;                                    /* trailing byte */
-	ck_assert_int_eq(portq_query_decode(b, (size_t)n + 1, &dh, &dq),
+	ck_assert_int_eq(msg_query_decode(b, (size_t)n + 1, &dh, &dq),
 	                 PORTQ_EMALFORMED);
-	ck_assert_int_eq(portq_query_decode(b, (size_t)n - 1, &dh, &dq),
+	ck_assert_int_eq(msg_query_decode(b, (size_t)n - 1, &dh, &dq),
 	                 PORTQ_ESHORT);                 /* text one short */
-	ck_assert_int_eq(portq_query_decode(b, PORTQ_HEADER_LEN, &dh, &dq),
+	ck_assert_int_eq(msg_query_decode(b, PORTQ_HEADER_LEN, &dh, &dq),
 	                 PORTQ_ESHORT);                 /* header only */
-	ck_assert_int_eq(portq_query_decode(b, PORTQ_HEADER_LEN - 1, &dh, &dq),
+	ck_assert_int_eq(msg_query_decode(b, PORTQ_HEADER_LEN - 1, &dh, &dq),
 	                 PORTQ_ESHORT);
-	ck_assert_int_eq(portq_query_decode(b, 0, &dh, &dq), PORTQ_ESHORT);
+	ck_assert_int_eq(msg_query_decode(b, 0, &dh, &dq), PORTQ_ESHORT);
 
 	b[PORTQ_HEADER_LEN] = PORTQ_TP_COUNT;           /* transport */
-	ck_assert_int_eq(portq_query_decode(b, (size_t)n, &dh, &dq),
+	ck_assert_int_eq(msg_query_decode(b, (size_t)n, &dh, &dq),
 	                 PORTQ_EMALFORMED);
 	b[PORTQ_HEADER_LEN] = PORTQ_TP_UDP;
 
 	b[0] = 0xA2;
-	ck_assert_int_eq(portq_query_decode(b, (size_t)n, &dh, &dq), PORTQ_EMAGIC);
+	ck_assert_int_eq(msg_query_decode(b, (size_t)n, &dh, &dq), PORTQ_EMAGIC);
 	b[0] = PORTQ_MAGIC;
-	ck_assert_int_eq(portq_query_decode(b, (size_t)n, &dh, &dq), PORTQ_OK);
+	ck_assert_int_eq(msg_query_decode(b, (size_t)n, &dh, &dq), PORTQ_OK);
 }
 END_TEST
 
@@ -1689,14 +1689,14 @@ START_TEST(query_null_arguments)
 	uint8_t b[64];
 	sample_query(&h, &q);
 
-	ck_assert_int_eq(portq_query_encode(NULL, sizeof(b), &h, &q), PORTQ_EINVAL);
-	ck_assert_int_eq(portq_query_encode(b, sizeof(b), NULL, &q), PORTQ_EINVAL);
-	ck_assert_int_eq(portq_query_encode(b, sizeof(b), &h, NULL), PORTQ_EINVAL);
-	int n = portq_query_encode(b, sizeof(b), &h, &q);
+	ck_assert_int_eq(msg_query_encode(NULL, sizeof(b), &h, &q), PORTQ_EINVAL);
+	ck_assert_int_eq(msg_query_encode(b, sizeof(b), NULL, &q), PORTQ_EINVAL);
+	ck_assert_int_eq(msg_query_encode(b, sizeof(b), &h, NULL), PORTQ_EINVAL);
+	int n = msg_query_encode(b, sizeof(b), &h, &q);
 	ck_assert_int_gt(n, 0);
-	ck_assert_int_eq(portq_query_decode(NULL, (size_t)n, &h, &q), PORTQ_EINVAL);
-	ck_assert_int_eq(portq_query_decode(b, (size_t)n, NULL, &q), PORTQ_EINVAL);
-	ck_assert_int_eq(portq_query_decode(b, (size_t)n, &h, NULL), PORTQ_EINVAL);
+	ck_assert_int_eq(msg_query_decode(NULL, (size_t)n, &h, &q), PORTQ_EINVAL);
+	ck_assert_int_eq(msg_query_decode(b, (size_t)n, NULL, &q), PORTQ_EINVAL);
+	ck_assert_int_eq(msg_query_decode(b, (size_t)n, &h, NULL), PORTQ_EINVAL);
 }
 END_TEST
 

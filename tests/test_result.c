@@ -43,7 +43,7 @@ server_answer(uint8_t op, const portq_question_t *q, uint8_t *out)
 {
 	uint8_t req[PORTQ_UDP_MAX];
 	portq_header_t h = { .opcode = op, .id = 0x4242 };
-	int len = portq_query_encode(req, sizeof(req), &h, q);
+	int len = msg_query_encode(req, sizeof(req), &h, q);
 	ck_assert_int_gt(len, 0);
 	answer_ctx_t ctx = { reg, NULL, NULL, NULL, 0, 0 };
 	size_t n = answer_query(&ctx, req, (size_t)len, out, PORTQ_UDP_MAX);
