@@ -1225,31 +1225,39 @@ read_raw(const void *fields, size_t flen, portq_record_t *rec)
 	return rc;
 }
 
+/*
+ * Write rec into b, check its size (the fixed part, and 3 + length for
+ * each field), read it back into *back and check every field; the size.
+ */
+static size_t
+round_trip(const portq_record_t *rec, portq_record_t *back, uint8_t *b, size_t max)
+{
+	wire_t w = wire_writer(b, max);
+	portq_record_write(&w, rec);
+	ck_assert_int_eq(w.error, PORTQ_OK);
+	size_t n = wire_used(&w);
+	ck_assert_uint_eq(n, PORTQ_RECORD_MIN + tlv_cost(rec));
+
+	wire_t r = wire_reader(b, n);
+	ck_assert_int_eq(portq_record_read(&r, back), PORTQ_OK);
+	ck_assert_uint_eq(wire_left(&r), 0);
+	assert_records_equal(rec, back);
+	return n;
+}
+
 START_TEST(record_full_round_trip)
 {
 	static portq_record_t rec, back;
 	static uint8_t b[4096];
 	full_record(&rec);
-	wire_t w = wire_writer(b, sizeof(b));
-
-	portq_record_write(&w, &rec);
-	ck_assert_int_eq(w.error, PORTQ_OK);
-	size_t n = wire_used(&w);
-
-	size_t want = PORTQ_RECORD_MIN + tlv_cost(&rec); /* fields cost 3 + len */
-	ck_assert_uint_eq(n, want);
+	size_t n = round_trip(&rec, &back, b, sizeof(b));
 	ck_assert_uint_eq((size_t)(b[0] << 8 | b[1]), n - 2);
-
-	wire_t r = wire_reader(b, n);
-	ck_assert_int_eq(portq_record_read(&r, &back), PORTQ_OK);
-	ck_assert_uint_eq(wire_left(&r), 0);
-	assert_records_equal(&rec, &back);
 
 	/* The strings are borrowed from the buffer, not copied. */
 	ck_assert(back.name.ptr >= (const char *)b &&
 	          back.name.ptr < (const char *)b + n);
 
-	w = wire_writer(b, n - 1);                      /* one short */
+	wire_t w = wire_writer(b, n - 1);               /* one short */
 	portq_record_write(&w, &rec);
 	ck_assert_int_eq(w.error, PORTQ_ESPACE);
 }
@@ -1332,15 +1340,7 @@ START_TEST(record_every_field_round_trip)
 	static portq_record_t rec, back;
 	static uint8_t b[8192];
 	every_field_record(&rec);
-	wire_t w = wire_writer(b, sizeof(b));
-	portq_record_write(&w, &rec);
-	ck_assert_int_eq(w.error, PORTQ_OK);
-	ck_assert_uint_eq(wire_used(&w), PORTQ_RECORD_MIN + tlv_cost(&rec));
-
-	wire_t r = wire_reader(b, wire_used(&w));
-	ck_assert_int_eq(portq_record_read(&r, &back), PORTQ_OK);
-	ck_assert_uint_eq(wire_left(&r), 0);
-	assert_records_equal(&rec, &back);
+	round_trip(&rec, &back, b, sizeof(b));
 	ck_assert(portq_record_assigned(&back));       /* status LOCAL */
 }
 END_TEST
