@@ -529,9 +529,26 @@ print_entry_block(const portq_entry_t *e, const char *protocols)
 	}
 }
 
-/* Print the records of an answer as blocks, protocols grouped. */
+/* Called once for each group of records that differ only in protocol. */
+typedef void group_fn(const portq_entry_t *e, const char *protocols, void *ctx);
+
+/* The groups of list[0..n) in order of first appearance; done[] all 0. */
 static void
-print_entry_blocks(const answer_t *a, int skip_unassigned)
+for_each_group(const portq_entry_t *const *list, size_t n, unsigned char *done,
+               group_fn *fn, void *ctx)
+{
+	for (size_t i = 0; i < n; i++) {
+		if (done[i])
+			continue;
+		char protocols[128];
+		group_protocols(list, n, i, done, protocols, sizeof(protocols));
+		fn(list[i], protocols, ctx);
+	}
+}
+
+/* The groups of every answer record of every page. */
+static void
+answer_groups(const answer_t *a, group_fn *fn, void *ctx)
 {
 	size_t n = entry_count(a), k = 0;
 	const portq_entry_t **list = malloc((n ? n : 1) * sizeof(*list));
@@ -544,19 +561,45 @@ print_entry_blocks(const answer_t *a, int skip_unassigned)
 	}
 	FOR_EACH_ENTRY(a, e)
 		list[k++] = e;
-	for (size_t i = 0; i < n; i++) {
-		if (done[i])
-			continue;
-		char protocols[128];
-		group_protocols(list, n, i, done, protocols, sizeof(protocols));
-		/* An "Unassigned" row only restates the free block shown above. */
-		if (skip_unassigned && strcmp(list[i]->status, "unassigned") == 0)
-			continue;
-		putchar('\n');
-		print_entry_block(list[i], protocols);
-	}
+	for_each_group(list, n, done, fn, ctx);
 	free(list);
 	free(done);
+}
+
+static void
+entry_block(const portq_entry_t *e, const char *protocols, void *skip_unassigned)
+{
+	/* An "Unassigned" row only restates the free block shown above. */
+	if (*(const int *)skip_unassigned && strcmp(e->status, "unassigned") == 0)
+		return;
+	putchar('\n');
+	print_entry_block(e, protocols);
+}
+
+/* Print the records of an answer as blocks, protocols grouped. */
+static void
+print_entry_blocks(const answer_t *a, int skip_unassigned)
+{
+	answer_groups(a, entry_block, &skip_unassigned);
+}
+
+typedef struct {
+	unsigned port;
+	int first;
+} neighbour_t;
+
+static void
+neighbour_line(const portq_entry_t *e, const char *protocols, void *ctx)
+{
+	neighbour_t *nb = ctx;
+	if (!nb->first)
+		printf("\n  %-13s%u", "", nb->port);
+	nb->first = 0;
+	printf(" %s (%s)", e->name[0] ? e->name : "(no name)", protocols);
+	if (e->description[0] && strcasecmp(e->description, e->name)) {
+		printf(": ");
+		put_flat(stdout, e->description);
+	}
 }
 
 /* "287 k-block (tcp, udp): K-BLOCK", one line per service at that port. */
@@ -570,21 +613,8 @@ print_neighbour(const char *label, unsigned port, const portq_entry_t *list, siz
 	for (size_t i = 0; i < n; i++)
 		at[i] = &list[i];
 	printf("  %-13s%u", label, port);
-	int first = 1;
-	for (size_t i = 0; i < n; i++) {
-		if (done[i])
-			continue;
-		char protocols[128];
-		group_protocols(at, n, i, done, protocols, sizeof(protocols));
-		if (!first)
-			printf("\n  %-13s%u", "", port);
-		first = 0;
-		printf(" %s (%s)", at[i]->name[0] ? at[i]->name : "(no name)", protocols);
-		if (at[i]->description[0] && strcasecmp(at[i]->description, at[i]->name)) {
-			printf(": ");
-			put_flat(stdout, at[i]->description);
-		}
-	}
+	neighbour_t nb = { port, 1 };
+	for_each_group(at, n, done, neighbour_line, &nb);
 	putchar('\n');
 }
 
@@ -610,38 +640,26 @@ print_port(const query_t *q, const answer_t *a)
 }
 
 static void
+table_line(const portq_entry_t *e, const char *protocols, void *ctx)
+{
+	(void)ctx;
+	char ports[16];
+	if (!e->has_port)
+		snprintf(ports, sizeof(ports), "-");
+	else if (e->port_lo == e->port_hi)
+		snprintf(ports, sizeof(ports), "%u", e->port_lo);
+	else
+		snprintf(ports, sizeof(ports), "%u-%u", e->port_lo, e->port_hi);
+	printf("%-11s %-15s %-13s %-13s ", ports, e->name[0] ? e->name : "-",
+	       protocols, e->status);
+	put_flat(stdout, e->description);
+	putchar('\n');
+}
+
+static void
 print_table(const answer_t *a)
 {
-	size_t n = entry_count(a), k = 0;
-	const portq_entry_t **list = malloc((n ? n : 1) * sizeof(*list));
-	unsigned char *done = calloc(n ? n : 1, 1);
-	if (list == NULL || done == NULL) {
-		free(list);
-		free(done);
-		fprintf(stderr, "portq: out of memory\n");
-		return;
-	}
-	FOR_EACH_ENTRY(a, e)
-		list[k++] = e;
-	for (size_t i = 0; i < n; i++) {
-		if (done[i])
-			continue;
-		char protocols[128], ports[16];
-		group_protocols(list, n, i, done, protocols, sizeof(protocols));
-		const portq_entry_t *e = list[i];
-		if (!e->has_port)
-			snprintf(ports, sizeof(ports), "-");
-		else if (e->port_lo == e->port_hi)
-			snprintf(ports, sizeof(ports), "%u", e->port_lo);
-		else
-			snprintf(ports, sizeof(ports), "%u-%u", e->port_lo, e->port_hi);
-		printf("%-11s %-15s %-13s %-13s ", ports, e->name[0] ? e->name : "-",
-		       protocols, e->status);
-		put_flat(stdout, e->description);
-		putchar('\n');
-	}
-	free(list);
-	free(done);
+	answer_groups(a, table_line, NULL);
 }
 
 static void
