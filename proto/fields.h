@@ -7,7 +7,9 @@
  * codec, the server's checks, the client's decoder, the `portq` command's
  * JSON and human output and the tests all expand it, each dispatching on
  * a field's KIND, never on its name. A new registry column is one row
- * here (and its member in portq.h, which the compiler then demands).
+ * here, plus its member at the end of portq_entry_t (the installed
+ * header is written out by hand; libportq does not compile without it)
+ * and its place in the loaders (docs/architecture.md).
  *
  *   X(member, api, KIND, wire, max, rank, label, what)
  *

@@ -692,6 +692,52 @@ START_TEST(doc_vectors_match)
 		              vectors[i].id, seen[i], path);
 }
 END_TEST
+
+/* A whole file, NUL-terminated. */
+static char *
+doc_read(const char *path)
+{
+	FILE *f = fopen(path, "r");
+	ck_assert_msg(f != NULL, "cannot open %s", path);
+	char *buf = NULL;
+	size_t cap = 0;
+	ck_assert(getdelim(&buf, &cap, '\0', f) > 0);
+	fclose(f);
+	return buf;
+}
+
+/*
+ * Every field of the list (proto/fields.h) is documented: its JSON member
+ * in docs/client.md, and protocol.md's first unknown field type is the
+ * one after the list's last.
+ */
+#define DOC_KEY(m, api, kind, wire, max, rank, label, what) DOC_KEY_##kind(api, wire)
+#define DOC_KEY_TEXT(api, type)  doc_has(client, "\"" #api "\""); last = type;
+#define DOC_KEY_LIST(api, type)  DOC_KEY_TEXT(api, type)
+#define DOC_KEY_ENUM(api, off)   doc_has(client, "\"" #api "\"");
+#define DOC_KEY_FLAG(api, off)   doc_has(client, "\"" #api "\"");
+#define DOC_KEY_PORTS(api, off)  doc_has(client, "\"" #api "_first\"");
+
+static void
+doc_has(const char *doc, const char *what)
+{
+	ck_assert_msg(strstr(doc, what) != NULL, "docs/client.md does not mention %s", what);
+}
+
+START_TEST(doc_fields_match)
+{
+	char *client = doc_read(PORTQ_DOCS_DIR "/client.md");
+	char *protocol = doc_read(PORTQ_DOCS_DIR "/protocol.md");
+	int last = 0;
+	PORTQ_RECORD_FIELDS(DOC_KEY)
+	char unknown[64];
+	snprintf(unknown, sizeof(unknown), "unknown type (0, or %d to 255)", last + 1);
+	ck_assert_msg(strstr(protocol, unknown) != NULL, "docs/protocol.md: no \"%s\"",
+	              unknown);
+	free(client);
+	free(protocol);
+}
+END_TEST
 #endif
 
 /* --- header ---------------------------------------------------------- */
@@ -1928,6 +1974,7 @@ msg_suite(void)
 	tcase_add_test(tc, vector_error_answers);
 #ifdef PORTQ_DOCS_DIR
 	tcase_add_test(tc, doc_vectors_match);
+	tcase_add_test(tc, doc_fields_match);
 #else
 	fprintf(stderr, "test_msg: PORTQ_DOCS_DIR is not defined: skipping the "
 	        "check that docs/protocol.md holds the same test vectors\n");
