@@ -451,11 +451,19 @@ note_words(const char *value)
 }
 
 /*
- * One field's part of the line of its rank, by kind: a labelled field
- * starts the line (an empty one is left out), a field without a label is
- * a note in brackets on the line already started. Returns whether a line
- * is started.
+ * One field's part of the lines of its rank, by kind: a labelled field
+ * starts a line (an empty one is left out; fields of one rank come in
+ * list order), a field without a label is a note in brackets on the line
+ * already started. Each returns whether a line is started.
  */
+static void
+human_line(const char *label, int open)
+{
+	if (open)
+		putchar('\n');
+	printf("    %-13s", label);
+}
+
 static int
 human_text(const char *label, const char *value, int open)
 {
@@ -466,7 +474,7 @@ human_text(const char *label, const char *value, int open)
 	}
 	if (value[0] == '\0')
 		return open;
-	printf("    %-13s", label);
+	human_line(label, open);
 	put_flat(stdout, value);
 	return 1;
 }
@@ -476,7 +484,7 @@ human_list(const char *label, const char *const *list, size_t n, int open)
 {
 	if (label == NULL || n == 0)
 		return open;
-	printf("    %-13s", label);
+	human_line(label, open);
 	for (size_t i = 0; i < n; i++)
 		printf("%s%s", i ? " " : "", list[i]);
 	return 1;
@@ -490,7 +498,8 @@ human_enum(const char *label, const char *value, int open)
 			printf(" (%s)", note_words(value));
 		return open;
 	}
-	printf("    %-13s%s", label, value);
+	human_line(label, open);
+	fputs(value, stdout);
 	return 1;
 }
 
@@ -500,7 +509,8 @@ human_ports(const char *label, int has, unsigned lo, int open)
 	if (label == NULL || !has)
 		return open;
 	const char *cls = class_of(lo);
-	printf("    %-13s%s ports (%s)%s", label, cls, class_span(cls),
+	human_line(label, open);
+	printf("%s ports (%s)%s", cls, class_span(cls),
 	       lo < 1024 ? ", binding needs privileges" : "");
 	return 1;
 }
