@@ -139,16 +139,16 @@ reg_load_date(reg_load_t *ld, reg_text_t date)
 		memcpy(ld->src->date, d, sizeof(d));
 }
 
+/* The TEXT fields (proto/fields.h) of a row, and their names in
+ * messages, in list order. */
+#define ROW_TEXT(m, api, wire, what)  &row->m,
+#define TEXT_WHAT(m, api, wire, what) what,
+
 int
 reg_load_add(reg_load_t *ld, const reg_row_t *row)
 {
-	static const char *const field_names[] = { "service name", "description",
-		"assignee", "contact", "registration date", "modification date",
-		"reference", "notes", "service code", "unauthorized use" };
-	const reg_text_t *const fields[] = { &row->name, &row->description,
-		&row->assignee, &row->contact, &row->registered, &row->modified,
-		&row->reference, &row->notes, &row->service_code,
-		&row->unauthorized };
+	static const char *const field_names[] = { PORTQ_TEXT_FIELDS(TEXT_WHAT) };
+	const reg_text_t *const fields[] = { PORTQ_TEXT_FIELDS(ROW_TEXT) };
 	const size_t n_fields = sizeof(fields) / sizeof(fields[0]);
 
 	/* Reject what the wire could not carry instead of cutting it. */
