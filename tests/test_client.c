@@ -44,6 +44,7 @@
 #define RUNNING_ON_VALGRIND 0
 #endif
 
+#include "check_main.h"
 #include "csv_oracle.h"
 #include "loopback.h"
 #include "msg.h"
@@ -2827,12 +2828,4 @@ client_suite(void)
 	return s;
 }
 
-int
-main(void)
-{
-	SRunner *sr = srunner_create(client_suite());
-	srunner_run_all(sr, CK_NORMAL);
-	int failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
-}
+const check_suite_t check_suite = { .suite = client_suite };

@@ -14,6 +14,7 @@
 #include <string.h>
 #include <strings.h>
 
+#include "check_main.h"
 #include "error.h"
 #include "msg.h"
 #include "reg_testutil.h"
@@ -913,12 +914,4 @@ registry_suite(void)
 	return s;
 }
 
-int
-main(void)
-{
-	SRunner *sr = srunner_create(registry_suite());
-	srunner_run_all(sr, CK_NORMAL);
-	int failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
-}
+const check_suite_t check_suite = { .suite = registry_suite };
