@@ -282,7 +282,7 @@ START_TEST(cache_ttl_settings)
 	portq_client_free(c);
 
 	/* cache-ttl 0 in the file disables it. */
-	char path[] = "/tmp/test_client_ttl.XXXXXX";
+	char path[] = "/tmp/test_cache_ttl.XXXXXX";
 	int fd = mkstemp(path);
 	ck_assert_int_ge(fd, 0);
 	const char text[] = "cache-ttl 0\n";

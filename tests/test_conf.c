@@ -23,7 +23,7 @@
 
 START_TEST(config_file_servers)
 {
-	char path[] = "/tmp/test_client_conf.XXXXXX";
+	char path[] = "/tmp/test_conf_conf.XXXXXX";
 	int fd = mkstemp(path);
 	ck_assert_int_ge(fd, 0);
 	FILE *f = fdopen(fd, "w");
@@ -93,7 +93,7 @@ conf_reaches(counter_t *k, unsigned *port)
 static const char *
 conf_child_run(char *why, size_t len)
 {
-	char dir[] = "/tmp/test_client_etc.XXXXXX";
+	char dir[] = "/tmp/test_conf_etc.XXXXXX";
 	if (mkdtemp(dir) == NULL || unshare(CLONE_NEWNS) < 0 ||
 	    mount("none", "/", "none", MS_REC | MS_PRIVATE, NULL) < 0 ||
 	    mount(dir, "/etc", "none", MS_BIND, NULL) < 0) {

@@ -157,7 +157,7 @@ dns_netns_up(char *why, size_t len, int *dns_out, pthread_t *t)
 		return why;
 	}
 	close(s);
-	char conf[] = "/tmp/test_client_resolv.XXXXXX";
+	char conf[] = "/tmp/test_resolve_resolv.XXXXXX";
 	int fd = mkstemp(conf);
 	const char text[] = "nameserver 127.0.0.1\n";
 	if (fd < 0 || write(fd, text, sizeof(text) - 1) != (ssize_t)sizeof(text) - 1 ||
