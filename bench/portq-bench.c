@@ -253,7 +253,7 @@ load_mix(payloads_t *p, const char *path)
 		}
 		q.transport = m.transport;
 		uint8_t buf[QUERY_MAX];
-		int len = portq_query_encode(buf, sizeof(buf), &h, &q);
+		int len = msg_query_encode(buf, sizeof(buf), &h, &q);
 		if (len < 0 || payloads_add(p, buf, (size_t)len,
 		                            (size_t)len - PORTQ_HEADER_LEN) < 0)
 			rc = -1;

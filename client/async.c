@@ -1,11 +1,11 @@
 /*
- * async.c -- libportq on the caller's libuv loop (see portq_async.h).
+ * async.c -- libportq on the caller's libuv loop (see portq_async.h): the
+ * query engine's event-loop driver.
  *
- * A query is a small state machine over the server addresses, the same
- * walk as client_ask() in libportq.c: each address once per attempt
- * (those that timed out lately skipped, as client_addrs_choose() says), UDP
- * first, TCP when the answer is truncated or the options say so. One
- * probe is one question to one address; it owns one socket handle
+ * What a query asks, where, for how long and what an answer means is the
+ * engine's (engine.h), as for the blocking client (transport.c); this
+ * file moves the bytes and reports each event to the engine. One
+ * probe is one exchange with one address; it owns one socket handle
  * (uv_udp_t or uv_tcp_t) and is freed in that handle's close callback,
  * after libuv has cancelled whatever the handle still had pending. The
  * query's timer is its probe's deadline, and closing it is the query's
@@ -18,20 +18,17 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "cache.h"
 #include "client.h"
+#include "engine.h"
 #include "frame.h"
-#include "health.h"
 #include "msg.h"
 #include "portq_async.h"
 #include "resolve_uv.h"
-#include "result.h"
 #include "transport.h"
 
 #define container_of(ptr, type, member) \
 	((type *)(void *)((char *)(ptr) - offsetof(type, member)))
 
-#define QUERY_MAX      (PORTQ_HEADER_LEN + PORTQ_QUESTION_MIN + PORTQ_TEXT_MAX)
 #define UDP_MAX_STRAYS 256   /* datagrams dropped by one probe: a flood must not spin */
 
 typedef struct query query_t;
@@ -49,7 +46,7 @@ struct portq_async {
 	int resolver_closed;
 	portq_async_close_cb close_cb;
 	void *close_arg;
-	uint8_t scratch[TRANSPORT_BUF_MAX];  /* one datagram or cached answer at a time */
+	uint8_t scratch[CLIENT_BUF_MAX];  /* one datagram or cached answer at a time */
 };
 
 struct query {
@@ -57,21 +54,13 @@ struct query {
 	query_t *prev, *next;
 	uv_timer_t timer;           /* the probe's deadline */
 	int open;                   /* the timer and probes not yet closed */
-	int started;                /* probing began (addresses known) */
+	int resolving;              /* waits for the addresses */
 	int done;
-	uint8_t opcode;
 	portq_question_t q;
-	uint8_t key[CACHE_KEY_MAX];
-	size_t klen;                /* 0: not cached (INFO) */
-	int attempt;
-	size_t server;
-	unsigned char ask[CLIENT_MAX_ADDRS];   /* the addresses it asks (health.h) */
-	unsigned char seen[CLIENT_MAX_ADDRS];  /* what it learnt of them (client.h) */
-	int failure;                /* what to report if no server answers */
+	engine_t e;                 /* decides; e.error is the callback's text */
 	probe_t *probe;             /* in flight, or NULL */
 	int status;
 	portq_result_t *result;
-	char error[CLIENT_ERROR_MAX];
 	portq_async_cb cb;
 	void *arg;
 };
@@ -90,14 +79,13 @@ struct probe {
 	uv_udp_send_t send;
 	uv_connect_t connect;
 	uv_write_t write;
-	uint8_t out[PORTQ_FRAME_PREFIX + QUERY_MAX];   /* prefix, then the query */
+	uint8_t out[PORTQ_FRAME_PREFIX + ENGINE_QUERY_MAX];   /* prefix, then the query */
 	size_t qlen;
-	uint8_t *tbuf;              /* TCP reassembly, TRANSPORT_BUF_MAX */
+	uint8_t *tbuf;              /* TCP reassembly, CLIENT_BUF_MAX */
 	size_t have;
 };
 
-static void query_end(query_t *q, int status, portq_result_t *result);
-static void probe_start(query_t *q, int tcp);
+static void query_step(query_t *q, engine_next_t next);
 
 /* ---- the handle's end -------------------------------------------------- */
 
@@ -108,7 +96,7 @@ async_maybe_closed(portq_async_t *a)
 		return;
 	if (a->close_cb != NULL)
 		a->close_cb(a, a->close_arg);    /* closing: nothing it calls acts */
-	portq_client_free(a->c);
+	client_free(a->c);
 	free(a);
 }
 
@@ -134,7 +122,7 @@ query_maybe_deliver(query_t *q)
 		a->queries = q->next;
 	if (q->next != NULL)
 		q->next->prev = q->prev;
-	q->cb(q->status, q->result, q->status == PORTQ_OK ? "" : q->error, q->arg);
+	q->cb(q->status, q->result, q->status == PORTQ_OK ? "" : q->e.error, q->arg);
 	free(q);
 	async_maybe_closed(a);
 }
@@ -167,27 +155,13 @@ probe_close(probe_t *p)
 	uv_close(&p->h.handle, probe_closed);
 }
 
+/* The engine's verdict is in: close what the query holds; the callback follows. */
 static void
-query_error(query_t *q, const char *fmt, const char *label, const char *detail)
+query_end(query_t *q)
 {
-	char text[256];
-	snprintf(text, sizeof(text), fmt, label, detail);
-	client_error_add(q->error, sizeof(q->error), text);
-}
-
-/* The query is over: close what it holds; the callback follows. */
-static void
-query_end(query_t *q, int status, portq_result_t *result)
-{
-	if (q->done) {
-		portq_result_free(result);
-		return;
-	}
 	q->done = 1;
-	if (q->started)
-		client_addrs_report(q->a->c, q->seen);
-	q->status = status;
-	q->result = status == PORTQ_OK ? result : NULL;
+	q->status = q->e.status;
+	q->result = q->e.status == PORTQ_OK ? q->e.result : NULL;
 	if (q->probe != NULL)
 		probe_close(q->probe);
 	uv_timer_stop(&q->timer);
@@ -195,32 +169,6 @@ query_end(query_t *q, int status, portq_result_t *result)
 }
 
 /* ---- what a probe brought ----------------------------------------------- */
-
-/* The next address, or the next attempt, or the end. */
-static void
-query_next(query_t *q, int rc)
-{
-	portq_client_t *c = q->a->c;
-	if (rc == PORTQ_ENOMEM || rc == PORTQ_EINVAL) {
-		query_end(q, rc, NULL);
-		return;
-	}
-	if (rc != PORTQ_ETIMEDOUT)
-		q->failure = rc;    /* timeouts only when nothing else went wrong */
-	do {
-		if (++q->server == c->n_addrs) {
-			q->server = 0;
-			q->attempt++;
-		}
-	} while (!q->ask[q->server]);    /* query_start() saw one asked at least */
-	if (q->attempt < c->conf.attempts) {
-		probe_start(q, c->tcp);
-		return;
-	}
-	if (c->resolve_error[0] != '\0')
-		client_error_add(q->error, sizeof(q->error), c->resolve_error);
-	query_end(q, q->failure, NULL);
-}
 
 /*
  * A probe's outcome: rc PORTQ_OK with the answer msg[0..len) (matched to
@@ -234,46 +182,16 @@ probe_end(probe_t *p, int rc, const uint8_t *msg, size_t len, const char *fmt,
 	if (p->finished)
 		return;
 	query_t *q = p->q;
-	int tcp = p->tcp;
-	resolve_addr_t addr = p->addr;
 	uv_timer_stop(&q->timer);
 	probe_close(p);
-	/* Whatever it said, it is up; a timeout counts when the query ends. */
-	client_addr_note(q->a->c, q->seen, q->server, rc, rc >= 0);
+	long long now = (long long)uv_now(q->a->loop);
 	if (rc < 0) {
-		query_error(q, fmt, addr.label, detail);
-		query_next(q, rc);
+		char text[256];
+		snprintf(text, sizeof(text), fmt, p->addr.label, detail);
+		query_step(q, engine_fail(&q->e, rc, text, now));
 		return;
 	}
-	portq_header_t h;
-	wire_t w = wire_reader(msg, len);
-	if (portq_header_read(&w, &h) != PORTQ_OK) {
-		query_next(q, PORTQ_EMALFORMED);     /* matched: cannot happen */
-		return;
-	}
-	if (!tcp && (h.flags & PORTQ_FLAG_TC)) {
-		probe_start(q, 1);                   /* the same server, over TCP */
-		return;
-	}
-	if (h.rcode != PORTQ_RC_OK && h.rcode != PORTQ_RC_NOTFOUND) {
-		query_error(q, "%s: server answered %s", addr.label, portq_rcode_name(h.rcode));
-		query_next(q, h.rcode == PORTQ_RC_MALFORMED ? PORTQ_EMALFORMED : PORTQ_EIO);
-		return;
-	}
-	portq_result_t *r;
-	size_t used = 0;
-	rc = result_decode(msg, len, addr.label, tcp, &r, &used);
-	if (rc == PORTQ_OK) {
-		portq_client_t *c = q->a->c;
-		/* Without UDP padding: it adds nothing to a cached answer. */
-		cache_put(c->scope, q->key, q->klen, r->serial, msg, used, addr.label, tcp,
-		          c->cache_ttl > 0);
-		query_end(q, PORTQ_OK, r);
-		return;
-	}
-	if (rc != PORTQ_ENOMEM)
-		query_error(q, "%s: malformed answer%s", addr.label, "");
-	query_next(q, rc);
+	query_step(q, engine_reply(&q->e, msg, len, now));
 }
 
 static void
@@ -314,8 +232,7 @@ udp_read(uv_udp_t *h, ssize_t nread, const uv_buf_t *buf, const struct sockaddr 
 		memcpy(&ss, from, from->sa_family == AF_INET6 ? sizeof(struct sockaddr_in6)
 		                                              : sizeof(struct sockaddr_in));
 	if ((flags & UV_UDP_PARTIAL) || from == NULL || !transport_same_addr(&ss, &p->addr.ss) ||
-	    !transport_matches(p->out + PORTQ_FRAME_PREFIX, p->qlen, (const uint8_t *)buf->base,
-	                       (size_t)nread)) {
+	    !engine_reply_match(&p->q->e, (const uint8_t *)buf->base, (size_t)nread)) {
 		if (++p->strays >= UDP_MAX_STRAYS)
 			probe_end(p, PORTQ_ETIMEDOUT, NULL, 0, "%s: %s",
 			          "no matching answer among 256 datagrams");
@@ -364,12 +281,12 @@ tcp_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
 	(void)suggested;
 	probe_t *p = h->data;
 	if (p->tbuf == NULL)
-		p->tbuf = malloc(TRANSPORT_BUF_MAX);
+		p->tbuf = malloc(CLIENT_BUF_MAX);
 	if (p->tbuf == NULL) {
 		*buf = uv_buf_init(NULL, 0);      /* the read callback gets UV_ENOBUFS */
 		return;
 	}
-	*buf = uv_buf_init((char *)p->tbuf + p->have, (unsigned)(TRANSPORT_BUF_MAX - p->have));
+	*buf = uv_buf_init((char *)p->tbuf + p->have, (unsigned)(CLIENT_BUF_MAX - p->have));
 }
 
 static void
@@ -397,7 +314,7 @@ tcp_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
 	if (used < 0)
 		probe_end(p, PORTQ_EMALFORMED, NULL, 0, "%s: bad tcp frame: %s",
 		          portq_strerror(used));
-	else if (!transport_matches(p->out + PORTQ_FRAME_PREFIX, p->qlen, msg, mlen))
+	else if (!engine_reply_match(&p->q->e, msg, mlen))
 		probe_end(p, PORTQ_EMALFORMED, NULL, 0, "%s: %s",
 		          "tcp answer does not match the query");
 	else
@@ -455,37 +372,29 @@ tcp_begin(probe_t *p, const char **why)
 
 /* ---- probes --------------------------------------------------------------- */
 
-/* Ask the query's current server, over TCP if `tcp`. */
+/* The exchange the engine asks for: its query to its address. */
 static void
-probe_start(query_t *q, int tcp)
+probe_start(query_t *q)
 {
-	portq_client_t *c = q->a->c;
-	const resolve_addr_t *addr = &c->addrs[q->server];
+	engine_t *e = &q->e;
+	const resolve_addr_t *addr = &q->a->c->addrs[e->addr];
 	probe_t *p = calloc(1, sizeof(*p));
 	if (p == NULL) {
-		query_end(q, PORTQ_ENOMEM, NULL);
+		query_step(q, engine_cancel(e, PORTQ_ENOMEM, NULL));
 		return;
 	}
 	p->q = q;
 	p->addr = *addr;
-	p->tcp = tcp;
-	portq_header_t h;
-	memset(&h, 0, sizeof(h));
-	h.opcode = q->opcode;
-	h.id = transport_new_id();    /* fresh per probe: a late answer is ignored */
-	int qlen = portq_query_encode(p->out + PORTQ_FRAME_PREFIX, QUERY_MAX, &h, &q->q);
-	if (qlen < 0) {
-		free(p);
-		query_end(q, qlen, NULL);
-		return;
-	}
-	p->qlen = (size_t)qlen;
+	p->tcp = e->tcp;
+	memcpy(p->out + PORTQ_FRAME_PREFIX, e->query, e->qlen);
+	p->qlen = e->qlen;
 	const char *why = NULL;
-	int rc = tcp ? tcp_begin(p, &why) : udp_begin(p, &why);
+	int rc = p->tcp ? tcp_begin(p, &why) : udp_begin(p, &why);
 	if (rc < 0) {
-		query_error(q, "%s: %s", addr->label, why);
+		char text[256];
+		snprintf(text, sizeof(text), "%s: %s", addr->label, why);
 		free(p);
-		query_next(q, PORTQ_EIO);
+		query_step(q, engine_fail(e, PORTQ_EIO, text, (long long)uv_now(q->a->loop)));
 		return;
 	}
 	q->probe = p;
@@ -493,25 +402,18 @@ probe_start(query_t *q, int tcp)
 		probe_end(p, PORTQ_EIO, NULL, 0, "%s: %s", why);
 		return;
 	}
-	uv_timer_start(&q->timer, on_timeout, (uint64_t)c->conf.timeout_ms, 0);
+	uv_timer_start(&q->timer, on_timeout, (uint64_t)e->wait_ms, 0);
 }
 
 static void
-query_start(query_t *q)
+query_step(query_t *q, engine_next_t next)
 {
-	q->started = 1;
-	q->attempt = 0;
-	q->server = 0;
-	q->failure = PORTQ_ETIMEDOUT;
-	memset(q->seen, CLIENT_ADDR_UNTRIED, sizeof(q->seen));
-	portq_client_t *c = q->a->c;
-	if (client_addrs_choose(c, q->ask, q->error, sizeof(q->error)) == 0) {
-		query_end(q, PORTQ_ETIMEDOUT, NULL);   /* every one held down */
+	if (q->done)
 		return;
-	}
-	while (!q->ask[q->server])
-		q->server++;
-	probe_start(q, c->tcp);
+	if (next == ENGINE_SEND)
+		probe_start(q);
+	else if (next == ENGINE_DONE)
+		query_end(q);
 }
 
 /* ---- server addresses ------------------------------------------------------ */
@@ -520,17 +422,12 @@ query_start(query_t *q)
 static void
 resolved(portq_async_t *a, int rc)
 {
-	portq_client_t *c = a->c;
 	a->resolve = rc == PORTQ_OK ? RESOLVE_DONE : RESOLVE_NONE;  /* none: next query retries */
 	for (query_t *q = a->queries; q != NULL; q = q->next) {
-		if (q->started || q->done)
+		if (!q->resolving || q->done)
 			continue;
-		if (rc == PORTQ_OK) {
-			query_start(q);
-		} else {
-			client_error_add(q->error, sizeof(q->error), c->resolve_error);
-			query_end(q, rc, NULL);
-		}
+		q->resolving = 0;
+		query_step(q, engine_resolved(&q->e, rc, (long long)uv_now(a->loop)));
 	}
 }
 
@@ -571,7 +468,7 @@ query_new(portq_async_t *a, uint8_t opcode, const char *proto, portq_async_cb cb
 		return NULL;
 	}
 	q->a = a;
-	q->opcode = opcode;
+	q->e.opcode = opcode;       /* engine_init() at query_submit() */
 	q->q.transport = (uint8_t)tp;
 	q->cb = cb;
 	q->arg = arg;
@@ -583,9 +480,7 @@ static int
 query_submit(query_t *q)
 {
 	portq_async_t *a = q->a;
-	portq_client_t *c = a->c;
-	/* INFO describes the server as it is now: never from the cache. */
-	q->klen = q->opcode == PORTQ_OP_INFO ? 0 : cache_key(q->key, q->opcode, &q->q);
+	engine_init(&q->e, q->e.opcode, &q->q, 0);
 	uv_timer_init(a->loop, &q->timer);
 	q->open = 1;
 	q->next = a->queries;
@@ -593,20 +488,15 @@ query_submit(query_t *q)
 		a->queries->prev = q;
 	a->queries = q;
 
-	char label[RESOLVE_LABEL_MAX];
-	size_t len;
-	int tcp;
-	portq_result_t *r;
-	if (q->klen > 0 && c->cache_ttl > 0 &&
-	    cache_get(c->scope, q->key, q->klen, c->cache_ttl, a->scratch, sizeof(a->scratch),
-	              &len, label, &tcp) &&
-	    result_decode(a->scratch, len, label, tcp, &r, NULL) == PORTQ_OK) {
-		r->cached = 1;
-		query_end(q, PORTQ_OK, r);     /* the callback comes from the loop */
+	engine_next_t next = engine_begin(&q->e, a->c, (long long)uv_now(a->loop), a->scratch,
+	                                  sizeof(a->scratch));
+	if (next != ENGINE_RESOLVE) {
+		query_step(q, next);       /* from the cache: the callback comes from the loop */
 		return PORTQ_OK;
 	}
+	q->resolving = 1;
 	if (a->resolve == RESOLVE_DONE)
-		query_start(q);
+		resolved(a, PORTQ_OK);
 	else if (a->resolve == RESOLVE_NONE)
 		resolve_begin(a);
 	return PORTQ_OK;
@@ -723,10 +613,8 @@ portq_async_close(portq_async_t *a, portq_async_close_cb close_cb, void *arg)
 	a->close_cb = close_cb;
 	a->close_arg = arg;
 	for (query_t *q = a->queries; q != NULL; q = q->next) {
-		if (q->done)
-			continue;
-		client_error_add(q->error, sizeof(q->error), "cancelled");
-		query_end(q, PORTQ_EIO, NULL);
+		if (!q->done)
+			query_step(q, engine_cancel(&q->e, PORTQ_EIO, "cancelled"));
 	}
 	resolve_uv_close(&a->resolver, resolver_closed);
 }

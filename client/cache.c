@@ -327,44 +327,31 @@ fresh_find(const char *scope, const uint8_t *key, size_t klen, int ttl_s, long l
 	return e;
 }
 
-int
-cache_get(const char *scope, const uint8_t *key, size_t klen, int ttl_s,
-          uint8_t *msg, size_t cap, size_t *len, char label[RESOLVE_LABEL_MAX],
-          int *tcp)
+cache_found_t
+cache_get(const char *scope, const uint8_t *key, size_t klen, int ttl_s, long long now_ms,
+          cache_view_fn fn, void *ctx, cache_msg_t *m)
 {
 	if (ttl_s <= 0 || klen == 0)
-		return 0;
-	int hit = 0;
-	pthread_mutex_lock(&lock);
-	entry_t *e = fresh_find(scope, key, klen, ttl_s, cache_now_ms());
-	if (e != NULL && e->len <= cap) {
-		memcpy(msg, e->cold, e->len);
-		*len = e->len;
-		memcpy(label, entry_label(e), e->label_size);
-		*tcp = e->tcp;
-		use_touch(e);
-		hit = 1;
-	}
-	pthread_mutex_unlock(&lock);
-	return hit;
-}
-
-int
-cache_view_get(const char *scope, const uint8_t *key, size_t klen, int ttl_s,
-               long long now_ms, cache_view_fn fn, void *ctx)
-{
-	if (ttl_s <= 0 || klen == 0)
-		return 0;
-	int hit = 0;
+		return CACHE_MISS;
+	cache_found_t found = CACHE_MISS;
 	pthread_mutex_lock(&lock);
 	entry_t *e = fresh_find(scope, key, klen, ttl_s, now_ms);
-	if (e != NULL && e->vlen > 0) {
+	if (e != NULL && fn != NULL && e->vlen > 0) {
 		fn(ctx, entry_view(e), e->vlen);
-		use_touch(e);
-		hit = 1;
+		found = CACHE_VIEW;
+	} else if (e != NULL && m == NULL) {
+		found = CACHE_MESSAGE;
+	} else if (e != NULL && e->len <= m->cap) {
+		memcpy(m->msg, e->cold, e->len);
+		m->len = e->len;
+		memcpy(m->label, entry_label(e), e->label_size);
+		m->tcp = e->tcp;
+		found = CACHE_MESSAGE;
 	}
+	if (found != CACHE_MISS)
+		use_touch(e);
 	pthread_mutex_unlock(&lock);
-	return hit;
+	return found;
 }
 
 static void
@@ -414,8 +401,11 @@ cache_view_attach(const char *scope, const uint8_t *key, size_t klen, uint32_t s
 
 void
 cache_put(const char *scope, const uint8_t *key, size_t klen, uint32_t serial,
-          const uint8_t *msg, size_t len, const char *label, int tcp, int keep)
+          const uint8_t *msg, size_t len, const char *label, int tcp, int keep,
+          const uint8_t *view, size_t vlen)
 {
+	if (vlen > CACHE_MAX_BYTES)
+		vlen = 0;                 /* no view rather than no answer */
 	pthread_mutex_lock(&lock);
 	int s = scope_find(scope, keep);
 	if (s >= 0) {
@@ -433,7 +423,7 @@ cache_put(const char *scope, const uint8_t *key, size_t klen, uint32_t serial,
 	if (n_entries == CACHE_MAX_ENTRIES)
 		evict_one();          /* room in the slot table */
 	size_t label_size = strnlen(label, RESOLVE_LABEL_MAX - 1) + 1;
-	entry_t *e = malloc(sizeof(*e) + klen);
+	entry_t *e = malloc(sizeof(*e) + klen + vlen);
 	uint8_t *cold = malloc(len + label_size);
 	if (e == NULL || cold == NULL) {
 		free(e);
@@ -447,10 +437,12 @@ cache_put(const char *scope, const uint8_t *key, size_t klen, uint32_t serial,
 	e->klen = (uint16_t)klen;
 	e->len = (uint32_t)len;
 	e->serial = serial;
-	e->vlen = 0;
+	e->vlen = (uint32_t)vlen;
 	e->label_size = (uint16_t)label_size;
 	e->born_ms = cache_now_ms();
 	memcpy(e->data, key, klen);
+	if (vlen > 0)
+		memcpy(entry_view(e), view, vlen);
 	memcpy(e->cold, msg, len);
 	memcpy(entry_label(e), label, label_size - 1);
 	entry_label(e)[label_size - 1] = '\0';
@@ -458,7 +450,7 @@ cache_put(const char *scope, const uint8_t *key, size_t klen, uint32_t serial,
 	buckets[h & (CACHE_BUCKETS - 1)] = e;
 	slot_take(e);
 	n_entries++;
-	n_bytes += len;
+	n_bytes += len + vlen;
 	bounds_keep();
 out:
 	pthread_mutex_unlock(&lock);

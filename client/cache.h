@@ -41,24 +41,6 @@
 size_t cache_key(uint8_t *key, uint8_t opcode, const portq_question_t *q);
 
 /*
- * Look up an answer no older than ttl_s seconds. On a hit, copy the
- * message into msg[0..cap) (*len its length), the answering server into
- * label and whether it came over TCP into *tcp, and return 1; else 0.
- */
-int cache_get(const char *scope, const uint8_t *key, size_t klen, int ttl_s,
-              uint8_t *msg, size_t cap, size_t *len, char label[RESOLVE_LABEL_MAX],
-              int *tcp);
-
-/*
- * Note an answer from the network: first drop the scope's entries if
- * their serial is not `serial`, then keep msg[0..len) under the key
- * (replacing an older answer) unless `keep` is 0. Memory running out
- * only means the answer is not kept.
- */
-void cache_put(const char *scope, const uint8_t *key, size_t klen, uint32_t serial,
-               const uint8_t *msg, size_t len, const char *label, int tcp, int keep);
-
-/*
  * A hit on a view: called under the cache's lock with the view's bytes;
  * it must copy what it needs and nothing else (no cache call, no
  * blocking).
@@ -71,15 +53,44 @@ typedef void (*cache_view_fn)(void *ctx, const uint8_t *view, size_t len);
  */
 long long cache_now_ms(void);
 
+/* Where a hit's message goes (cache_get), and what came with it. */
+typedef struct {
+	uint8_t *msg;               /* in: room for the message, cap bytes */
+	size_t cap;
+	size_t len;                 /* out: the message's length */
+	char label[RESOLVE_LABEL_MAX];   /* out: the server that sent it */
+	int tcp;                    /* out: whether it came over TCP */
+} cache_msg_t;
+
+/* What cache_get() found. */
+typedef enum {
+	CACHE_MISS = 0,             /* no answer younger than the TTL */
+	CACHE_VIEW,                 /* its view, given to fn */
+	CACHE_MESSAGE               /* the message, copied into m (if m) */
+} cache_found_t;
+
 /*
- * Look up the view of an answer no older than ttl_s seconds at `now_ms`
- * (a cache_now_ms() reading the caller just made, and may use for its own
- * checks). On a hit, call fn(ctx, view, len) and return 1. Return 0 when
- * there is no such entry, it is too old, or it has no view yet. Allocates
- * nothing and makes no system call.
+ * One look, under one lock, for the answer to `key` no older than ttl_s
+ * seconds at `now_ms` (a cache_now_ms() reading the caller just made, and
+ * may use for its own checks). If it has a view and fn is not NULL:
+ * fn(ctx, view, len), CACHE_VIEW. Else CACHE_MESSAGE, with the message
+ * copied into *m when m is not NULL (the caller without a buffer then
+ * knows to ask again with one). Allocates nothing and makes no system
+ * call.
  */
-int cache_view_get(const char *scope, const uint8_t *key, size_t klen, int ttl_s,
-                   long long now_ms, cache_view_fn fn, void *ctx);
+cache_found_t cache_get(const char *scope, const uint8_t *key, size_t klen, int ttl_s,
+                        long long now_ms, cache_view_fn fn, void *ctx, cache_msg_t *m);
+
+/*
+ * Note an answer from the network, under one lock: first drop the
+ * scope's entries if their serial is not `serial`, then keep msg[0..len)
+ * under the key (replacing an older answer), with view[0..vlen) beside it
+ * when vlen > 0, unless `keep` is 0. Memory running out only means the
+ * answer is not kept.
+ */
+void cache_put(const char *scope, const uint8_t *key, size_t klen, uint32_t serial,
+               const uint8_t *msg, size_t len, const char *label, int tcp, int keep,
+               const uint8_t *view, size_t vlen);
 
 /*
  * Attach view[0..len) to the kept answer to `key` if that answer carries

@@ -1,6 +1,8 @@
 /*
- * client.h -- the inside of a portq_client_t, shared by libportq.c (the
- * handle and its queries) and servent.c (the libc-style lookups).
+ * client.h -- the handle core (handle.c): the inside of a portq_client_t,
+ * its set-up from a configuration, its server addresses and kept UDP
+ * socket. libportq.c's entry points, the default client (default.c), the
+ * query engine (engine.h) and its drivers (transport.c, async.c) share it.
  */
 #ifndef PORTQ_CLIENT_CLIENT_H
 #define PORTQ_CLIENT_CLIENT_H
@@ -11,10 +13,11 @@
 #include "msg.h"
 #include "portq.h"
 #include "resolve.h"
-#include "transport.h"
 
 #define CLIENT_MAX_ADDRS  16    /* addresses of every server, resolved */
 #define CLIENT_ERROR_MAX  512
+/* Large enough for any message plus its TCP length prefix. */
+#define CLIENT_BUF_MAX    (65535 + 2)
 /* "HOST:PORT,..." of every configured server: the cache's scope. */
 #define CLIENT_SCOPE_MAX  (CONF_MAX_SERVERS * (CONF_HOST_MAX + 9))
 
@@ -45,13 +48,13 @@ struct portq_client {
 	unsigned udp_uses;          /* queries it carried */
 	unsigned udp_uses_max;      /* then it is replaced; 1: closed after
 	                               each query, nothing kept */
-	unsigned udp_forks;         /* fork_generation() when it was opened */
+	unsigned udp_forks;         /* client_forks() when it was opened */
 	dev_t udp_dev;              /* what it is (fstat), so that a descriptor */
 	ino_t udp_ino;              /* the program closed and reused is left alone */
 	char resolve_error[CLIENT_ERROR_MAX];
 	char error[CLIENT_ERROR_MAX];
-	uint8_t buf[TRANSPORT_BUF_MAX];   /* one answer at a time; last, and
-	                                     not cleared by client_init() */
+	uint8_t buf[CLIENT_BUF_MAX];   /* one answer at a time; last, and
+	                                  not cleared by client_init() */
 };
 
 /* Fill in what conf leaves unset: 127.0.0.1:5380, portq.h's timeout and
@@ -78,45 +81,39 @@ void client_init(portq_client_t *c, const conf_t *conf, int tcp, int cache_ttl);
 /* Close what c holds open (its kept UDP socket); c stays usable. */
 void client_close(portq_client_t *c);
 
-/*
- * Answer one question from the cache or the servers (see client_ask() in
- * libportq.c): PORTQ_OK with *out, or an error with c->error set.
- * `budget_ms` > 0 bounds the whole wait (resolving host names included)
- * however many servers and attempts there are; 0: timeout x attempts x
- * addresses. Addresses held down (health.h) are not asked; when none is
- * left, PORTQ_ETIMEDOUT at once.
- */
-int client_ask(portq_client_t *c, portq_question_t *q, uint8_t opcode, int budget_ms,
-               portq_result_t **out);
+/* Close what c holds and free it; NULL is ignored. */
+void client_free(portq_client_t *c);
 
 /*
- * Which of c's addresses a query asks: ask[i] = 1 for those not held down
- * after a timeout (health.h), including the one probe of an address whose
- * hold ended; the others are named in err[0..errlen), in case no address
- * answers. Returns how many are asked; 0: fail at once, PORTQ_ETIMEDOUT.
- * Used by the blocking and the libuv query alike.
+ * Whether c's kept UDP socket (c->udp_fd >= 0) still is that socket. A
+ * program may close descriptors it did not open (a daemon closing
+ * everything, say) and open something else under the same number: that
+ * is not ours to write a query into, nor to close.
  */
-size_t client_addrs_choose(const portq_client_t *c, unsigned char *ask, char *err,
-                           size_t errlen);
+int client_udp_ours(const portq_client_t *c);
 
 /*
- * What one query learnt of each address, in seen[0..n_addrs) (all
- * CLIENT_ADDR_UNTRIED when it starts): client_addr_note() after each try
- * of address i, client_addrs_report() once when the query ends, however
- * it ends. An address is held down (health_timeout) only when every try
- * the query made of it timed out, and once per query whatever the
- * attempts: a datagram lost on the first try neither makes the others
- * skip the address meanwhile nor doubles its hold. An answer clears a
- * hold at once (health_answer).
+ * Make c->addrs current: the addresses of every server, resolved at most
+ * once per resolve_max_age_ms. `deadline` (CLOCK_MONOTONIC ms; 0: none)
+ * bounds the lookups of host names. A resolution that found nothing is
+ * not tried again for HEALTH_HOLD_MIN_MS: a silent DNS server costs one
+ * wait, not one per query. On failure c->resolve_error says why.
  */
-enum {
-	CLIENT_ADDR_UNTRIED = 0,
-	CLIENT_ADDR_SILENT,         /* every try so far timed out */
-	CLIENT_ADDR_NOT_SILENT      /* it answered, refused or failed otherwise */
-};
-void client_addr_note(const portq_client_t *c, unsigned char *seen, size_t i, int rc,
-                      int answered);
-void client_addrs_report(const portq_client_t *c, const unsigned char *seen);
+int client_resolve(portq_client_t *c, long long deadline);
+
+/* portq_cache_set_ttl(): the process's TTL, -1 for unset. */
+void client_ttl_set(int seconds);
+
+/*
+ * Forks this process has seen: a counter that the child of every fork()
+ * (not vfork(), not posix_spawn(), which exec at once) finds one higher
+ * than its parent left it (client_fork_child(), from fork.c's handler).
+ * A handle compares it with the value its kept socket was opened under,
+ * so that it never writes into or reads from a socket it shares with its
+ * parent. Never decreases; no system call.
+ */
+unsigned client_forks(void);
+void client_fork_child(void);
 
 /*
  * Append "; text" to dst[0..cap) unless dst says it already: each

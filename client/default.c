@@ -135,7 +135,7 @@ thread_end(void *arg)
 	if (t->next != NULL)
 		t->next->prev = t->prev;
 	pthread_mutex_unlock(&lock);
-	portq_client_free(t->c);
+	client_free(t->c);
 	free(t->env);
 	free(t);
 }
@@ -298,7 +298,7 @@ default_fork_child(void)
 	while (t != NULL) {
 		default_thread_t *next = t->next;
 		if (t != mine) {
-			portq_client_free(t->c);
+			client_free(t->c);
 			free(t->env);
 			free(t);
 		}

@@ -29,19 +29,11 @@
  * (dlclose of the NSS module).
  */
 #include <pthread.h>
-#include <stdatomic.h>
 
 #include "cache.h"
+#include "client.h"
 #include "default.h"
 #include "fork.h"
-
-static atomic_uint generation;
-
-unsigned
-fork_generation(void)
-{
-	return atomic_load_explicit(&generation, memory_order_relaxed);
-}
 
 static void
 fork_prepare(void)
@@ -60,7 +52,7 @@ fork_parent(void)
 static void
 fork_child(void)
 {
-	atomic_fetch_add_explicit(&generation, 1, memory_order_relaxed);
+	client_fork_child();          /* kept sockets are the parent's too */
 	cache_fork_child();
 	default_fork_child();
 }

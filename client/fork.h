@@ -13,13 +13,9 @@
 #ifndef PORTQ_CLIENT_FORK_H
 #define PORTQ_CLIENT_FORK_H
 
-/*
- * Forks this process has seen: a counter that the child of every fork()
- * (not vfork(), not posix_spawn(), which exec at once) finds one higher
- * than its parent left it. A handle compares it with the value its kept
- * socket was opened under, so that it never writes into or reads from a
- * socket it shares with its parent. Never decreases; no system call.
- */
-unsigned fork_generation(void);
+/* The handlers are registered when the library is loaded (fork.c); they
+ * call down into the cache, the default client and the handle core, and
+ * nothing calls them. A handle's kept socket knows a fork by
+ * client_forks() (client.h). */
 
 #endif /* PORTQ_CLIENT_FORK_H */

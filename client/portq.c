@@ -15,6 +15,7 @@
 #include <string.h>
 #include <strings.h>
 
+#include "fields.h"
 #include "portq.h"
 #include "utf8.h"
 
@@ -368,16 +369,6 @@ put_flat(FILE *f, const char *s)
 }
 
 static void
-put_field(const char *label, const char *value)
-{
-	if (value == NULL || value[0] == '\0')
-		return;
-	printf("    %-13s", label);
-	put_flat(stdout, value);
-	putchar('\n');
-}
-
-static void
 put_ports(const portq_entry_t *e)
 {
 	if (!e->has_port)
@@ -394,23 +385,33 @@ str_eq(const char *a, const char *b)
 	return strcmp(a, b) == 0;
 }
 
-/* Records that differ only in protocol are shown as one block. */
+static int
+list_eq(const char *const *a, size_t na, const char *const *b, size_t nb)
+{
+	if (na != nb)
+		return 0;
+	for (size_t i = 0; i < na; i++)
+		if (!str_eq(a[i], b[i]))
+			return 0;
+	return 1;
+}
+
+/*
+ * Records that differ only in protocol are shown as one block: every
+ * field of the list (proto/fields.h) but the protocol must be the same.
+ */
+#define SAME(m, api, kind, wire, max, rank, label, what) && SAME_##kind(api)
+#define SAME_TEXT(api)  str_eq(a->api, b->api)
+#define SAME_LIST(api)  list_eq(a->api, a->n_##api, b->api, b->n_##api)
+#define SAME_ENUM(api)  (&a->api == &a->protocol || str_eq(a->api, b->api))
+#define SAME_PORTS(api) (a->has_##api == b->has_##api && a->api##_lo == b->api##_lo && \
+                         a->api##_hi == b->api##_hi)
+#define SAME_FLAG(api)  a->api == b->api
+
 static int
 same_but_protocol(const portq_entry_t *a, const portq_entry_t *b)
 {
-	if (a->n_aliases != b->n_aliases)
-		return 0;
-	for (size_t i = 0; i < a->n_aliases; i++)
-		if (!str_eq(a->aliases[i], b->aliases[i]))
-			return 0;
-	return str_eq(a->name, b->name) && str_eq(a->status, b->status) &&
-	       str_eq(a->origin, b->origin) && a->has_port == b->has_port &&
-	       a->port_lo == b->port_lo && a->port_hi == b->port_hi &&
-	       str_eq(a->description, b->description) && str_eq(a->assignee, b->assignee) &&
-	       str_eq(a->contact, b->contact) && str_eq(a->registered, b->registered) &&
-	       str_eq(a->modified, b->modified) && str_eq(a->reference, b->reference) &&
-	       str_eq(a->notes, b->notes) && str_eq(a->service_code, b->service_code) &&
-	       str_eq(a->unauthorized, b->unauthorized);
+	return 1 PORTQ_RECORD_FIELDS(SAME);
 }
 
 static const char *
@@ -441,40 +442,123 @@ group_protocols(const portq_entry_t *const *list, size_t n, size_t i,
 	}
 }
 
+/* How a note spells an enum value: where the record comes from. */
+static const char *
+note_words(const char *value)
+{
+	return strcmp(value, "iana") == 0 ? "IANA registry" :
+	       strcmp(value, "services") == 0 ? "services file" : "local assignment";
+}
+
+/*
+ * One field's part of the lines of its rank, by kind: a labelled field
+ * starts a line (an empty one is left out; fields of one rank come in
+ * list order), a field without a label is a note in brackets on the line
+ * already started. Each returns whether a line is started.
+ */
+static void
+human_line(const char *label, int open)
+{
+	if (open)
+		putchar('\n');
+	printf("    %-13s", label);
+}
+
+static int
+human_text(const char *label, const char *value, int open)
+{
+	if (label == NULL) {
+		if (open && value[0])
+			printf(" (%s)", value);
+		return open;
+	}
+	if (value[0] == '\0')
+		return open;
+	human_line(label, open);
+	put_flat(stdout, value);
+	return 1;
+}
+
+static int
+human_list(const char *label, const char *const *list, size_t n, int open)
+{
+	if (label == NULL || n == 0)
+		return open;
+	human_line(label, open);
+	for (size_t i = 0; i < n; i++)
+		printf("%s%s", i ? " " : "", list[i]);
+	return 1;
+}
+
+static int
+human_enum(const char *label, const char *value, int open)
+{
+	if (label == NULL) {
+		if (open)
+			printf(" (%s)", note_words(value));
+		return open;
+	}
+	human_line(label, open);
+	fputs(value, stdout);
+	return 1;
+}
+
+static int
+human_ports(const char *label, int has, unsigned lo, int open)
+{
+	if (label == NULL || !has)
+		return open;
+	const char *cls = class_of(lo);
+	human_line(label, open);
+	printf("%s ports (%s)%s", cls, class_span(cls),
+	       lo < 1024 ? ", binding needs privileges" : "");
+	return 1;
+}
+
+#define HUMAN(m, api, kind, wire, max, rank_, label, what) \
+	if ((rank_) == rank)                               \
+		open = HUMAN_##kind(api, label);
+#define HUMAN_TEXT(api, label)  human_text(label, e->api, open)
+#define HUMAN_LIST(api, label)  human_list(label, e->api, e->n_##api, open)
+#define HUMAN_ENUM(api, label)  human_enum(label, e->api, open)
+#define HUMAN_PORTS(api, label) human_ports(label, e->has_##api, e->api##_lo, open)
+#define HUMAN_FLAG(api, label)  open
+
+/* The head line (name, ports, protocols), then a line per rank (fields.h). */
 static void
 print_entry_block(const portq_entry_t *e, const char *protocols)
 {
 	printf("  %s  ", e->name[0] ? e->name : "(no name)");
 	put_ports(e);
 	printf("  %s\n", protocols);
-	put_field("description", e->description);
-	if (e->n_aliases > 0) {
-		printf("    %-13s", "aliases");
-		for (size_t i = 0; i < e->n_aliases; i++)
-			printf("%s%s", i ? " " : "", e->aliases[i]);
-		putchar('\n');
+	for (int rank = 1; rank <= PORTQ_FIELD_RANK_MAX; rank++) {
+		int open = 0;
+		PORTQ_RECORD_FIELDS(HUMAN)
+		if (open)
+			putchar('\n');
 	}
-	printf("    %-13s%s (%s)\n", "status", e->status,
-	       strcmp(e->origin, "iana") == 0 ? "IANA registry" :
-	       strcmp(e->origin, "services") == 0 ? "services file" : "local assignment");
-	if (e->has_port) {
-		const char *cls = class_of(e->port_lo);
-		printf("    %-13s%s ports (%s)%s\n", "range", cls, class_span(cls),
-		       e->port_lo < 1024 ? ", binding needs privileges" : "");
-	}
-	put_field("reference", e->reference);
-	put_field("assignee", e->assignee);
-	put_field("contact", e->contact);
-	put_field("registered", e->registered);
-	put_field("modified", e->modified);
-	put_field("service code", e->service_code);
-	put_field("unauthorized", e->unauthorized);
-	put_field("notes", e->notes);
 }
 
-/* Print the records of an answer as blocks, protocols grouped. */
+/* Called once for each group of records that differ only in protocol. */
+typedef void group_fn(const portq_entry_t *e, const char *protocols, void *ctx);
+
+/* The groups of list[0..n) in order of first appearance; done[] all 0. */
 static void
-print_entry_blocks(const answer_t *a, int skip_unassigned)
+for_each_group(const portq_entry_t *const *list, size_t n, unsigned char *done,
+               group_fn *fn, void *ctx)
+{
+	for (size_t i = 0; i < n; i++) {
+		if (done[i])
+			continue;
+		char protocols[128];
+		group_protocols(list, n, i, done, protocols, sizeof(protocols));
+		fn(list[i], protocols, ctx);
+	}
+}
+
+/* The groups of every answer record of every page. */
+static void
+answer_groups(const answer_t *a, group_fn *fn, void *ctx)
 {
 	size_t n = entry_count(a), k = 0;
 	const portq_entry_t **list = malloc((n ? n : 1) * sizeof(*list));
@@ -487,19 +571,45 @@ print_entry_blocks(const answer_t *a, int skip_unassigned)
 	}
 	FOR_EACH_ENTRY(a, e)
 		list[k++] = e;
-	for (size_t i = 0; i < n; i++) {
-		if (done[i])
-			continue;
-		char protocols[128];
-		group_protocols(list, n, i, done, protocols, sizeof(protocols));
-		/* An "Unassigned" row only restates the free block shown above. */
-		if (skip_unassigned && strcmp(list[i]->status, "unassigned") == 0)
-			continue;
-		putchar('\n');
-		print_entry_block(list[i], protocols);
-	}
+	for_each_group(list, n, done, fn, ctx);
 	free(list);
 	free(done);
+}
+
+static void
+entry_block(const portq_entry_t *e, const char *protocols, void *skip_unassigned)
+{
+	/* An "Unassigned" row only restates the free block shown above. */
+	if (*(const int *)skip_unassigned && strcmp(e->status, "unassigned") == 0)
+		return;
+	putchar('\n');
+	print_entry_block(e, protocols);
+}
+
+/* Print the records of an answer as blocks, protocols grouped. */
+static void
+print_entry_blocks(const answer_t *a, int skip_unassigned)
+{
+	answer_groups(a, entry_block, &skip_unassigned);
+}
+
+typedef struct {
+	unsigned port;
+	int first;
+} neighbour_t;
+
+static void
+neighbour_line(const portq_entry_t *e, const char *protocols, void *ctx)
+{
+	neighbour_t *nb = ctx;
+	if (!nb->first)
+		printf("\n  %-13s%u", "", nb->port);
+	nb->first = 0;
+	printf(" %s (%s)", e->name[0] ? e->name : "(no name)", protocols);
+	if (e->description[0] && strcasecmp(e->description, e->name)) {
+		printf(": ");
+		put_flat(stdout, e->description);
+	}
 }
 
 /* "287 k-block (tcp, udp): K-BLOCK", one line per service at that port. */
@@ -513,21 +623,8 @@ print_neighbour(const char *label, unsigned port, const portq_entry_t *list, siz
 	for (size_t i = 0; i < n; i++)
 		at[i] = &list[i];
 	printf("  %-13s%u", label, port);
-	int first = 1;
-	for (size_t i = 0; i < n; i++) {
-		if (done[i])
-			continue;
-		char protocols[128];
-		group_protocols(at, n, i, done, protocols, sizeof(protocols));
-		if (!first)
-			printf("\n  %-13s%u", "", port);
-		first = 0;
-		printf(" %s (%s)", at[i]->name[0] ? at[i]->name : "(no name)", protocols);
-		if (at[i]->description[0] && strcasecmp(at[i]->description, at[i]->name)) {
-			printf(": ");
-			put_flat(stdout, at[i]->description);
-		}
-	}
+	neighbour_t nb = { port, 1 };
+	for_each_group(at, n, done, neighbour_line, &nb);
 	putchar('\n');
 }
 
@@ -553,38 +650,26 @@ print_port(const query_t *q, const answer_t *a)
 }
 
 static void
+table_line(const portq_entry_t *e, const char *protocols, void *ctx)
+{
+	(void)ctx;
+	char ports[16];
+	if (!e->has_port)
+		snprintf(ports, sizeof(ports), "-");
+	else if (e->port_lo == e->port_hi)
+		snprintf(ports, sizeof(ports), "%u", e->port_lo);
+	else
+		snprintf(ports, sizeof(ports), "%u-%u", e->port_lo, e->port_hi);
+	printf("%-11s %-15s %-13s %-13s ", ports, e->name[0] ? e->name : "-",
+	       protocols, e->status);
+	put_flat(stdout, e->description);
+	putchar('\n');
+}
+
+static void
 print_table(const answer_t *a)
 {
-	size_t n = entry_count(a), k = 0;
-	const portq_entry_t **list = malloc((n ? n : 1) * sizeof(*list));
-	unsigned char *done = calloc(n ? n : 1, 1);
-	if (list == NULL || done == NULL) {
-		free(list);
-		free(done);
-		fprintf(stderr, "portq: out of memory\n");
-		return;
-	}
-	FOR_EACH_ENTRY(a, e)
-		list[k++] = e;
-	for (size_t i = 0; i < n; i++) {
-		if (done[i])
-			continue;
-		char protocols[128], ports[16];
-		group_protocols(list, n, i, done, protocols, sizeof(protocols));
-		const portq_entry_t *e = list[i];
-		if (!e->has_port)
-			snprintf(ports, sizeof(ports), "-");
-		else if (e->port_lo == e->port_hi)
-			snprintf(ports, sizeof(ports), "%u", e->port_lo);
-		else
-			snprintf(ports, sizeof(ports), "%u-%u", e->port_lo, e->port_hi);
-		printf("%-11s %-15s %-13s %-13s ", ports, e->name[0] ? e->name : "-",
-		       protocols, e->status);
-		put_flat(stdout, e->description);
-		putchar('\n');
-	}
-	free(list);
-	free(done);
+	answer_groups(a, table_line, NULL);
 }
 
 static void
@@ -675,49 +760,46 @@ json_str(const char *s)
 
 /* A string member, or null when the registry gives no value. */
 static void
-json_opt(const char *key, const char *value, int comma)
+json_opt(const char *key, const char *value)
 {
 	printf("\"%s\":", key);
 	if (value[0] == '\0')
 		fputs("null", stdout);
 	else
 		json_str(value);
-	if (comma)
-		putchar(',');
 }
+
+/* Each field as a JSON member, by kind, in list order (proto/fields.h). */
+#define JSON(m, api, kind, wire, max, rank, label, what) \
+	fputs(sep, stdout);                              \
+	sep = ",";                                       \
+	JSON_##kind(api);
+#define JSON_TEXT(api) json_opt(#api, e->api)
+#define JSON_LIST(api)                                                        \
+	fputs("\"" #api "\":[", stdout);                                      \
+	for (size_t i = 0; i < e->n_##api; i++) {                             \
+		if (i)                                                        \
+			putchar(',');                                         \
+		json_str(e->api[i]);                                          \
+	}                                                                     \
+	putchar(']')
+#define JSON_ENUM(api) printf("\"" #api "\":\"%s\"", e->api)
+#define JSON_FLAG(api) printf("\"" #api "\":%s", e->api ? "true" : "false")
+#define JSON_PORTS(api)                                                       \
+	if (e->has_##api)                                                     \
+		printf("\"" #api "_first\":%u,\"" #api "_last\":%u,\"range_class\":\"%s\"," \
+		       "\"privileged\":%s", e->api##_lo, e->api##_hi,           \
+		       class_of(e->api##_lo), e->api##_lo < 1024 ? "true" : "false"); \
+	else                                                                  \
+		fputs("\"" #api "_first\":null,\"" #api "_last\":null,"           \
+		      "\"range_class\":null,\"privileged\":null", stdout)
 
 static void
 json_entry(const portq_entry_t *e)
 {
-	fputs("{\"name\":", stdout);
-	if (e->name[0])
-		json_str(e->name);
-	else
-		fputs("null", stdout);
-	fputs(",\"aliases\":[", stdout);
-	for (size_t i = 0; i < e->n_aliases; i++) {
-		if (i)
-			putchar(',');
-		json_str(e->aliases[i]);
-	}
-	printf("],\"protocol\":\"%s\",\"status\":\"%s\",\"assigned\":%s,\"origin\":\"%s\",",
-	       e->protocol, e->status, e->assigned ? "true" : "false", e->origin);
-	if (e->has_port)
-		printf("\"port_first\":%u,\"port_last\":%u,\"range_class\":\"%s\","
-		       "\"privileged\":%s,", e->port_lo, e->port_hi, class_of(e->port_lo),
-		       e->port_lo < 1024 ? "true" : "false");
-	else
-		fputs("\"port_first\":null,\"port_last\":null,\"range_class\":null,"
-		      "\"privileged\":null,", stdout);
-	json_opt("description", e->description, 1);
-	json_opt("assignee", e->assignee, 1);
-	json_opt("contact", e->contact, 1);
-	json_opt("registered", e->registered, 1);
-	json_opt("modified", e->modified, 1);
-	json_opt("reference", e->reference, 1);
-	json_opt("notes", e->notes, 1);
-	json_opt("service_code", e->service_code, 1);
-	json_opt("unauthorized", e->unauthorized, 0);
+	const char *sep = "";
+	putchar('{');
+	PORTQ_RECORD_FIELDS(JSON)
 	putchar('}');
 }
 

@@ -48,36 +48,34 @@ str_ok(portq_str_t s)
 	return s.len == 0 || memchr(s.ptr, 0, s.len) == NULL;
 }
 
+/* Each field of the wire record into the entry, by kind (proto/fields.h). */
+#define FILL(m, api, kind, wire, max, rank, label, what) FILL_##kind(m, api)
+#define FILL_TEXT(m, api)                                                     \
+	if (!str_ok(r->m) || (e->api = pool_str(p, r->m)) == NULL)            \
+		return PORTQ_EMALFORMED;
+#define FILL_LIST(m, api) {                                                   \
+		const char **list = pool_take(p, ((size_t)r->n_##m + 1) * sizeof(char *), \
+		                              alignof(char *));               \
+		if (list == NULL)                                             \
+			return PORTQ_EMALFORMED;                               \
+		for (unsigned i = 0; i < r->n_##m; i++)                       \
+			if (!str_ok(r->m[i]) || (list[i] = pool_str(p, r->m[i])) == NULL) \
+				return PORTQ_EMALFORMED;                       \
+		list[r->n_##m] = NULL;                                        \
+		e->api = list;                                                \
+		e->n_##api = r->n_##m;                                        \
+	}
+#define FILL_ENUM(m, api) e->api = portq_##m##_name(r->m);
+#define FILL_PORTS(m, api)                                                    \
+	e->has_##api = (r->rflags & PORTQ_RF_HAS_PORT) != 0;                  \
+	e->api##_lo = e->has_##api ? r->m##_lo : 0;                           \
+	e->api##_hi = e->has_##api ? r->m##_hi : 0;
+#define FILL_FLAG(m, api) e->api = portq_record_##m(r);
+
 static int
 entry_fill(pool_t *p, const portq_record_t *r, portq_entry_t *e)
 {
-	const portq_str_t *fields[] = { &r->name, &r->description, &r->assignee,
-		&r->contact, &r->registered, &r->modified, &r->reference, &r->notes,
-		&r->service_code, &r->unauthorized };
-	const char **dest[] = { &e->name, &e->description, &e->assignee,
-		&e->contact, &e->registered, &e->modified, &e->reference, &e->notes,
-		&e->service_code, &e->unauthorized };
-	for (size_t i = 0; i < sizeof(fields) / sizeof(fields[0]); i++) {
-		if (!str_ok(*fields[i]) || (*dest[i] = pool_str(p, *fields[i])) == NULL)
-			return PORTQ_EMALFORMED;
-	}
-	const char **aliases = pool_take(p, ((size_t)r->n_aliases + 1) * sizeof(char *),
-	                                 alignof(char *));
-	if (aliases == NULL)
-		return PORTQ_EMALFORMED;
-	for (unsigned i = 0; i < r->n_aliases; i++)
-		if (!str_ok(r->aliases[i]) || (aliases[i] = pool_str(p, r->aliases[i])) == NULL)
-			return PORTQ_EMALFORMED;
-	aliases[r->n_aliases] = NULL;
-	e->aliases = aliases;
-	e->n_aliases = r->n_aliases;
-	e->protocol = portq_transport_name(r->transport);
-	e->status = portq_status_name(r->status);
-	e->assigned = r->status == PORTQ_ST_ASSIGNED || r->status == PORTQ_ST_LOCAL;
-	e->origin = portq_origin_name(r->origin);
-	e->has_port = (r->rflags & PORTQ_RF_HAS_PORT) != 0;
-	e->port_lo = e->has_port ? r->port_lo : 0;
-	e->port_hi = e->has_port ? r->port_hi : 0;
+	PORTQ_RECORD_FIELDS(FILL)
 	return PORTQ_OK;
 }
 
@@ -110,25 +108,30 @@ info_read(wire_t *w, pool_t *p, size_t n, portq_info_t *out)
 	return PORTQ_OK;
 }
 
+/* Whether two entries hold the same in every field (proto/fields.h). */
+#define SAME(m, api, kind, wire, max, rank, label, what) && SAME_##kind(api)
+#define SAME_TEXT(api)  strcmp(a->api, b->api) == 0
+#define SAME_LIST(api)  list_same(a->api, a->n_##api, b->api, b->n_##api)
+#define SAME_ENUM(api)  strcmp(a->api, b->api) == 0
+#define SAME_PORTS(api) a->has_##api == b->has_##api && a->api##_lo == b->api##_lo && \
+                        a->api##_hi == b->api##_hi
+#define SAME_FLAG(api)  a->api == b->api
+
+static int
+list_same(const char *const *a, size_t na, const char *const *b, size_t nb)
+{
+	if (na != nb)
+		return 0;
+	for (size_t i = 0; i < na; i++)
+		if (strcmp(a[i], b[i]) != 0)
+			return 0;
+	return 1;
+}
+
 static int
 entry_same(const portq_entry_t *a, const portq_entry_t *b)
 {
-	if (a->n_aliases != b->n_aliases || a->has_port != b->has_port ||
-	    a->port_lo != b->port_lo || a->port_hi != b->port_hi ||
-	    strcmp(a->protocol, b->protocol) != 0 || strcmp(a->status, b->status) != 0 ||
-	    strcmp(a->origin, b->origin) != 0)
-		return 0;
-	for (size_t i = 0; i < a->n_aliases; i++)
-		if (strcmp(a->aliases[i], b->aliases[i]) != 0)
-			return 0;
-	return strcmp(a->name, b->name) == 0 &&
-	       strcmp(a->description, b->description) == 0 &&
-	       strcmp(a->assignee, b->assignee) == 0 && strcmp(a->contact, b->contact) == 0 &&
-	       strcmp(a->registered, b->registered) == 0 &&
-	       strcmp(a->modified, b->modified) == 0 &&
-	       strcmp(a->reference, b->reference) == 0 && strcmp(a->notes, b->notes) == 0 &&
-	       strcmp(a->service_code, b->service_code) == 0 &&
-	       strcmp(a->unauthorized, b->unauthorized) == 0;
+	return 1 PORTQ_RECORD_FIELDS(SAME);
 }
 
 /*
@@ -180,8 +183,20 @@ result_decode(const uint8_t *msg, size_t len, const char *server, int tcp,
 {
 	wire_t w = wire_reader(msg, len);
 	portq_header_t h;
+	if (portq_header_read(&w, &h) != PORTQ_OK)
+		return PORTQ_EMALFORMED;
+	return result_decode_reply(&h, msg, len, server, tcp, out, used);
+}
+
+int
+result_decode_reply(const portq_header_t *hp, const uint8_t *msg, size_t len,
+                    const char *server, int tcp, portq_result_t **out, size_t *used)
+{
+	const portq_header_t h = *hp;
+	wire_t w = wire_reader(msg, len);
+	wire_skip(&w, PORTQ_HEADER_LEN);     /* read already: the question follows */
 	portq_question_t q;
-	if (portq_header_read(&w, &h) != PORTQ_OK || portq_question_read(&w, &q) != PORTQ_OK)
+	if (portq_question_read(&w, &q) != PORTQ_OK)
 		return PORTQ_EMALFORMED;
 	if (h.rcode != PORTQ_RC_OK && h.rcode != PORTQ_RC_NOTFOUND)
 		return PORTQ_EMALFORMED;

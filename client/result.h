@@ -22,4 +22,9 @@
 int result_decode(const uint8_t *msg, size_t len, const char *server, int tcp,
                   portq_result_t **out, size_t *used);
 
+/* The same for a message whose header the caller has read already, into
+ * *h (the engine, matching the answer to its query): not read again. */
+int result_decode_reply(const portq_header_t *h, const uint8_t *msg, size_t len,
+                        const char *server, int tcp, portq_result_t **out, size_t *used);
+
 #endif /* PORTQ_CLIENT_RESULT_H */

@@ -5,8 +5,9 @@
  * A lookup runs on the process's default client (default.h) and asks the
  * cache for the servent its answer gives, kept beside the answer as a
  * "view": a hit is one locked copy into the caller's buffer, with no
- * allocation and no system call. A miss asks the servers through the
- * thread's handle, makes the view from the answer and attaches it.
+ * allocation and no system call. A miss runs the query engine (engine.h)
+ * on the thread's handle, with the cache key already made; the view is
+ * made from the answer, and the cache takes the two together.
  */
 #include <arpa/inet.h>
 #include <errno.h>
@@ -18,7 +19,9 @@
 #include "cache.h"
 #include "client.h"
 #include "default.h"
+#include "engine.h"
 #include "msg.h"
+#include "transport.h"
 
 /* Room for a name, 32 aliases and their pointers; more is ERANGE. */
 #define SERVENT_TLS_BUF 8192
@@ -163,6 +166,28 @@ view_make(const portq_result_t *r, int port_host, int tp, uint8_t **out, size_t 
 	return PORTQ_OK;
 }
 
+/* The engine's view hook (engine.h): the view of a lookup's answer, kept
+ * here for the lookup and given to the cache. */
+typedef struct {
+	int port_host;
+	int tp;
+	uint8_t *view;
+	size_t len;
+	int rc;                     /* view_make()'s; PORTQ_EIO: not called */
+} view_t;
+
+static int
+view_of(void *ctx, const portq_result_t *r, const uint8_t **view, size_t *len)
+{
+	view_t *v = ctx;
+	free(v->view);
+	v->view = NULL;
+	v->rc = view_make(r, v->port_host, v->tp, &v->view, &v->len);
+	*view = v->view;
+	*len = v->rc == PORTQ_OK ? v->len : 0;
+	return v->rc;
+}
+
 /* Run one lookup: port >= 0 asks PORT, else NAME. */
 static int
 servent_lookup(int port_host, const char *name, const char *proto,
@@ -195,36 +220,41 @@ servent_lookup(int port_host, const char *name, const char *proto,
 	q.text_len = (uint8_t)name_len;
 	memcpy(q.text, port_host >= 0 ? "" : name, name_len + 1);
 	uint8_t opcode = port_host >= 0 ? PORTQ_OP_PORT : PORTQ_OP_NAME;
-	uint8_t key[CACHE_KEY_MAX];
-	size_t klen = cache_key(key, opcode, &q);
+	/* The engine's key serves the cache's look here and its own below;
+	 * a short budget of its own: this runs inside any process through the
+	 * NSS module, and a getaddrinfo() makes several lookups. */
+	engine_t e;
+	engine_init(&e, opcode, &q, 0);
 	fill_t f = { se, buf, buflen, 0, 0 };
 	int ttl = default_ttl(t);
-	if (ttl > 0 && cache_view_get(default_scope(t), key, klen, ttl, now, view_fill, &f)) {
+	cache_found_t found = ttl > 0 ? cache_get(default_scope(t), e.key, e.klen, ttl, now,
+	                                          view_fill, &f, NULL)
+	                              : CACHE_MISS;
+	if (found == CACHE_VIEW) {
 		if (f.found)
 			*result = se;
 		return f.err;
 	}
 
-	/* Not in the cache, or kept by a handle without a view yet. */
+	/* Not in the cache, or kept by a handle without a view yet: the
+	 * engine asks the servers (or the cache for that answer), and the
+	 * view of what it gets goes into the cache with it. */
 	portq_client_t *c;
-	portq_result_t *r = NULL;
-	/* A short budget of its own: this runs inside any process through
-	 * the NSS module, and a getaddrinfo() makes several lookups. */
-	if ((rc = default_client(t, &c)) < 0 ||
-	    (rc = client_ask(c, &q, opcode, c->conf.lookup_budget_ms, &r)) < 0)
+	if ((rc = default_client(t, &c)) < 0)
 		return errno_of(rc);
-	uint8_t *view;
-	size_t vlen;
-	rc = view_make(r, port_host, tp, &view, &vlen);
-	if (rc == PORTQ_OK) {
-		view_fill(&f, view, vlen);
-		if (ttl > 0)
-			cache_view_attach(c->scope, key, klen, r->serial, view, vlen);
-		free(view);
-	}
-	portq_result_free(r);
-	if (rc < 0)
+	view_t v = { port_host, tp, NULL, 0, PORTQ_EIO };
+	e.budget_ms = c->conf.lookup_budget_ms;
+	e.cache_checked = found == CACHE_MISS;
+	e.view = view_of;
+	e.view_ctx = &v;
+	if ((rc = transport_run(c, &e)) < 0)
 		return errno_of(rc);
+	portq_result_free(e.result);
+	if (v.rc == PORTQ_OK)
+		view_fill(&f, v.view, v.len);
+	free(v.view);
+	if (v.rc < 0)
+		return errno_of(v.rc);
 	if (f.found)
 		*result = se;
 	return f.err;

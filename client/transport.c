@@ -1,19 +1,22 @@
 /*
- * transport.c -- one query, one server, UDP or TCP (see transport.h).
+ * transport.c -- the query engine's blocking driver (see transport.h).
  *
  * Blocking calls with poll() and a monotonic deadline: the library has no
  * event loop of its own and none of its caller's, and a lookup must not
- * outlive its timeout whatever the network does.
+ * outlive its timeout whatever the network does. What to send where, how
+ * long to wait and what an answer means is the engine's (engine.h): this
+ * file only moves the bytes, one exchange at a time, and reports each.
  */
 #include <errno.h>
 #include <poll.h>
 #include <stdio.h>
 #include <string.h>
-#include <sys/random.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
+#include "engine.h"
 #include "error.h"
 #include "frame.h"
 #include "msg.h"
@@ -47,49 +50,6 @@ wait_fd(int fd, short events, long long deadline)
 	}
 }
 
-/*
- * IDs come from getrandom() 32 at a time, into a buffer of the thread's: a
- * system call per query cost more than the client's own work on a round
- * trip. A child after fork() may repeat its parent's next few IDs; that is
- * harmless, as its socket, and so its source port, is its own (a handle's
- * kept socket is replaced in a child: fork.h).
- */
-static _Thread_local uint16_t id_pool[32];
-static _Thread_local unsigned id_left;
-
-uint16_t
-transport_new_id(void)
-{
-	if (id_left == 0 &&
-	    getrandom(id_pool, sizeof(id_pool), GRND_NONBLOCK) == (ssize_t)sizeof(id_pool))
-		id_left = sizeof(id_pool) / sizeof(id_pool[0]);
-	if (id_left > 0)
-		return id_pool[--id_left];
-	/* No entropy yet (early boot): the ID is a match key, not a secret. */
-	struct timespec ts;
-	clock_gettime(CLOCK_REALTIME, &ts);
-	return (uint16_t)(ts.tv_nsec ^ (ts.tv_nsec >> 16) ^ getpid());
-}
-
-int
-transport_matches(const uint8_t *query, size_t qlen, const uint8_t *msg, size_t len)
-{
-	portq_header_t qh, rh;
-	wire_t q = wire_reader(query, qlen);
-	wire_t r = wire_reader(msg, len);
-	if (portq_header_read(&q, &qh) != PORTQ_OK || portq_header_read(&r, &rh) != PORTQ_OK)
-		return 0;
-	if (!(rh.flags & PORTQ_FLAG_QR) || rh.id != qh.id || rh.opcode != qh.opcode)
-		return 0;
-	if (rh.rcode == PORTQ_RC_MALFORMED)
-		return 1;           /* the header alone, no question echoed */
-	/* The echoed question must be ours byte for byte (as DNS checks). */
-	size_t n = wire_left(&q);
-	const uint8_t *mine = wire_read_span(&q, n);
-	const uint8_t *echo = wire_read_span(&r, n);
-	return mine != NULL && echo != NULL && memcmp(mine, echo, n) == 0;
-}
-
 int
 transport_same_addr(const struct sockaddr_storage *a, const struct sockaddr_storage *b)
 {
@@ -105,10 +65,24 @@ transport_same_addr(const struct sockaddr_storage *a, const struct sockaddr_stor
 	       memcmp(&x->sin6_addr, &y->sin6_addr, sizeof(x->sin6_addr)) == 0;
 }
 
-int
-transport_udp(const resolve_addr_t *a, int *sock, const uint8_t *query, size_t qlen,
-              int timeout_ms, uint8_t *buf, size_t buflen, size_t *rlen,
-              char *err, size_t errlen)
+/*
+ * Send e's query over UDP and wait at most timeout_ms for its answer: a
+ * datagram from the same address and port that the engine matches to the
+ * query. Anything else is dropped and the wait goes on. The answer is
+ * copied into buf (buflen >= CLIENT_BUF_MAX); *rlen is its length.
+ * Returns PORTQ_OK, PORTQ_ETIMEDOUT, or PORTQ_EIO (the port is closed:
+ * ICMP port unreachable; or a socket error) with err set.
+ *
+ * *sock is a socket this function connected to `a` before, kept by the
+ * caller between queries, or -1 to open one. It is left open in *sock
+ * after an answer and closed (*sock = -1) after any failure or timeout,
+ * so that a late answer or a late ICMP error of a failed exchange never
+ * meets the next query; answers on a kept socket are checked as strictly
+ * as on a new one.
+ */
+static int
+udp_exchange(const resolve_addr_t *a, int *sock, engine_t *e, int timeout_ms,
+             uint8_t *buf, size_t buflen, size_t *rlen, char *err, size_t errlen)
 {
 	long long deadline = now_ms() + timeout_ms;
 	int fd = *sock;
@@ -130,7 +104,7 @@ transport_udp(const resolve_addr_t *a, int *sock, const uint8_t *query, size_t q
 			goto out;
 		}
 	}
-	if (send(fd, query, qlen, 0) != (ssize_t)qlen) {
+	if (send(fd, e->query, e->qlen, 0) != (ssize_t)e->qlen) {
 		snprintf(err, errlen, "%s: %s", a->label,
 		         errno == ECONNREFUSED ? "connection refused (no server on that port)"
 		                               : strerror(errno));
@@ -159,7 +133,7 @@ transport_udp(const resolve_addr_t *a, int *sock, const uint8_t *query, size_t q
 			goto out;
 		}
 		if ((size_t)n > buflen || !transport_same_addr(&from, &a->ss) ||
-		    !transport_matches(query, qlen, buf, (size_t)n)) {
+		    !engine_reply_match(e, buf, (size_t)n)) {
 			strays++;
 			continue;
 		}
@@ -208,14 +182,21 @@ tcp_connect(const resolve_addr_t *a, long long deadline, char *err, size_t errle
 	return fd;
 }
 
-int
-transport_tcp(const resolve_addr_t *a, const uint8_t *query, size_t qlen,
-              int timeout_ms, uint8_t *buf, size_t buflen, size_t *rlen,
-              char *err, size_t errlen)
+/*
+ * The same over TCP: connect, send one framed query, read one framed
+ * answer, close. An answer that does not match the query is a failure
+ * here (PORTQ_EMALFORMED): TCP answers arrive in order. On success the
+ * message starts at buf (the prefix is removed).
+ */
+static int
+tcp_exchange(const resolve_addr_t *a, engine_t *e, int timeout_ms, uint8_t *buf,
+             size_t buflen, size_t *rlen, char *err, size_t errlen)
 {
+	const uint8_t *query = e->query;
+	size_t qlen = e->qlen;
 	long long deadline = now_ms() + timeout_ms;
 	uint8_t out[PORTQ_FRAME_PREFIX + 512];
-	if (qlen > sizeof(out) - PORTQ_FRAME_PREFIX || buflen < TRANSPORT_BUF_MAX)
+	if (qlen > sizeof(out) - PORTQ_FRAME_PREFIX || buflen < CLIENT_BUF_MAX)
 		return PORTQ_EINVAL;
 	int fd = tcp_connect(a, deadline, err, errlen);
 	if (fd < 0)
@@ -247,7 +228,7 @@ transport_tcp(const resolve_addr_t *a, const uint8_t *query, size_t qlen,
 		size_t mlen;
 		int used = portq_frame_next(buf, have, PORTQ_MSG_MAX, &msg, &mlen);
 		if (used > 0) {
-			if (!transport_matches(query, qlen, msg, mlen)) {
+			if (!engine_reply_match(e, msg, mlen)) {
 				snprintf(err, errlen, "%s: tcp answer does not match the query",
 				         a->label);
 				rc = PORTQ_EMALFORMED;
@@ -283,4 +264,74 @@ transport_tcp(const resolve_addr_t *a, const uint8_t *query, size_t qlen,
 		snprintf(err, errlen, "%s: tcp: timed out", a->label);
 	close(fd);
 	return rc;
+}
+
+/*
+ * One UDP exchange with address a, on the handle's kept socket when it is
+ * connected to a, was opened in this process (not inherited over fork)
+ * and has not carried udp_uses_max queries yet; else on a new one, kept
+ * in its place unless udp_uses_max is 1.
+ */
+static int
+udp_ask(portq_client_t *c, const resolve_addr_t *a, engine_t *e, size_t *len, char *err,
+        size_t errlen)
+{
+	size_t which = (size_t)(a - c->addrs);
+	unsigned f = client_forks();
+	if (c->udp_fd >= 0 && !client_udp_ours(c))
+		c->udp_fd = -1;                  /* gone: forget it, close nothing */
+	if (c->udp_fd >= 0 && (c->udp_addr != which || c->udp_forks != f ||
+	                       c->udp_uses >= c->udp_uses_max))
+		client_close(c);
+	if (c->udp_fd < 0) {
+		c->udp_addr = which;
+		c->udp_forks = f;
+		c->udp_uses = 0;
+	}
+	c->udp_uses++;
+	int rc = udp_exchange(a, &c->udp_fd, e, e->wait_ms, c->buf, sizeof(c->buf), len, err,
+	                      errlen);
+	if (c->udp_fd < 0)
+		return rc;
+	if (c->udp_uses >= c->udp_uses_max) {
+		/* Spent: closed now rather than at the next query, so that no
+		 * descriptor stays open in the program meanwhile. It was ours
+		 * when this call began, and only this call used it since. */
+		close(c->udp_fd);
+		c->udp_fd = -1;
+		return rc;
+	}
+	struct stat st;
+	if (c->udp_uses == 1) {
+		if (fstat(c->udp_fd, &st) == 0) {
+			c->udp_dev = st.st_dev;
+			c->udp_ino = st.st_ino;
+		} else {
+			close(c->udp_fd);            /* cannot tell it later: do not keep it */
+			c->udp_fd = -1;
+		}
+	}
+	return rc;
+}
+
+int
+transport_run(portq_client_t *c, engine_t *e)
+{
+	engine_next_t next = engine_begin(e, c, now_ms(), c->buf, sizeof(c->buf));
+	if (next == ENGINE_RESOLVE) {
+		int rc = client_resolve(c, e->deadline);
+		next = engine_resolved(e, rc, now_ms());
+	}
+	while (next == ENGINE_SEND) {
+		const resolve_addr_t *a = &c->addrs[e->addr];
+		char err[256] = "";
+		size_t len = 0;
+		int rc = e->tcp ? tcp_exchange(a, e, e->wait_ms, c->buf, sizeof(c->buf), &len, err,
+		                               sizeof(err))
+		                : udp_ask(c, a, e, &len, err, sizeof(err));
+		next = rc == PORTQ_OK ? engine_reply(e, c->buf, len, now_ms())
+		                      : engine_fail(e, rc, err, now_ms());
+	}
+	memcpy(c->error, e->error, strlen(e->error) + 1);
+	return e->status;
 }

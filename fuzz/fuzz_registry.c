@@ -59,9 +59,9 @@ check_loaded(const reg_builder_t *b, size_t size)
 		    e->line == 0 || e->line > size + 1 || e->seq != i ||
 		    strcmp(e->source, "fuzz") != 0)
 			abort();
-		const char *fields[] = { e->name, e->description, e->assignee,
-			e->contact, e->registered, e->modified, e->reference, e->notes,
-			e->service_code, e->unauthorized };
+#define ENTRY_TEXT(m, api, wire, what) e->m,
+		const char *fields[] = { PORTQ_TEXT_FIELDS(ENTRY_TEXT) };
+#undef ENTRY_TEXT
 		for (size_t k = 0; k < sizeof(fields) / sizeof(fields[0]); k++)
 			check_text(fields[k]);
 		for (unsigned k = 0; k < e->n_aliases; k++)

@@ -3,7 +3,7 @@
  */
 #include "error.h"
 
-const char *
+PORTQ_EXPORT const char *
 portq_strerror(int err)
 {
 	switch (err) {

@@ -30,7 +30,20 @@ typedef enum {
 #undef PORTQ_ERROR_ENUM
 } portq_error_t;
 
+/*
+ * Exported from libportq (built with -fvisibility=hidden), so the one
+ * copy in the portq_proto archive is the library's API as well; portq.h
+ * spells the same macro for the rest of the API.
+ */
+#ifndef PORTQ_EXPORT
+#if defined(__GNUC__)
+#define PORTQ_EXPORT __attribute__((visibility("default")))
+#else
+#define PORTQ_EXPORT
+#endif
+#endif
+
 /* A static, human-readable text for an error code; never NULL. */
-const char *portq_strerror(int err);
+PORTQ_EXPORT const char *portq_strerror(int err);
 
 #endif /* PORTQ_ERROR_H */

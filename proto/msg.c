@@ -161,7 +161,26 @@ portq_context_read(wire_t *w, portq_context_t *c)
  *   +-------+-------+-------+-------+
  *   |    PORT_HI    | fields ...    |   field: TYPE(1) LEN(2) VALUE(LEN)
  *   +-------+-------+---------------+
+ *
+ * Both directions expand the field list (fields.h): ENUM and PORTS fields
+ * sit at their offset in the fixed part, TEXT and LIST fields are the
+ * TLV fields, in list order.
  */
+#define RECORD_FIXED (PORTQ_RECORD_MIN - 2)    /* the fixed part after RDLENGTH */
+
+/* A cursor on one field of a record's fixed part. */
+static wire_t
+fixed_writer(uint8_t *fixed, size_t off)
+{
+	return wire_writer(fixed + off, RECORD_FIXED - off);
+}
+
+static wire_t
+fixed_reader(const uint8_t *fixed, size_t off)
+{
+	return wire_reader(fixed + off, RECORD_FIXED - off);
+}
+
 static void
 field_write(wire_t *w, uint8_t type, portq_str_t s)
 {
@@ -172,52 +191,83 @@ field_write(wire_t *w, uint8_t type, portq_str_t s)
 	wire_write_bytes(w, s.ptr, s.len);
 }
 
+#define FIXED_WRITE(m, api, kind, wire, max, rank, label, what) FIXED_WRITE_##kind(m, wire)
+#define FIXED_WRITE_TEXT(m, off)
+#define FIXED_WRITE_LIST(m, off)
+#define FIXED_WRITE_FLAG(m, off)
+#define FIXED_WRITE_ENUM(m, off) {                                            \
+		wire_t c = fixed_writer(fixed, off);                          \
+		wire_write_u8(&c, r->m);                                      \
+	}
+#define FIXED_WRITE_PORTS(m, off) {                                           \
+		wire_t c = fixed_writer(fixed, off);                          \
+		wire_write_u8(&c, r->rflags);                                 \
+		wire_write_u16(&c, r->m##_lo);                                \
+		wire_write_u16(&c, r->m##_hi);                                \
+	}
+
+#define TLV_WRITE(m, api, kind, wire, max, rank, label, what) TLV_WRITE_##kind(m, wire, max)
+#define TLV_WRITE_TEXT(m, type, max)  field_write(w, type, r->m);
+#define TLV_WRITE_LIST(m, type, max)                                          \
+	for (unsigned i = 0; i < r->n_##m && i < (max); i++)                  \
+		field_write(w, type, r->m[i]);
+#define TLV_WRITE_ENUM(m, type, max)
+#define TLV_WRITE_PORTS(m, type, max)
+#define TLV_WRITE_FLAG(m, type, max)
+
 void
 portq_record_write(wire_t *w, const portq_record_t *r)
 {
+	uint8_t fixed[RECORD_FIXED] = { 0 };
+	PORTQ_RECORD_FIELDS(FIXED_WRITE)
 	size_t start = wire_used(w);
 	wire_write_u16(w, 0);   /* RDLENGTH, patched below */
-	wire_write_u8(w, r->status);
-	wire_write_u8(w, r->transport);
-	wire_write_u8(w, r->origin);
-	wire_write_u8(w, r->rflags);
-	wire_write_u16(w, r->port_lo);
-	wire_write_u16(w, r->port_hi);
-	field_write(w, PORTQ_F_NAME, r->name);
-	for (unsigned i = 0; i < r->n_aliases && i < PORTQ_MAX_ALIASES; i++)
-		field_write(w, PORTQ_F_ALIAS, r->aliases[i]);
-	field_write(w, PORTQ_F_DESCRIPTION, r->description);
-	field_write(w, PORTQ_F_ASSIGNEE, r->assignee);
-	field_write(w, PORTQ_F_CONTACT, r->contact);
-	field_write(w, PORTQ_F_REGISTERED, r->registered);
-	field_write(w, PORTQ_F_MODIFIED, r->modified);
-	field_write(w, PORTQ_F_REFERENCE, r->reference);
-	field_write(w, PORTQ_F_NOTES, r->notes);
-	field_write(w, PORTQ_F_SERVICE_CODE, r->service_code);
-	field_write(w, PORTQ_F_UNAUTHORIZED, r->unauthorized);
+	wire_write_bytes(w, fixed, sizeof(fixed));
+	PORTQ_RECORD_FIELDS(TLV_WRITE)
 	size_t rdlen = wire_used(w) - start - 2;
 	if (rdlen > UINT16_MAX && w->error == PORTQ_OK)
 		w->error = PORTQ_ESPACE;
 	wire_patch_u16(w, start, (uint16_t)rdlen);
 }
 
-static portq_str_t *
-record_single_field(portq_record_t *r, uint8_t type)
-{
-	switch (type) {
-	case PORTQ_F_NAME:         return &r->name;
-	case PORTQ_F_DESCRIPTION:  return &r->description;
-	case PORTQ_F_ASSIGNEE:     return &r->assignee;
-	case PORTQ_F_CONTACT:      return &r->contact;
-	case PORTQ_F_REGISTERED:   return &r->registered;
-	case PORTQ_F_MODIFIED:     return &r->modified;
-	case PORTQ_F_REFERENCE:    return &r->reference;
-	case PORTQ_F_NOTES:        return &r->notes;
-	case PORTQ_F_SERVICE_CODE: return &r->service_code;
-	case PORTQ_F_UNAUTHORIZED: return &r->unauthorized;
+/* ENUM values out of their range and inverted ranges are malformed. */
+#define FIXED_READ(m, api, kind, wire, max, rank, label, what) FIXED_READ_##kind(m, wire, max)
+#define FIXED_READ_TEXT(m, off, max)
+#define FIXED_READ_LIST(m, off, max)
+#define FIXED_READ_FLAG(m, off, max)
+#define FIXED_READ_ENUM(m, off, max) {                                        \
+		wire_t c = fixed_reader(fixed, off);                          \
+		r->m = wire_read_u8(&c);                                      \
+		if ((int)r->m < (int)PORTQ_##m##_MIN || r->m > (max))          \
+			return PORTQ_EMALFORMED;                               \
 	}
-	return NULL;
-}
+#define FIXED_READ_PORTS(m, off, max) {                                       \
+		wire_t c = fixed_reader(fixed, off);                          \
+		r->rflags = wire_read_u8(&c);                                 \
+		r->m##_lo = wire_read_u16(&c);                                \
+		r->m##_hi = wire_read_u16(&c);                                \
+		if ((r->rflags & PORTQ_RF_HAS_PORT) && r->m##_lo > r->m##_hi)  \
+			return PORTQ_EMALFORMED;                               \
+	}
+
+/* A single-valued field given twice, or a list past its maximum, is
+ * malformed; types not in the list are skipped. */
+#define TLV_READ(m, api, kind, wire, max, rank, label, what) TLV_READ_##kind(m, wire, max)
+#define TLV_READ_TEXT(m, type, max)                                           \
+	case type:                                                            \
+		if (r->m.len != 0)                                            \
+			return PORTQ_EMALFORMED;                               \
+		r->m = s;                                                     \
+		break;
+#define TLV_READ_LIST(m, type, max)                                           \
+	case type:                                                            \
+		if (r->n_##m == (max))                                        \
+			return PORTQ_EMALFORMED;                               \
+		r->m[r->n_##m++] = s;                                         \
+		break;
+#define TLV_READ_ENUM(m, type, max)
+#define TLV_READ_PORTS(m, type, max)
+#define TLV_READ_FLAG(m, type, max)
 
 int
 portq_record_read(wire_t *w, portq_record_t *r)
@@ -227,21 +277,12 @@ portq_record_read(wire_t *w, portq_record_t *r)
 	const uint8_t *body = wire_read_span(w, rdlen);
 	if (w->error != PORTQ_OK)
 		return w->error;
-	if (rdlen < PORTQ_RECORD_MIN - 2)
+	if (rdlen < RECORD_FIXED)
 		return PORTQ_EMALFORMED;
 
 	wire_t b = wire_reader(body, rdlen);
-	r->status = wire_read_u8(&b);
-	r->transport = wire_read_u8(&b);
-	r->origin = wire_read_u8(&b);
-	r->rflags = wire_read_u8(&b);
-	r->port_lo = wire_read_u16(&b);
-	r->port_hi = wire_read_u16(&b);
-	if (r->status < PORTQ_ST_ASSIGNED || r->status > PORTQ_ST_LOCAL ||
-	    r->transport >= PORTQ_TP_COUNT ||
-	    r->origin < PORTQ_ORIGIN_IANA || r->origin > PORTQ_ORIGIN_LOCAL ||
-	    ((r->rflags & PORTQ_RF_HAS_PORT) && r->port_lo > r->port_hi))
-		return PORTQ_EMALFORMED;
+	const uint8_t *fixed = wire_read_span(&b, RECORD_FIXED);
+	PORTQ_RECORD_FIELDS(FIXED_READ)
 
 	while (wire_left(&b) > 0) {
 		uint8_t type = wire_read_u8(&b);
@@ -250,20 +291,19 @@ portq_record_read(wire_t *w, portq_record_t *r)
 		if (b.error != PORTQ_OK || len == 0)
 			return PORTQ_EMALFORMED;   /* a field overruns its record */
 		portq_str_t s = { val, len };
-		if (type == PORTQ_F_ALIAS) {
-			if (r->n_aliases == PORTQ_MAX_ALIASES)
-				return PORTQ_EMALFORMED;
-			r->aliases[r->n_aliases++] = s;
-			continue;
+		switch (type) {
+		PORTQ_RECORD_FIELDS(TLV_READ)
+		default:
+			break;                     /* unknown field: skip */
 		}
-		portq_str_t *slot = record_single_field(r, type);
-		if (slot == NULL)
-			continue;                  /* unknown field: skip */
-		if (slot->len != 0)
-			return PORTQ_EMALFORMED;   /* single-valued field twice */
-		*slot = s;
 	}
 	return PORTQ_OK;
+}
+
+int
+portq_record_assigned(const portq_record_t *r)
+{
+	return r->status == PORTQ_ST_ASSIGNED || r->status == PORTQ_ST_LOCAL;
 }
 
 /*
@@ -303,8 +343,8 @@ portq_info_read(wire_t *w, portq_str_t *key, portq_str_t *value)
 }
 
 int
-portq_query_encode(uint8_t *buf, size_t len, const portq_header_t *h,
-                   const portq_question_t *q)
+msg_query_encode(uint8_t *buf, size_t len, const portq_header_t *h,
+                 const portq_question_t *q)
 {
 	if (buf == NULL || h == NULL || q == NULL || q->transport >= PORTQ_TP_COUNT)
 		return PORTQ_EINVAL;
@@ -320,8 +360,8 @@ portq_query_encode(uint8_t *buf, size_t len, const portq_header_t *h,
 }
 
 int
-portq_query_decode(const uint8_t *buf, size_t len, portq_header_t *h,
-                   portq_question_t *q)
+msg_query_decode(const uint8_t *buf, size_t len, portq_header_t *h,
+                 portq_question_t *q)
 {
 	if (buf == NULL || h == NULL || q == NULL)
 		return PORTQ_EINVAL;

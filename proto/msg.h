@@ -28,6 +28,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "fields.h"
 #include "wire.h"
 
 #define PORTQ_MAGIC          0xA1
@@ -96,14 +97,6 @@ typedef enum {
 	PORTQ_CLASS_DYNAMIC = 2   /* 49152-65535 */
 } portq_class_t;
 
-/* Record field types (TLV); unknown types are skipped by readers. */
-typedef enum {
-	PORTQ_F_NAME = 1, PORTQ_F_ALIAS = 2, PORTQ_F_DESCRIPTION = 3,
-	PORTQ_F_ASSIGNEE = 4, PORTQ_F_CONTACT = 5, PORTQ_F_REGISTERED = 6,
-	PORTQ_F_MODIFIED = 7, PORTQ_F_REFERENCE = 8, PORTQ_F_NOTES = 9,
-	PORTQ_F_SERVICE_CODE = 10, PORTQ_F_UNAUTHORIZED = 11
-} portq_field_t;
-
 enum { PORTQ_RF_HAS_PORT = 0x01 };             /* record flags */
 enum { PORTQ_CF_FREE = 0x01, PORTQ_CF_BELOW = 0x02, PORTQ_CF_ABOVE = 0x04 };
 
@@ -142,16 +135,22 @@ typedef struct {
 	uint16_t len;
 } portq_str_t;
 
+/*
+ * A record as the wire carries it, one member per field of fields.h:
+ * TEXT a string, LIST an array and its count n_<member>, ENUM a byte
+ * (status: portq_status_t, transport: portq_transport_t with ANY = all,
+ * origin: portq_origin_t), PORTS the RFLAGS byte (PORTQ_RF_*) and
+ * port_lo/port_hi, valid if PORTQ_RF_HAS_PORT.
+ */
+#define PORTQ_RECORD_MEMBER(m, api, kind, wire, max, rank, label, what) \
+	PORTQ_RECORD_MEMBER_##kind(m, max)
+#define PORTQ_RECORD_MEMBER_TEXT(m, max)  portq_str_t m;
+#define PORTQ_RECORD_MEMBER_LIST(m, max)  portq_str_t m[max]; uint8_t n_##m;
+#define PORTQ_RECORD_MEMBER_ENUM(m, max)  uint8_t m;
+#define PORTQ_RECORD_MEMBER_PORTS(m, max) uint8_t rflags; uint16_t m##_lo, m##_hi;
+#define PORTQ_RECORD_MEMBER_FLAG(m, max)
 typedef struct {
-	uint8_t  status;                 /* portq_status_t */
-	uint8_t  transport;              /* portq_transport_t, ANY = all */
-	uint8_t  origin;                 /* portq_origin_t */
-	uint8_t  rflags;                 /* PORTQ_RF_* */
-	uint16_t port_lo, port_hi;       /* valid if PORTQ_RF_HAS_PORT */
-	portq_str_t name, description, assignee, contact, registered, modified,
-	            reference, notes, service_code, unauthorized;
-	portq_str_t aliases[PORTQ_MAX_ALIASES];
-	uint8_t  n_aliases;
+	PORTQ_RECORD_FIELDS(PORTQ_RECORD_MEMBER)
 } portq_record_t;
 
 /*
@@ -181,8 +180,8 @@ int portq_info_read(wire_t *w, portq_str_t *key, portq_str_t *value);
  * Returns the length, or a negative error (PORTQ_ESPACE, PORTQ_EINVAL for
  * NULL arguments).
  */
-int portq_query_encode(uint8_t *buf, size_t len, const portq_header_t *h,
-                       const portq_question_t *q);
+int msg_query_encode(uint8_t *buf, size_t len, const portq_header_t *h,
+                     const portq_question_t *q);
 
 /*
  * Decode a whole query: header (must have QR clear), then the question,
@@ -190,8 +189,8 @@ int portq_query_encode(uint8_t *buf, size_t len, const portq_header_t *h,
  * not a portq message at all (the server drops those), or PORTQ_ESHORT /
  * PORTQ_EMALFORMED (the server answers MALFORMED if the header was read).
  */
-int portq_query_decode(const uint8_t *buf, size_t len, portq_header_t *h,
-                       portq_question_t *q);
+int msg_query_decode(const uint8_t *buf, size_t len, portq_header_t *h,
+                     portq_question_t *q);
 
 /*
  * Whether the n bytes at p may follow the last record of a response that
@@ -202,6 +201,9 @@ int portq_padding_ok(const uint8_t *p, size_t n);
 
 /* Set the question text from a C string; PORTQ_EINVAL if it is too long. */
 int portq_question_set_text(portq_question_t *q, const char *text);
+
+/* The FLAG field `assigned`: the record's status is assigned or local. */
+int portq_record_assigned(const portq_record_t *r);
 
 /* The range class of a port: system, user or dynamic. */
 portq_class_t portq_port_class(unsigned port);

@@ -177,7 +177,7 @@ int
 answer_decode(answer_stats_t *stats, const uint8_t *req, size_t req_len,
               answer_req_t *ar)
 {
-	ar->rc = portq_query_decode(req, req_len, &ar->h, &ar->q);
+	ar->rc = msg_query_decode(req, req_len, &ar->h, &ar->q);
 	if (ar->rc == PORTQ_ESHORT && req_len < PORTQ_HEADER_LEN)
 		ar->rc = PORTQ_EMAGIC;
 	if (ar->rc == PORTQ_EMAGIC || ar->rc == PORTQ_EINVAL ||
@@ -294,7 +294,7 @@ answer_refused(answer_stats_t *stats, const uint8_t *req, size_t req_len,
 {
 	portq_header_t h;
 	portq_question_t q;
-	int rc = portq_query_decode(req, req_len, &h, &q);
+	int rc = msg_query_decode(req, req_len, &h, &q);
 	if (rc == PORTQ_EMAGIC || rc == PORTQ_EINVAL || req_len < PORTQ_HEADER_LEN ||
 	    (h.flags & PORTQ_FLAG_QR) || out_max < PORTQ_HEADER_LEN) {
 		STAT_ADD(stats->dropped, 1);

@@ -50,7 +50,7 @@ typedef struct {
 
 /* A request decoded once, for the caller to decide on and then answer. */
 typedef struct {
-	int rc;                   /* portq_query_decode()'s result */
+	int rc;                   /* msg_query_decode()'s result */
 	portq_header_t h;
 	portq_question_t q;
 } answer_req_t;

@@ -23,8 +23,8 @@ typedef struct {
 	uint8_t  has_port;
 	uint8_t  transport;
 	uint8_t  status;
-	reg_text_t name, description, assignee, contact, registered, modified,
-	           reference, notes, service_code, unauthorized;
+#define REG_ROW_TEXT(m, api, wire, what) reg_text_t m;
+	PORTQ_TEXT_FIELDS(REG_ROW_TEXT)  /* name, description, ... (fields.h) */
 	reg_text_t aliases[PORTQ_MAX_ALIASES];
 	uint8_t  n_aliases;
 } reg_row_t;

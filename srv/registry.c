@@ -264,6 +264,13 @@ same_text(const char *stored, reg_text_t t)
 	return strlen(stored) == t.n && (t.n == 0 || memcmp(stored, t.p, t.n) == 0);
 }
 
+/* The TEXT fields (proto/fields.h) of a row, of an entry `e`, their
+ * places in `e`, and their names in messages, in list order. */
+#define ROW_TEXT(m, api, wire, what)        &row->m,
+#define ENTRY_TEXT(m, api, wire, what)      e->m,
+#define ENTRY_TEXT_SLOT(m, api, wire, what) &e->m,
+#define TEXT_WHAT(m, api, wire, what)       what,
+
 static uint32_t
 hash_bytes(uint32_t h, const void *p, size_t n)
 {
@@ -303,9 +310,7 @@ row_equals(const reg_entry_t *e, const reg_row_t *row, uint8_t origin,
 	    e->status != row->status || e->origin != origin ||
 	    e->n_aliases != row->n_aliases)
 		return 0;
-	const char *const stored[] = { e->name, e->description, e->assignee,
-		e->contact, e->registered, e->modified, e->reference, e->notes,
-		e->service_code, e->unauthorized };
+	const char *const stored[] = { PORTQ_TEXT_FIELDS(ENTRY_TEXT) };
 	for (size_t i = 0; i < sizeof(stored) / sizeof(stored[0]); i++)
 		if (!same_text(stored[i], *fields[i]))
 			return 0;
@@ -339,13 +344,8 @@ int
 reg_load_add(reg_load_t *ld, const reg_row_t *row)
 {
 	reg_builder_t *b = ld->b;
-	static const char *const field_names[] = { "service name", "description",
-		"assignee", "contact", "registration date", "modification date",
-		"reference", "notes", "service code", "unauthorized use" };
-	const reg_text_t *const fields[] = { &row->name, &row->description,
-		&row->assignee, &row->contact, &row->registered, &row->modified,
-		&row->reference, &row->notes, &row->service_code,
-		&row->unauthorized };
+	static const char *const field_names[] = { PORTQ_TEXT_FIELDS(TEXT_WHAT) };
+	const reg_text_t *const fields[] = { PORTQ_TEXT_FIELDS(ROW_TEXT) };
 	const size_t n_fields = sizeof(fields) / sizeof(fields[0]);
 
 	/* Reject what the wire could not carry instead of cutting it. */
@@ -433,9 +433,7 @@ reg_load_add(reg_load_t *ld, const reg_row_t *row)
 	e->source = ld->src->path;
 	e->line = row->line;
 	e->seq = (uint32_t)b->n;
-	const char **dst[] = { &e->name, &e->description, &e->assignee,
-		&e->contact, &e->registered, &e->modified, &e->reference, &e->notes,
-		&e->service_code, &e->unauthorized };
+	const char **dst[] = { PORTQ_TEXT_FIELDS(ENTRY_TEXT_SLOT) };
 	for (size_t i = 0; i < sizeof(fields) / sizeof(fields[0]); i++)
 		if ((*dst[i] = copy_text(b, *fields[i])) == NULL)
 			goto nomem;
@@ -959,24 +957,25 @@ build_search_text(registry_t *r)
 	return r->search != NULL ? PORTQ_OK : PORTQ_ENOMEM;
 }
 
+/* Each field of the entry into its wire form, by kind (proto/fields.h). */
+#define TO_RECORD(m, api, kind, wire, max, rank, label, what) TO_RECORD_##kind(m)
+#define TO_RECORD_TEXT(m) rec->m = (portq_str_t){ e->m, (uint16_t)strlen(e->m) };
+#define TO_RECORD_LIST(m)                                                     \
+	for (unsigned i = 0; i < e->n_##m; i++)                               \
+		rec->m[i] = (portq_str_t){ e->m[i], (uint16_t)strlen(e->m[i]) }; \
+	rec->n_##m = e->n_##m;
+#define TO_RECORD_ENUM(m) rec->m = e->m;
+#define TO_RECORD_PORTS(m)                                                    \
+	rec->rflags = e->has_##m ? PORTQ_RF_HAS_PORT : 0;                     \
+	rec->m##_lo = e->has_##m ? e->m##_lo : 0;                             \
+	rec->m##_hi = e->has_##m ? e->m##_hi : 0;
+#define TO_RECORD_FLAG(m)
+
 void
 reg_entry_to_record(const reg_entry_t *e, portq_record_t *rec)
 {
 	memset(rec, 0, sizeof(*rec));
-	rec->status = e->status;
-	rec->transport = e->transport;
-	rec->origin = e->origin;
-	rec->rflags = e->has_port ? PORTQ_RF_HAS_PORT : 0;
-	rec->port_lo = e->has_port ? e->port_lo : 0;
-	rec->port_hi = e->has_port ? e->port_hi : 0;
-#define STR(field) rec->field = (portq_str_t){ e->field, (uint16_t)strlen(e->field) }
-	STR(name); STR(description); STR(assignee); STR(contact); STR(registered);
-	STR(modified); STR(reference); STR(notes); STR(service_code);
-	STR(unauthorized);
-#undef STR
-	for (unsigned i = 0; i < e->n_aliases; i++)
-		rec->aliases[i] = (portq_str_t){ e->aliases[i], (uint16_t)strlen(e->aliases[i]) };
-	rec->n_aliases = e->n_aliases;
+	PORTQ_RECORD_FIELDS(TO_RECORD)
 }
 
 static int

@@ -36,17 +36,20 @@ typedef enum {
 	REG_FMT_LOCAL
 } reg_format_t;
 
-/* One record. Strings are NUL-terminated, "" when absent, never NULL. */
+/*
+ * One record: a member per field of proto/fields.h (TEXT a string, LIST
+ * an array and its count n_<member>, ENUM a byte as in portq_record_t,
+ * PORTS has_port, port_lo, port_hi), then where it came from. Strings are
+ * NUL-terminated, "" when absent, never NULL.
+ */
+#define REG_ENTRY_MEMBER(m, api, kind, wire, max, rank, label, what) REG_ENTRY_MEMBER_##kind(m)
+#define REG_ENTRY_MEMBER_TEXT(m)  const char *m;
+#define REG_ENTRY_MEMBER_LIST(m)  const char **m; uint8_t n_##m;
+#define REG_ENTRY_MEMBER_ENUM(m)  uint8_t m;
+#define REG_ENTRY_MEMBER_PORTS(m) uint16_t m##_lo, m##_hi; uint8_t has_##m;
+#define REG_ENTRY_MEMBER_FLAG(m)
 typedef struct {
-	uint16_t port_lo, port_hi;
-	uint8_t  has_port;
-	uint8_t  transport;              /* portq_transport_t, ANY = all */
-	uint8_t  status;                 /* portq_status_t */
-	uint8_t  origin;                 /* portq_origin_t */
-	uint8_t  n_aliases;
-	const char *name, *description, *assignee, *contact, *registered,
-	           *modified, *reference, *notes, *service_code, *unauthorized;
-	const char **aliases;
+	PORTQ_RECORD_FIELDS(REG_ENTRY_MEMBER)
 	const char *source;              /* file it came from */
 	uint32_t line;                   /* line its row starts on */
 	uint32_t seq;                    /* load order */

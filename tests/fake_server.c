@@ -55,7 +55,7 @@ counter_run(void *arg)
 		ssize_t n = recvfrom(k->fd, in, sizeof(in), 0, (struct sockaddr *)&from, &flen);
 		portq_header_t h;
 		portq_question_t q;
-		if (n <= 0 || portq_query_decode(in, (size_t)n, &h, &q) != PORTQ_OK)
+		if (n <= 0 || msg_query_decode(in, (size_t)n, &h, &q) != PORTQ_OK)
 			continue;
 		unsigned fp = ntohs(((struct sockaddr_in *)&from)->sin_port);
 		if (k->from_port != 0 && k->from_port != fp)

@@ -189,7 +189,7 @@ size_t
 fixture_encode(uint8_t *buf, size_t max, uint8_t op, uint16_t id, const portq_question_t *q)
 {
 	portq_header_t h = { .opcode = op, .id = id };
-	int n = portq_query_encode(buf, max, &h, q);
+	int n = msg_query_encode(buf, max, &h, q);
 	ck_assert_int_gt(n, 0);
 	return (size_t)n;
 }

@@ -82,7 +82,7 @@ ask_max(const portq_question_t *q, uint8_t op, size_t max)
 {
 	uint8_t req[512];
 	portq_header_t h = { .opcode = op, .id = 0xBEEF };
-	int n = portq_query_encode(req, sizeof(req), &h, q);
+	int n = msg_query_encode(req, sizeof(req), &h, q);
 	ck_assert_int_gt(n, 0);
 	answer_ctx_t ctx = { reg, &stats, NULL, NULL, 0, 0 };
 	return answer_query(&ctx, req, (size_t)n, out, max);
@@ -312,7 +312,7 @@ START_TEST(tcp_page_cut_is_more_not_tc)
 	uint8_t req[512];
 	portq_question_t q = { .port_lo = 1000, .port_hi = 65535, .limit = 1000 };
 	portq_header_t h = { .opcode = PORTQ_OP_RANGE, .id = 0xBEEF };
-	int n = portq_query_encode(req, sizeof(req), &h, &q);
+	int n = msg_query_encode(req, sizeof(req), &h, &q);
 	answer_ctx_t ctx = { reg, &stats, NULL, NULL, 1, 0 };
 	size_t len = answer_query(&ctx, req, (size_t)n, out, 4000);
 	wire_t r = open_reply(len, &h);
@@ -402,7 +402,7 @@ START_TEST(dropped_inputs)
 	ck_assert_uint_eq(answer_query(&ctx, req, 29, out, sizeof(out)), 0);
 	portq_question_t q = { .port_lo = 7 };
 	portq_header_t h = { .opcode = PORTQ_OP_PORT };
-	int n = portq_query_encode(req, sizeof(req), &h, &q);
+	int n = msg_query_encode(req, sizeof(req), &h, &q);
 	req[4] |= PORTQ_FLAG_QR;
 	ck_assert_uint_eq(answer_query(&ctx, req, (size_t)n, out, sizeof(out)), 0);
 	ck_assert_uint_eq(stats.dropped, PORTQ_HEADER_LEN + 2);
@@ -415,7 +415,7 @@ START_TEST(malformed_and_notimpl)
 	uint8_t req[64];
 	portq_question_t q = { .port_lo = 7 };
 	portq_header_t h = { .opcode = PORTQ_OP_PORT, .id = 0xBEEF };
-	int n = portq_query_encode(req, sizeof(req), &h, &q);
+	int n = msg_query_encode(req, sizeof(req), &h, &q);
 	/* Every cut of the question is MALFORMED, with the header echoed. */
 	for (int cut = PORTQ_HEADER_LEN; cut < n; cut++) {
 		size_t len = answer_query(&ctx, req, (size_t)cut, out, sizeof(out));
@@ -450,7 +450,7 @@ START_TEST(no_registry_is_servfail)
 	uint8_t req[64];
 	portq_question_t q = { .port_lo = 7 };
 	portq_header_t h = { .opcode = PORTQ_OP_PORT, .id = 0xBEEF };
-	int n = portq_query_encode(req, sizeof(req), &h, &q);
+	int n = msg_query_encode(req, sizeof(req), &h, &q);
 	size_t len = answer_query(&ctx, req, (size_t)n, out, sizeof(out));
 	wire_t r = wire_reader(out, len);
 	ck_assert_int_eq(portq_header_read(&r, &h), PORTQ_OK);

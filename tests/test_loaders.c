@@ -496,15 +496,9 @@ START_TEST(xml_same_texts_as_csv)
 		ck_assert_uint_eq(a->port_hi, b->port_hi);
 		ck_assert_uint_eq(a->transport, b->transport);
 		ck_assert_uint_eq(a->status, b->status);
-		ck_assert_str_eq(a->description, b->description);
-		ck_assert_str_eq(a->assignee, b->assignee);
-		ck_assert_str_eq(a->contact, b->contact);
-		ck_assert_str_eq(a->registered, b->registered);
-		ck_assert_str_eq(a->modified, b->modified);
-		ck_assert_str_eq(a->reference, b->reference);
-		ck_assert_str_eq(a->notes, b->notes);
-		ck_assert_str_eq(a->service_code, b->service_code);
-		ck_assert_str_eq(a->unauthorized, b->unauthorized);
+#define SAME_TEXT(m, api, wire, what) ck_assert_str_eq(a->m, b->m);
+		PORTQ_TEXT_FIELDS(SAME_TEXT)            /* name, description, ... */
+#undef SAME_TEXT
 		ck_assert_uint_eq(a->wire_len, b->wire_len);
 		ck_assert_mem_eq(a->wire, b->wire, a->wire_len);
 	}

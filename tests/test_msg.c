@@ -323,8 +323,8 @@ START_TEST(vector_round_trip)
 	memset(out, 0xEE, sizeof(out));
 	switch (v->kind) {
 	case VEC_QUERY:
-		ck_assert_int_eq(portq_query_decode(in, n, &h, &q), PORTQ_OK);
-		ck_assert_int_eq(portq_query_encode(out, sizeof(out), &h, &q), (int)n);
+		ck_assert_int_eq(msg_query_decode(in, n, &h, &q), PORTQ_OK);
+		ck_assert_int_eq(msg_query_encode(out, sizeof(out), &h, &q), (int)n);
 		break;
 	case VEC_RESPONSE: {
 		static response_t resp;
@@ -364,25 +364,25 @@ START_TEST(vector_round_trip)
 		size_t msg_len = 0;
 		ck_assert_int_eq(portq_frame_next(in, n, PORTQ_MSG_MAX, &msg, &msg_len),
 		                 (int)n);
-		ck_assert_int_eq(portq_query_decode(msg, msg_len, &h, &q), PORTQ_OK);
-		int m = portq_query_encode(out + PORTQ_FRAME_PREFIX,
-		                           sizeof(out) - PORTQ_FRAME_PREFIX, &h, &q);
+		ck_assert_int_eq(msg_query_decode(msg, msg_len, &h, &q), PORTQ_OK);
+		int m = msg_query_encode(out + PORTQ_FRAME_PREFIX,
+		                         sizeof(out) - PORTQ_FRAME_PREFIX, &h, &q);
 		ck_assert_int_eq(m, (int)msg_len);
 		ck_assert_int_eq(portq_frame_prefix(out, (size_t)m), PORTQ_OK);
 		break;
 	}
 	case VEC_DROP_SHORT:
 		ck_assert_uint_lt(n, PORTQ_HEADER_LEN);
-		ck_assert_int_eq(portq_query_decode(in, n, &h, &q), PORTQ_ESHORT);
+		ck_assert_int_eq(msg_query_decode(in, n, &h, &q), PORTQ_ESHORT);
 		r = wire_reader(in, n);
 		ck_assert_int_eq(portq_header_read(&r, &h), PORTQ_ESHORT);
 		return;                 /* nothing to re-encode */
 	case VEC_DROP_MAGIC:
 		ck_assert_uint_ge(n, PORTQ_HEADER_LEN);
-		ck_assert_int_eq(portq_query_decode(in, n, &h, &q), PORTQ_EMAGIC);
+		ck_assert_int_eq(msg_query_decode(in, n, &h, &q), PORTQ_EMAGIC);
 		return;
 	case VEC_BAD_QUERY: {
-		int rc = portq_query_decode(in, n, &h, &q);
+		int rc = msg_query_decode(in, n, &h, &q);
 		ck_assert_msg(rc == PORTQ_ESHORT || rc == PORTQ_EMALFORMED,
 		              "%s decoded to %d", v->id, rc);
 		/* The header alone is readable and re-encodes unchanged. */
@@ -408,7 +408,7 @@ START_TEST(vector_queries_say_what_the_doc_says)
 	size_t n;
 
 	n = vec_bytes("query-port", b, sizeof(b));
-	ck_assert_int_eq(portq_query_decode(b, n, &h, &q), PORTQ_OK);
+	ck_assert_int_eq(msg_query_decode(b, n, &h, &q), PORTQ_OK);
 	ck_assert_uint_eq(h.opcode, PORTQ_OP_PORT);
 	ck_assert_uint_eq(h.id, 0x1234);
 	ck_assert_uint_eq(h.flags, 0);
@@ -419,14 +419,14 @@ START_TEST(vector_queries_say_what_the_doc_says)
 	ck_assert_uint_eq(q.text_len, 0);
 
 	n = vec_bytes("query-name", b, sizeof(b));
-	ck_assert_int_eq(portq_query_decode(b, n, &h, &q), PORTQ_OK);
+	ck_assert_int_eq(msg_query_decode(b, n, &h, &q), PORTQ_OK);
 	ck_assert_uint_eq(h.opcode, PORTQ_OP_NAME);
 	ck_assert_uint_eq(h.id, 0x1235);
 	ck_assert_uint_eq(q.transport, PORTQ_TP_TCP);
 	ck_assert_str_eq(q.text, "sftsrv");
 
 	n = vec_bytes("query-range", b, sizeof(b));
-	ck_assert_int_eq(portq_query_decode(b, n, &h, &q), PORTQ_OK);
+	ck_assert_int_eq(msg_query_decode(b, n, &h, &q), PORTQ_OK);
 	ck_assert_uint_eq(h.opcode, PORTQ_OP_RANGE);
 	ck_assert_uint_eq(q.transport, PORTQ_TP_UDP);
 	ck_assert_uint_eq(q.port_lo, 1);
@@ -435,18 +435,18 @@ START_TEST(vector_queries_say_what_the_doc_says)
 	ck_assert_uint_eq(q.limit, 50);
 
 	n = vec_bytes("query-search", b, sizeof(b));
-	ck_assert_int_eq(portq_query_decode(b, n, &h, &q), PORTQ_OK);
+	ck_assert_int_eq(msg_query_decode(b, n, &h, &q), PORTQ_OK);
 	ck_assert_uint_eq(h.opcode, PORTQ_OP_SEARCH);
 	ck_assert_uint_eq(q.limit, 20);
 	ck_assert_str_eq(q.text, "kerberos");
 
 	n = vec_bytes("query-info", b, sizeof(b));
-	ck_assert_int_eq(portq_query_decode(b, n, &h, &q), PORTQ_OK);
+	ck_assert_int_eq(msg_query_decode(b, n, &h, &q), PORTQ_OK);
 	ck_assert_uint_eq(h.opcode, PORTQ_OP_INFO);
 	ck_assert_uint_eq(n, PORTQ_HEADER_LEN + PORTQ_QUESTION_MIN);
 
 	n = vec_bytes("query-unknown-op", b, sizeof(b));
-	ck_assert_int_eq(portq_query_decode(b, n, &h, &q), PORTQ_OK);
+	ck_assert_int_eq(msg_query_decode(b, n, &h, &q), PORTQ_OK);
 	ck_assert_uint_eq(h.opcode, 9);
 	ck_assert_str_eq(portq_opcode_name(h.opcode), "unknown");
 }
@@ -578,7 +578,7 @@ START_TEST(vector_error_answers)
 	size_t n = vec_bytes("bad-question", in, sizeof(in));
 	size_t wn = vec_bytes("response-malformed", want, sizeof(want));
 
-	ck_assert_int_eq(portq_query_decode(in, n, &h, &q), PORTQ_ESHORT);
+	ck_assert_int_eq(msg_query_decode(in, n, &h, &q), PORTQ_ESHORT);
 	wire_t r = wire_reader(in, n);
 	ck_assert_int_eq(portq_header_read(&r, &h), PORTQ_OK);
 	h.flags = PORTQ_FLAG_QR;
@@ -591,7 +591,7 @@ START_TEST(vector_error_answers)
 
 	n = vec_bytes("query-unknown-op", in, sizeof(in));
 	wn = vec_bytes("response-notimpl", want, sizeof(want));
-	ck_assert_int_eq(portq_query_decode(in, n, &h, &q), PORTQ_OK);
+	ck_assert_int_eq(msg_query_decode(in, n, &h, &q), PORTQ_OK);
 	h.flags = PORTQ_FLAG_QR;
 	h.rcode = PORTQ_RC_NOTIMPL;
 	h.serial = 2026022501u;
@@ -691,6 +691,52 @@ START_TEST(doc_vectors_match)
 	for (size_t i = 0; i < N_VECTORS; i++)
 		ck_assert_msg(seen[i] == 1, "vector %s appears %d times in %s",
 		              vectors[i].id, seen[i], path);
+}
+END_TEST
+
+/* A whole file, NUL-terminated. */
+static char *
+doc_read(const char *path)
+{
+	FILE *f = fopen(path, "r");
+	ck_assert_msg(f != NULL, "cannot open %s", path);
+	char *buf = NULL;
+	size_t cap = 0;
+	ck_assert(getdelim(&buf, &cap, '\0', f) > 0);
+	fclose(f);
+	return buf;
+}
+
+/*
+ * Every field of the list (proto/fields.h) is documented: its JSON member
+ * in docs/client.md, and protocol.md's first unknown field type is the
+ * one after the list's last.
+ */
+#define DOC_KEY(m, api, kind, wire, max, rank, label, what) DOC_KEY_##kind(api, wire)
+#define DOC_KEY_TEXT(api, type)  doc_has(client, "\"" #api "\""); last = type;
+#define DOC_KEY_LIST(api, type)  DOC_KEY_TEXT(api, type)
+#define DOC_KEY_ENUM(api, off)   doc_has(client, "\"" #api "\"");
+#define DOC_KEY_FLAG(api, off)   doc_has(client, "\"" #api "\"");
+#define DOC_KEY_PORTS(api, off)  doc_has(client, "\"" #api "_first\"");
+
+static void
+doc_has(const char *doc, const char *what)
+{
+	ck_assert_msg(strstr(doc, what) != NULL, "docs/client.md does not mention %s", what);
+}
+
+START_TEST(doc_fields_match)
+{
+	char *client = doc_read(PORTQ_DOCS_DIR "/client.md");
+	char *protocol = doc_read(PORTQ_DOCS_DIR "/protocol.md");
+	int last = 0;
+	PORTQ_RECORD_FIELDS(DOC_KEY)
+	char unknown[64];
+	snprintf(unknown, sizeof(unknown), "unknown type (0, or %d to 255)", last + 1);
+	ck_assert_msg(strstr(protocol, unknown) != NULL, "docs/protocol.md: no \"%s\"",
+	              unknown);
+	free(client);
+	free(protocol);
 }
 END_TEST
 #endif
@@ -1149,28 +1195,42 @@ full_record(portq_record_t *r)
 	r->n_aliases = PORTQ_MAX_ALIASES;
 }
 
+/* Every field of the list (proto/fields.h), compared by kind. */
+#define SAME_FIELD(m, api, kind, wire, max, rank, label, what) SAME_FIELD_##kind(m)
+#define SAME_FIELD_TEXT(m) ck_assert(str_same(a->m, b->m));
+#define SAME_FIELD_LIST(m)                                                    \
+	ck_assert_uint_eq(a->n_##m, b->n_##m);                                \
+	for (unsigned i = 0; i < a->n_##m; i++)                               \
+		ck_assert(str_same(a->m[i], b->m[i]));
+#define SAME_FIELD_ENUM(m) ck_assert_uint_eq(a->m, b->m);
+#define SAME_FIELD_PORTS(m)                                                   \
+	ck_assert_uint_eq(a->rflags, b->rflags);                              \
+	ck_assert_uint_eq(a->m##_lo, b->m##_lo);                              \
+	ck_assert_uint_eq(a->m##_hi, b->m##_hi);
+#define SAME_FIELD_FLAG(m)
+
 static void
 assert_records_equal(const portq_record_t *a, const portq_record_t *b)
 {
-	ck_assert_uint_eq(a->status, b->status);
-	ck_assert_uint_eq(a->transport, b->transport);
-	ck_assert_uint_eq(a->origin, b->origin);
-	ck_assert_uint_eq(a->rflags, b->rflags);
-	ck_assert_uint_eq(a->port_lo, b->port_lo);
-	ck_assert_uint_eq(a->port_hi, b->port_hi);
-	ck_assert(str_same(a->name, b->name));
-	ck_assert(str_same(a->description, b->description));
-	ck_assert(str_same(a->assignee, b->assignee));
-	ck_assert(str_same(a->contact, b->contact));
-	ck_assert(str_same(a->registered, b->registered));
-	ck_assert(str_same(a->modified, b->modified));
-	ck_assert(str_same(a->reference, b->reference));
-	ck_assert(str_same(a->notes, b->notes));
-	ck_assert(str_same(a->service_code, b->service_code));
-	ck_assert(str_same(a->unauthorized, b->unauthorized));
-	ck_assert_uint_eq(a->n_aliases, b->n_aliases);
-	for (unsigned i = 0; i < a->n_aliases; i++)
-		ck_assert(str_same(a->aliases[i], b->aliases[i]));
+	PORTQ_RECORD_FIELDS(SAME_FIELD)
+}
+
+/* What the TLV fields of a record cost on the wire: 3 + length each. */
+#define TLV_COST(m, api, kind, wire, max, rank, label, what) TLV_COST_##kind(m)
+#define TLV_COST_TEXT(m) cost += r->m.len ? 3 + r->m.len : 0;
+#define TLV_COST_LIST(m)                                                      \
+	for (unsigned i = 0; i < r->n_##m; i++)                               \
+		cost += r->m[i].len ? 3 + r->m[i].len : 0;
+#define TLV_COST_ENUM(m)
+#define TLV_COST_PORTS(m)
+#define TLV_COST_FLAG(m)
+
+static size_t
+tlv_cost(const portq_record_t *r)
+{
+	size_t cost = 0;
+	PORTQ_RECORD_FIELDS(TLV_COST)
+	return cost;
 }
 
 /*
@@ -1212,42 +1272,123 @@ read_raw(const void *fields, size_t flen, portq_record_t *rec)
 	return rc;
 }
 
+/*
+ * Write rec into b, check its size (the fixed part, and 3 + length for
+ * each field), read it back into *back and check every field; the size.
+ */
+static size_t
+round_trip(const portq_record_t *rec, portq_record_t *back, uint8_t *b, size_t max)
+{
+	wire_t w = wire_writer(b, max);
+	portq_record_write(&w, rec);
+	ck_assert_int_eq(w.error, PORTQ_OK);
+	size_t n = wire_used(&w);
+	ck_assert_uint_eq(n, PORTQ_RECORD_MIN + tlv_cost(rec));
+
+	wire_t r = wire_reader(b, n);
+	ck_assert_int_eq(portq_record_read(&r, back), PORTQ_OK);
+	ck_assert_uint_eq(wire_left(&r), 0);
+	assert_records_equal(rec, back);
+	return n;
+}
+
 START_TEST(record_full_round_trip)
 {
 	static portq_record_t rec, back;
 	static uint8_t b[4096];
 	full_record(&rec);
-	wire_t w = wire_writer(b, sizeof(b));
-
-	portq_record_write(&w, &rec);
-	ck_assert_int_eq(w.error, PORTQ_OK);
-	size_t n = wire_used(&w);
-
-	size_t want = PORTQ_RECORD_MIN;                 /* fields cost 3 + len */
-	const portq_str_t *single[] = {
-		&rec.name, &rec.description, &rec.assignee, &rec.contact,
-		&rec.registered, &rec.modified, &rec.reference, &rec.notes,
-		&rec.service_code, &rec.unauthorized,
-	};
-	for (size_t i = 0; i < sizeof(single) / sizeof(single[0]); i++)
-		want += 3 + single[i]->len;
-	for (unsigned i = 0; i < rec.n_aliases; i++)
-		want += 3 + rec.aliases[i].len;
-	ck_assert_uint_eq(n, want);
+	size_t n = round_trip(&rec, &back, b, sizeof(b));
 	ck_assert_uint_eq((size_t)(b[0] << 8 | b[1]), n - 2);
-
-	wire_t r = wire_reader(b, n);
-	ck_assert_int_eq(portq_record_read(&r, &back), PORTQ_OK);
-	ck_assert_uint_eq(wire_left(&r), 0);
-	assert_records_equal(&rec, &back);
 
 	/* The strings are borrowed from the buffer, not copied. */
 	ck_assert(back.name.ptr >= (const char *)b &&
 	          back.name.ptr < (const char *)b + n);
 
-	w = wire_writer(b, n - 1);                      /* one short */
+	wire_t w = wire_writer(b, n - 1);               /* one short */
 	portq_record_write(&w, &rec);
 	ck_assert_int_eq(w.error, PORTQ_ESPACE);
+}
+END_TEST
+
+/*
+ * The field list itself (proto/fields.h): TLV types distinct, non-zero and
+ * ascending (fields go on the wire in list order, protocol.md section 8),
+ * and the ENUM and PORTS fields tiling the record's fixed part exactly.
+ */
+#define LIST_SHAPE(m, api, kind, wire, max, rank, label, what)                \
+	ck_assert_int_le(rank, PORTQ_FIELD_RANK_MAX);                         \
+	ck_assert_ptr_nonnull(what);                                          \
+	LIST_SHAPE_##kind(m, wire, max)
+#define LIST_SHAPE_TEXT(m, type, max)                                         \
+	ck_assert_int_gt(type, last_type);                                    \
+	last_type = type;
+#define LIST_SHAPE_LIST(m, type, max)                                         \
+	LIST_SHAPE_TEXT(m, type, max)                                         \
+	ck_assert_int_gt(max, 0);
+#define LIST_SHAPE_ENUM(m, off, max)                                          \
+	ck_assert_int_le(PORTQ_##m##_MIN, max);                               \
+	ck_assert_int_le(max, 255);                                           \
+	fixed_take(fixed, off, 1);
+#define LIST_SHAPE_PORTS(m, off, max) fixed_take(fixed, off, 5);
+#define LIST_SHAPE_FLAG(m, off, max)
+
+static void
+fixed_take(unsigned char *fixed, int off, int n)
+{
+	ck_assert_int_ge(off, 0);
+	ck_assert_int_le(off + n, PORTQ_RECORD_MIN - 2);
+	for (int i = off; i < off + n; i++) {
+		ck_assert_msg(!fixed[i], "fixed-part byte %d taken twice", i);
+		fixed[i] = 1;
+	}
+}
+
+START_TEST(record_field_list_shape)
+{
+	unsigned char fixed[PORTQ_RECORD_MIN - 2] = { 0 };
+	int last_type = 0;
+	PORTQ_RECORD_FIELDS(LIST_SHAPE)
+	for (size_t i = 0; i < sizeof(fixed); i++)
+		ck_assert_msg(fixed[i], "fixed-part byte %zu belongs to no field", i);
+}
+END_TEST
+
+/*
+ * Every field of the list set, by kind, to a value of its own, written
+ * and read back: a field added to the list that the codec drops, or whose
+ * type or offset clashes with another's, fails here.
+ */
+static char every_text[PORTQ_MAX_ALIASES + 1][32];
+
+#define SET_FIELD(m, api, kind, wire, max, rank, label, what) SET_FIELD_##kind(m, max, what)
+#define SET_FIELD_TEXT(m, max, what) r->m = str(what);
+#define SET_FIELD_LIST(m, max, what)                                          \
+	for (unsigned i = 0; i < (max); i++) {                                \
+		snprintf(every_text[i], sizeof(every_text[i]), "%s %u", what, i); \
+		r->m[i] = str(every_text[i]);                                 \
+	}                                                                     \
+	r->n_##m = (max);
+#define SET_FIELD_ENUM(m, max, what) r->m = (max);
+#define SET_FIELD_PORTS(m, max, what)                                         \
+	r->rflags = PORTQ_RF_HAS_PORT;                                        \
+	r->m##_lo = 1000;                                                     \
+	r->m##_hi = 2000;
+#define SET_FIELD_FLAG(m, max, what)
+
+static void
+every_field_record(portq_record_t *r)
+{
+	memset(r, 0, sizeof(*r));
+	PORTQ_RECORD_FIELDS(SET_FIELD)
+}
+
+START_TEST(record_every_field_round_trip)
+{
+	static portq_record_t rec, back;
+	static uint8_t b[8192];
+	every_field_record(&rec);
+	round_trip(&rec, &back, b, sizeof(b));
+	ck_assert(portq_record_assigned(&back));       /* status LOCAL */
 }
 END_TEST
 
@@ -1609,9 +1750,9 @@ START_TEST(query_round_trip)
 	uint8_t b[PORTQ_HEADER_LEN + PORTQ_QUESTION_MIN + 8];
 	sample_query(&h, &q);
 
-	int n = portq_query_encode(b, sizeof(b), &h, &q);  /* exact fit */
+	int n = msg_query_encode(b, sizeof(b), &h, &q);  /* exact fit */
 	ck_assert_int_eq(n, (int)sizeof(b));
-	ck_assert_int_eq(portq_query_decode(b, (size_t)n, &dh, &dq), PORTQ_OK);
+	ck_assert_int_eq(msg_query_decode(b, (size_t)n, &dh, &dq), PORTQ_OK);
 	ck_assert_uint_eq(dh.opcode, PORTQ_OP_SEARCH);
 	ck_assert_uint_eq(dh.id, 0xCAFE);
 	ck_assert_uint_eq(dq.transport, PORTQ_TP_UDP);
@@ -1619,9 +1760,9 @@ START_TEST(query_round_trip)
 	ck_assert_uint_eq(dq.limit, 20);
 	ck_assert_str_eq(dq.text, "Kerberos");
 
-	ck_assert_int_eq(portq_query_encode(b, sizeof(b) - 1, &h, &q),
+	ck_assert_int_eq(msg_query_encode(b, sizeof(b) - 1, &h, &q),
 	                 PORTQ_ESPACE);
-	ck_assert_int_eq(portq_query_encode(b, 0, &h, &q), PORTQ_ESPACE);
+	ck_assert_int_eq(msg_query_encode(b, 0, &h, &q), PORTQ_ESPACE);
 }
 END_TEST
 
@@ -1636,10 +1777,10 @@ START_TEST(query_encode_clears_response_fields)
 	h.ancount = 3;
 	h.adcount = 4;
 
-	int n = portq_query_encode(b, sizeof(b), &h, &q);
+	int n = msg_query_encode(b, sizeof(b), &h, &q);
 	ck_assert_int_gt(n, 0);
 	ck_assert_uint_eq(b[4] & PORTQ_FLAG_QR, 0);
-	ck_assert_int_eq(portq_query_decode(b, (size_t)n, &dh, &dq), PORTQ_OK);
+	ck_assert_int_eq(msg_query_decode(b, (size_t)n, &dh, &dq), PORTQ_OK);
 	ck_assert_uint_eq(dh.flags, 0);
 	ck_assert_uint_eq(dh.ancount, 0);
 	ck_assert_uint_eq(dh.adcount, 0);
@@ -1652,34 +1793,34 @@ START_TEST(query_decode_rejects)
 	portq_question_t q, dq;
 	uint8_t b[64];
 	sample_query(&h, &q);
-	int n = portq_query_encode(b, sizeof(b) - 1, &h, &q);
+	int n = msg_query_encode(b, sizeof(b) - 1, &h, &q);
 	ck_assert_int_gt(n, 0);
 
 	b[4] |= PORTQ_FLAG_QR;                          /* a response */
-	ck_assert_int_eq(portq_query_decode(b, (size_t)n, &dh, &dq),
+	ck_assert_int_eq(msg_query_decode(b, (size_t)n, &dh, &dq),
 	                 PORTQ_EMALFORMED);
 	b[4] &= (uint8_t)~PORTQ_FLAG_QR;
 
 	b[n] = 0x00;                                    /* trailing byte */
-	ck_assert_int_eq(portq_query_decode(b, (size_t)n + 1, &dh, &dq),
+	ck_assert_int_eq(msg_query_decode(b, (size_t)n + 1, &dh, &dq),
 	                 PORTQ_EMALFORMED);
-	ck_assert_int_eq(portq_query_decode(b, (size_t)n - 1, &dh, &dq),
+	ck_assert_int_eq(msg_query_decode(b, (size_t)n - 1, &dh, &dq),
 	                 PORTQ_ESHORT);                 /* text one short */
-	ck_assert_int_eq(portq_query_decode(b, PORTQ_HEADER_LEN, &dh, &dq),
+	ck_assert_int_eq(msg_query_decode(b, PORTQ_HEADER_LEN, &dh, &dq),
 	                 PORTQ_ESHORT);                 /* header only */
-	ck_assert_int_eq(portq_query_decode(b, PORTQ_HEADER_LEN - 1, &dh, &dq),
+	ck_assert_int_eq(msg_query_decode(b, PORTQ_HEADER_LEN - 1, &dh, &dq),
 	                 PORTQ_ESHORT);
-	ck_assert_int_eq(portq_query_decode(b, 0, &dh, &dq), PORTQ_ESHORT);
+	ck_assert_int_eq(msg_query_decode(b, 0, &dh, &dq), PORTQ_ESHORT);
 
 	b[PORTQ_HEADER_LEN] = PORTQ_TP_COUNT;           /* transport */
-	ck_assert_int_eq(portq_query_decode(b, (size_t)n, &dh, &dq),
+	ck_assert_int_eq(msg_query_decode(b, (size_t)n, &dh, &dq),
 	                 PORTQ_EMALFORMED);
 	b[PORTQ_HEADER_LEN] = PORTQ_TP_UDP;
 
 	b[0] = 0xA2;
-	ck_assert_int_eq(portq_query_decode(b, (size_t)n, &dh, &dq), PORTQ_EMAGIC);
+	ck_assert_int_eq(msg_query_decode(b, (size_t)n, &dh, &dq), PORTQ_EMAGIC);
 	b[0] = PORTQ_MAGIC;
-	ck_assert_int_eq(portq_query_decode(b, (size_t)n, &dh, &dq), PORTQ_OK);
+	ck_assert_int_eq(msg_query_decode(b, (size_t)n, &dh, &dq), PORTQ_OK);
 }
 END_TEST
 
@@ -1690,14 +1831,14 @@ START_TEST(query_null_arguments)
 	uint8_t b[64];
 	sample_query(&h, &q);
 
-	ck_assert_int_eq(portq_query_encode(NULL, sizeof(b), &h, &q), PORTQ_EINVAL);
-	ck_assert_int_eq(portq_query_encode(b, sizeof(b), NULL, &q), PORTQ_EINVAL);
-	ck_assert_int_eq(portq_query_encode(b, sizeof(b), &h, NULL), PORTQ_EINVAL);
-	int n = portq_query_encode(b, sizeof(b), &h, &q);
+	ck_assert_int_eq(msg_query_encode(NULL, sizeof(b), &h, &q), PORTQ_EINVAL);
+	ck_assert_int_eq(msg_query_encode(b, sizeof(b), NULL, &q), PORTQ_EINVAL);
+	ck_assert_int_eq(msg_query_encode(b, sizeof(b), &h, NULL), PORTQ_EINVAL);
+	int n = msg_query_encode(b, sizeof(b), &h, &q);
 	ck_assert_int_gt(n, 0);
-	ck_assert_int_eq(portq_query_decode(NULL, (size_t)n, &h, &q), PORTQ_EINVAL);
-	ck_assert_int_eq(portq_query_decode(b, (size_t)n, NULL, &q), PORTQ_EINVAL);
-	ck_assert_int_eq(portq_query_decode(b, (size_t)n, &h, NULL), PORTQ_EINVAL);
+	ck_assert_int_eq(msg_query_decode(NULL, (size_t)n, &h, &q), PORTQ_EINVAL);
+	ck_assert_int_eq(msg_query_decode(b, (size_t)n, NULL, &q), PORTQ_EINVAL);
+	ck_assert_int_eq(msg_query_decode(b, (size_t)n, &h, NULL), PORTQ_EINVAL);
 }
 END_TEST
 
@@ -1786,6 +1927,8 @@ msg_suite(void)
 
 	tc = tcase_create("record");
 	tcase_add_test(tc, record_full_round_trip);
+	tcase_add_test(tc, record_field_list_shape);
+	tcase_add_test(tc, record_every_field_round_trip);
 	tcase_add_test(tc, record_minimal);
 	tcase_add_test(tc, record_absent_fields_cost_nothing);
 	tcase_add_test(tc, record_33_aliases_rejected);
@@ -1832,6 +1975,7 @@ msg_suite(void)
 	tcase_add_test(tc, vector_error_answers);
 #ifdef PORTQ_DOCS_DIR
 	tcase_add_test(tc, doc_vectors_match);
+	tcase_add_test(tc, doc_fields_match);
 #else
 	fprintf(stderr, "test_msg: PORTQ_DOCS_DIR is not defined: skipping the "
 	        "check that docs/protocol.md holds the same test vectors\n");

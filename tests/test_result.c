@@ -5,6 +5,7 @@
  * when the bytes after the last record are not zeros.
  */
 #include <check.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -43,7 +44,7 @@ server_answer(uint8_t op, const portq_question_t *q, uint8_t *out)
 {
 	uint8_t req[PORTQ_UDP_MAX];
 	portq_header_t h = { .opcode = op, .id = 0x4242 };
-	int len = portq_query_encode(req, sizeof(req), &h, q);
+	int len = msg_query_encode(req, sizeof(req), &h, q);
 	ck_assert_int_gt(len, 0);
 	answer_ctx_t ctx = { reg, NULL, NULL, NULL, 0, 0 };
 	size_t n = answer_query(&ctx, req, (size_t)len, out, PORTQ_UDP_MAX);
@@ -87,6 +88,73 @@ START_TEST(padding_read_and_measured_off)
 }
 END_TEST
 
+/*
+ * Every field of the list (proto/fields.h), set by kind in a registry
+ * entry, through the server's wire form and libportq's decoder into the
+ * caller's portq_entry_t: a field added to the list that one of them
+ * drops fails here.
+ */
+static char entry_text[PORTQ_MAX_ALIASES][32];
+static const char *entry_list[PORTQ_MAX_ALIASES];
+
+#define ENTRY_SET(m, api, kind, wire, max, rank, label, what) ENTRY_SET_##kind(m, max, what)
+#define ENTRY_SET_TEXT(m, max, what) e->m = what;
+#define ENTRY_SET_LIST(m, max, what)                                          \
+	for (unsigned i = 0; i < (max); i++) {                                \
+		snprintf(entry_text[i], sizeof(entry_text[i]), "%s %u", what, i); \
+		entry_list[i] = entry_text[i];                                \
+	}                                                                     \
+	e->m = entry_list;                                                    \
+	e->n_##m = (max);
+#define ENTRY_SET_ENUM(m, max, what) e->m = (max);
+#define ENTRY_SET_PORTS(m, max, what)                                         \
+	e->has_##m = 1;                                                       \
+	e->m##_lo = 1000;                                                     \
+	e->m##_hi = 2000;
+#define ENTRY_SET_FLAG(m, max, what)
+
+#define ENTRY_CHECK(m, api, kind, wire, max, rank, label, what) ENTRY_CHECK_##kind(m, api)
+#define ENTRY_CHECK_TEXT(m, api) ck_assert_str_eq(out->api, e->m);
+#define ENTRY_CHECK_LIST(m, api)                                              \
+	ck_assert_uint_eq(out->n_##api, e->n_##m);                            \
+	for (unsigned i = 0; i < e->n_##m; i++)                               \
+		ck_assert_str_eq(out->api[i], e->m[i]);                       \
+	ck_assert_ptr_null(out->api[e->n_##m]);
+#define ENTRY_CHECK_ENUM(m, api) ck_assert_str_eq(out->api, portq_##m##_name(e->m));
+#define ENTRY_CHECK_PORTS(m, api)                                             \
+	ck_assert_int_eq(out->has_##api, e->has_##m);                         \
+	ck_assert_uint_eq(out->api##_lo, e->m##_lo);                          \
+	ck_assert_uint_eq(out->api##_hi, e->m##_hi);
+#define ENTRY_CHECK_FLAG(m, api) ck_assert_int_eq(out->api, portq_record_##m(&rec));
+
+START_TEST(every_field_reaches_the_caller)
+{
+	static reg_entry_t entry;
+	static portq_record_t rec;
+	static uint8_t msg[PORTQ_MSG_MAX];
+	reg_entry_t *e = &entry;
+	PORTQ_RECORD_FIELDS(ENTRY_SET)
+	reg_entry_to_record(e, &rec);
+
+	portq_question_t q = { 0 };
+	ck_assert_int_eq(portq_question_set_text(&q, e->name), PORTQ_OK);
+	portq_header_t h = { .opcode = PORTQ_OP_NAME, .id = 1, .flags = PORTQ_FLAG_QR,
+	                     .ancount = 1 };
+	wire_t w = wire_writer(msg, sizeof(msg));
+	portq_header_write(&w, &h);
+	portq_question_write(&w, &q);
+	portq_record_write(&w, &rec);
+	ck_assert_int_eq(w.error, PORTQ_OK);
+
+	portq_result_t *r = NULL;
+	ck_assert_int_eq(result_decode(msg, wire_used(&w), "t", 1, &r, NULL), PORTQ_OK);
+	ck_assert_uint_eq(r->n_entries, 1);
+	const portq_entry_t *out = &r->entries[0];
+	PORTQ_RECORD_FIELDS(ENTRY_CHECK)
+	free(r);
+}
+END_TEST
+
 static Suite *
 result_suite(void)
 {
@@ -94,6 +162,7 @@ result_suite(void)
 	TCase *tc = tcase_create("decode");
 	tcase_add_checked_fixture(tc, setup, teardown);
 	tcase_add_test(tc, padding_read_and_measured_off);
+	tcase_add_test(tc, every_field_reaches_the_caller);
 	suite_add_tcase(s, tc);
 	return s;
 }

@@ -230,7 +230,7 @@ fake_run(void *arg)
 	ssize_t n = recvfrom(f->fd, in, sizeof(in), 0, (struct sockaddr *)&from, &flen);
 	portq_header_t h;
 	portq_question_t q;
-	if (n <= 0 || portq_query_decode(in, (size_t)n, &h, &q) != PORTQ_OK)
+	if (n <= 0 || msg_query_decode(in, (size_t)n, &h, &q) != PORTQ_OK)
 		return NULL;
 	size_t len;
 	if (f->mode == FAKE_LIAR) {

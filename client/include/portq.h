@@ -34,12 +34,9 @@
 extern "C" {
 #endif
 
-/* The library builds with -fvisibility=hidden; only these are exported. */
-#if defined(__GNUC__)
-#define PORTQ_EXPORT __attribute__((visibility("default")))
-#else
-#define PORTQ_EXPORT
-#endif
+/* The library builds with -fvisibility=hidden; only what carries
+ * PORTQ_EXPORT (portq_error.h defines it, for portq_strerror() first) is
+ * exported. */
 
 #define PORTQ_CLIENT_VERSION      "0.1.0"
 #define PORTQ_CLIENT_CONFIG_FILE  "/etc/portq.conf"
