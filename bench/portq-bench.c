@@ -47,6 +47,7 @@
 
 #include "format.h"
 #include "msg.h"
+#include "query_mix.h"
 #include "registry.h"
 #include "wire.h"
 
@@ -227,25 +228,20 @@ load_mix(payloads_t *p, const char *path)
 	int rc = 0;
 	while (rc == 0 && fgets(line, sizeof(line), f) != NULL) {
 		lineno++;
-		char kind[16], arg[300], proto[16];
-		char *hash = strchr(line, '#');
-		if (hash != NULL)
-			*hash = '\0';
-		int k = sscanf(line, "%15s %299s %15s", kind, arg, proto);
-		if (k <= 0)
+		mix_query_t m;
+		int k = mix_line_parse(line, &m);
+		if (k == 0)
 			continue;
 		portq_header_t h = { 0 };
 		portq_question_t q = { 0 };
-		int tp = k == 3 ? portq_transport_parse(proto, strlen(proto)) : -1;
-		char *end;
-		unsigned long port = strtoul(arg, &end, 10);
-		if (k != 3 || tp < 0) {
+		char *end = NULL;
+		unsigned long port = k > 0 && m.by_port ? strtoul(m.arg, &end, 10) : 0;
+		if (k < 0) {
 			rc = -1;
-		} else if (strcmp(kind, "port") == 0 && *end == '\0' && port <= 65535) {
+		} else if (m.by_port && *end == '\0' && port <= 65535) {
 			h.opcode = PORTQ_OP_PORT;
 			q.port_lo = (uint16_t)port;
-		} else if (strcmp(kind, "name") == 0 &&
-		           portq_question_set_text(&q, arg) == PORTQ_OK) {
+		} else if (!m.by_port && portq_question_set_text(&q, m.arg) == PORTQ_OK) {
 			h.opcode = PORTQ_OP_NAME;
 		} else {
 			rc = -1;
@@ -256,7 +252,7 @@ load_mix(payloads_t *p, const char *path)
 			        path, lineno);
 			break;
 		}
-		q.transport = (uint8_t)tp;
+		q.transport = m.transport;
 		uint8_t buf[QUERY_MAX];
 		int len = msg_query_encode(buf, sizeof(buf), &h, &q);
 		if (len < 0 || payloads_add(p, buf, (size_t)len,

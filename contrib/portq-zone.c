@@ -36,6 +36,7 @@
 
 #include "format.h"
 #include "msg.h"
+#include "query_mix.h"
 #include "registry.h"
 #include "wire.h"
 
@@ -403,28 +404,23 @@ write_queries(const char *mix, const char *out, const char *origin, uint16_t edn
 	int rc = 0;
 	while (rc == 0 && fgets(line, sizeof(line), in) != NULL) {
 		lineno++;
-		char kind[16], arg[300], proto[16];
-		char *hash = strchr(line, '#');
-		if (hash != NULL)
-			*hash = '\0';
-		int k = sscanf(line, "%15s %299s %15s", kind, arg, proto);
-		if (k <= 0)
+		mix_query_t m;
+		int k = mix_line_parse(line, &m);
+		if (k == 0)
 			continue;
-		bool is_port = k == 3 && strcmp(kind, "port") == 0;
-		if (k != 3 || (!is_port && strcmp(kind, "name") != 0) ||
-		    portq_transport_parse(proto, strlen(proto)) < 0) {
+		if (k < 0) {
 			fprintf(stderr, "portq-zone: %s:%u: expected \"port PORT PROTO\" or "
 			        "\"name NAME PROTO\"\n", mix, lineno);
 			rc = 1;
 			break;
 		}
-		if (strcmp(proto, "any") == 0) {
+		if (strcmp(m.proto, "any") == 0) {
 			skipped_any++;           /* DNS names one protocol per owner */
 			continue;
 		}
 		uint8_t buf[ZONE_NAME_MAX + 64];
-		int len = zone_query_encode(buf, sizeof(buf), arg, proto, origin,
-		                            is_port ? DNS_TYPE_TXT : DNS_TYPE_SRV, edns);
+		int len = zone_query_encode(buf, sizeof(buf), m.arg, m.proto, origin,
+		                            m.by_port ? DNS_TYPE_TXT : DNS_TYPE_SRV, edns);
 		if (len < 0) {
 			skipped_long++;
 			continue;
@@ -432,7 +428,7 @@ write_queries(const char *mix, const char *out, const char *origin, uint16_t edn
 		uint8_t pfx[2] = { (uint8_t)(len >> 8), (uint8_t)len };
 		if (fwrite(pfx, 1, 2, of) != 2 || fwrite(buf, 1, (size_t)len, of) != (size_t)len)
 			rc = 1;
-		*(is_port ? &txt : &srv) += 1;
+		*(m.by_port ? &txt : &srv) += 1;
 	}
 	fclose(in);
 	if (fclose(of) != 0 || rc != 0) {

@@ -1,8 +1,8 @@
 /*
  * csv_oracle.h -- the IANA CSV read independently of srv/, for the tests
  * that check the server's and the client's answers against the file
- * itself (test_client, test_parity, test_nss), and lookups drawn from
- * it at random.
+ * itself (the client suites, test_parity, test_nss), and lookups
+ * drawn from it at random.
  */
 #ifndef PORTQ_TESTS_CSV_ORACLE_H
 #define PORTQ_TESTS_CSV_ORACLE_H

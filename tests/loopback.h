@@ -1,6 +1,6 @@
 /*
  * loopback.h -- IPv4 loopback ports for the suites that need one with
- * nothing behind it, or a socket that never answers (test_client,
+ * nothing behind it, or a socket that never answers (the client suites,
  * test_check_portq, test_nss).
  */
 #ifndef PORTQ_TESTS_LOOPBACK_H

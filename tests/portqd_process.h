@@ -1,7 +1,8 @@
 /*
  * portqd_process.h -- the real portqd (PORTQD_PATH) as a child of a test,
- * for the suites that talk to it over loopback (test_client, test_parity,
- * test_nss, test_check_portq); and a bounded wait for any child.
+ * for the suites that talk to it over loopback (the client suites,
+ * test_parity, test_nss, test_check_portq); and a bounded wait for any
+ * child.
  */
 #ifndef PORTQ_TESTS_PORTQD_PROCESS_H
 #define PORTQ_TESTS_PORTQD_PROCESS_H

@@ -9,6 +9,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "check_main.h"
 #include "answer.h"
 #include "format.h"
 
@@ -598,12 +599,4 @@ answer_suite(void)
 	return s;
 }
 
-int
-main(void)
-{
-	SRunner *sr = srunner_create(answer_suite());
-	srunner_run_all(sr, CK_NORMAL);
-	int failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed ? EXIT_FAILURE : EXIT_SUCCESS;
-}
+const check_suite_t check_suite = { .suite = answer_suite };

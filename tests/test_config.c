@@ -7,6 +7,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "check_main.h"
 #include "config.h"
 
 static char path[64];
@@ -221,8 +222,8 @@ START_TEST(operating_doc_lists_every_option)
 }
 END_TEST
 
-int
-main(void)
+static Suite *
+config_suite(void)
 {
 	Suite *s = suite_create("config");
 	TCase *tc = tcase_create("core");
@@ -236,9 +237,7 @@ main(void)
 	tcase_add_test(tc, help_lists_every_option);
 	tcase_add_test(tc, operating_doc_lists_every_option);
 	suite_add_tcase(s, tc);
-	SRunner *sr = srunner_create(s);
-	srunner_run_all(sr, CK_NORMAL);
-	int failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+	return s;
 }
+
+const check_suite_t check_suite = { .suite = config_suite };

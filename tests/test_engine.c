@@ -14,6 +14,7 @@
 #include <string.h>
 
 #include "cache.h"
+#include "check_main.h"
 #include "client.h"
 #include "engine.h"
 #include "health.h"
@@ -351,8 +352,8 @@ START_TEST(cache_keeps_answers)
 }
 END_TEST
 
-int
-main(void)
+static Suite *
+engine_suite(void)
 {
 	const TTest *tests[] = {
 		truncated_then_tcp, timeout_then_next_server, rcode_mapping,
@@ -364,9 +365,7 @@ main(void)
 	for (size_t i = 0; i < sizeof(tests) / sizeof(tests[0]); i++)
 		tcase_add_test(tc, tests[i]);
 	suite_add_tcase(s, tc);
-	SRunner *sr = srunner_create(s);
-	srunner_run_all(sr, CK_NORMAL);
-	int failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+	return s;
 }
+
+const check_suite_t check_suite = { .suite = engine_suite };

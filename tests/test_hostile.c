@@ -31,6 +31,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "check_main.h"
 #include "answer.h"
 #include "frame.h"
 #include "server.h"
@@ -1322,13 +1323,4 @@ hostile_suite(void)
 	return s;
 }
 
-int
-main(void)
-{
-	signal(SIGPIPE, SIG_IGN);
-	SRunner *sr = srunner_create(hostile_suite());
-	srunner_run_all(sr, CK_NORMAL);
-	int failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed ? EXIT_FAILURE : EXIT_SUCCESS;
-}
+const check_suite_t check_suite = { .suite = hostile_suite, .ignore_sigpipe = 1 };

@@ -38,6 +38,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "check_main.h"
 #include "clock.h"
 #include "csv_oracle.h"
 #include "loopback.h"
@@ -1032,16 +1033,15 @@ nss_suite(void)
 	return s;
 }
 
-int
-main(int argc, char **argv)
+/* Run again by a test as the other side (argv[1]), or as itself. */
+static int
+nss_role(int argc, char **argv)
 {
 	if (argc == 5 && strcmp(argv[1], "--nss-side") == 0)
 		return nss_side(argv[2], argv[3], argv[4]);
 	if (argc > 0 && strchr(argv[0], '/') != NULL)
 		self_path = argv[0];
-	SRunner *sr = srunner_create(nss_suite());
-	srunner_run_all(sr, CK_NORMAL);
-	int failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+	return -1;
 }
+
+const check_suite_t check_suite = { .suite = nss_suite, .role = nss_role };

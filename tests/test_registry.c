@@ -14,9 +14,11 @@
 #include <string.h>
 #include <strings.h>
 
+#include "check_main.h"
 #include "error.h"
 #include "format.h"
 #include "msg.h"
+#include "port_oracle.h"
 #include "reg_testutil.h"
 #include "registry.h"
 
@@ -506,19 +508,6 @@ START_TEST(context_free_blocks)
 }
 END_TEST
 
-/* The port-state rule: the strongest claim of any matching record. */
-static unsigned
-rank(uint8_t st)
-{
-	static const unsigned r[] = {
-		[PORTQ_ST_UNLISTED] = 0, [PORTQ_ST_UNASSIGNED] = 1,
-		[PORTQ_ST_DEREGISTERED] = 2, [PORTQ_ST_RESERVED] = 3,
-		[PORTQ_ST_ASSIGNED] = 4, [PORTQ_ST_LOCAL] = 5,
-	};
-	return r[st];
-}
-
-#define IS_FREE_ST(st)  ((st) == PORTQ_ST_UNLISTED || (st) == PORTQ_ST_UNASSIGNED)
 #define IS_TAKEN_ST(st) ((st) == PORTQ_ST_ASSIGNED || (st) == PORTQ_ST_LOCAL)
 
 /*
@@ -536,22 +525,18 @@ check_all_contexts(const registry_t *r)
 		memset(state, PORTQ_ST_UNLISTED, REG_PORTS);
 		for (size_t i = 0; i < registry_count(r); i++) {
 			const reg_entry_t *e = registry_entry(r, i);
-			if (!e->has_port || (tp != PORTQ_TP_ANY && e->transport != PORTQ_TP_ANY &&
-			                     e->transport != tp))
-				continue;
-			for (unsigned p = e->port_lo; p <= e->port_hi; p++)
-				if (rank(e->status) > rank(state[p]))
-					state[p] = e->status;
+			if (e->has_port && port_oracle_matches(tp, e->transport))
+				port_oracle_claim(state, e->port_lo, e->port_hi, e->status);
 		}
 		/* Free runs: find each run's ends, then label its ports. */
 		for (long p = 0; p < REG_PORTS;) {
-			if (!IS_FREE_ST(state[p])) {
+			if (!port_oracle_free(state[p])) {
 				lo[p] = hi[p] = -1;
 				p++;
 				continue;
 			}
 			long end = p;
-			while (end + 1 < REG_PORTS && IS_FREE_ST(state[end + 1]))
+			while (end + 1 < REG_PORTS && port_oracle_free(state[end + 1]))
 				end++;
 			for (long q = p; q <= end; q++) {
 				lo[q] = p;
@@ -914,12 +899,4 @@ registry_suite(void)
 	return s;
 }
 
-int
-main(void)
-{
-	SRunner *sr = srunner_create(registry_suite());
-	srunner_run_all(sr, CK_NORMAL);
-	int failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
-}
+const check_suite_t check_suite = { .suite = registry_suite };

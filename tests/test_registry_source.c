@@ -22,6 +22,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "check_main.h"
 #include "clock.h"
 #include "hung_fs.h"
 #include "mount_ns.h"
@@ -430,15 +431,6 @@ registry_source_suite(void)
 	return s;
 }
 
-int
-main(void)
-{
-	signal(SIGPIPE, SIG_IGN);
-	SRunner *sr = srunner_create(registry_source_suite());
-	/* The hung mount needs a test per process (a namespace of its own). */
-	srunner_set_fork_status(sr, CK_FORK);
-	srunner_run_all(sr, CK_NORMAL);
-	int failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed ? EXIT_FAILURE : EXIT_SUCCESS;
-}
+/* The hung mount needs a test per process (a namespace of its own). */
+const check_suite_t check_suite = { .suite = registry_source_suite, .ignore_sigpipe = 1,
+                                    .fork_each = 1 };

@@ -24,6 +24,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "check_main.h"
 #include "answer.h"
 #include "clock.h"
 #include "server.h"
@@ -839,13 +840,4 @@ reload_faults_suite(void)
 	return s;
 }
 
-int
-main(void)
-{
-	signal(SIGPIPE, SIG_IGN);
-	SRunner *sr = srunner_create(reload_faults_suite());
-	srunner_run_all(sr, CK_NORMAL);
-	int failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed ? EXIT_FAILURE : EXIT_SUCCESS;
-}
+const check_suite_t check_suite = { .suite = reload_faults_suite, .ignore_sigpipe = 1 };

@@ -16,9 +16,11 @@
 #include <string.h>
 #include <strings.h>
 
+#include "check_main.h"
 #include "error.h"
 #include "format.h"
 #include "msg.h"
+#include "port_oracle.h"
 #include "reg_testutil.h"
 #include "registry.h"
 
@@ -579,19 +581,6 @@ END_TEST
 
 /* ------------------------------------------------------------- context */
 
-static unsigned
-rank(uint8_t st)
-{
-	static const unsigned r[] = {
-		[PORTQ_ST_UNLISTED] = 0, [PORTQ_ST_UNASSIGNED] = 1,
-		[PORTQ_ST_DEREGISTERED] = 2, [PORTQ_ST_RESERVED] = 3,
-		[PORTQ_ST_ASSIGNED] = 4, [PORTQ_ST_LOCAL] = 5,
-	};
-	return r[st];
-}
-
-#define FREE_ST(st)  ((st) == PORTQ_ST_UNLISTED || (st) == PORTQ_ST_UNASSIGNED)
-
 /* Each port's state for tp, from the raw CSV rows alone. */
 static uint8_t *
 raw_states(uint8_t tp)
@@ -602,13 +591,8 @@ raw_states(uint8_t tp)
 		char **f = raw.rows[i].f;
 		unsigned lo, hi;
 		uint8_t rtp = raw_transport(f[C_PROTO]);
-		if (!raw_ports(f[C_PORT], &lo, &hi) ||
-		    (tp != PORTQ_TP_ANY && rtp != PORTQ_TP_ANY && rtp != tp))
-			continue;
-		uint8_t st = raw_status(f[C_NAME][0] != '\0', f[C_DESC]);
-		for (unsigned p = lo; p <= hi; p++)
-			if (rank(st) > rank(state[p]))
-				state[p] = st;
+		if (raw_ports(f[C_PORT], &lo, &hi) && port_oracle_matches(tp, rtp))
+			port_oracle_claim(state, lo, hi, raw_status(f[C_NAME][0] != '\0', f[C_DESC]));
 	}
 	return state;
 }
@@ -621,11 +605,11 @@ raw_context(const uint8_t *state, unsigned p, portq_context_t *want)
 	want->range_class = p <= 1023 ? PORTQ_CLASS_SYSTEM :
 	                    p <= 49151 ? PORTQ_CLASS_USER : PORTQ_CLASS_DYNAMIC;
 	want->state = state[p];
-	if (FREE_ST(state[p])) {
+	if (port_oracle_free(state[p])) {
 		unsigned lo = p, hi = p;
-		while (lo > 0 && FREE_ST(state[lo - 1]))
+		while (lo > 0 && port_oracle_free(state[lo - 1]))
 			lo--;
-		while (hi < REG_PORTS - 1 && FREE_ST(state[hi + 1]))
+		while (hi < REG_PORTS - 1 && port_oracle_free(state[hi + 1]))
 			hi++;
 		want->cflags |= PORTQ_CF_FREE;
 		want->free_lo = (uint16_t)lo;
@@ -750,12 +734,4 @@ snapshot_suite(void)
 	return s;
 }
 
-int
-main(void)
-{
-	SRunner *sr = srunner_create(snapshot_suite());
-	srunner_run_all(sr, CK_NORMAL);
-	int failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
-}
+const check_suite_t check_suite = { .suite = snapshot_suite };

@@ -9,6 +9,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "check_main.h"
+
 #define PORTQ_ZONE_NO_MAIN
 #include "../contrib/portq-zone.c"
 #include "format.h"
@@ -404,12 +406,4 @@ zone_suite(void)
 	return s;
 }
 
-int
-main(void)
-{
-	SRunner *sr = srunner_create(zone_suite());
-	srunner_run_all(sr, CK_NORMAL);
-	int failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
-}
+const check_suite_t check_suite = { .suite = zone_suite };
