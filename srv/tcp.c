@@ -1,0 +1,387 @@
+/*
+ * tcp.c -- portqd's TCP connections (see tcp.h): accepting within the
+ * access list and the connection limits (per worker, per /24 or /56,
+ * making room by closing the connection longest without an answer),
+ * reassembling query frames, answering, writing, and closing on idle,
+ * slow, greedy or old connections.
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include "log.h"
+#include "stats.h"
+#include "tcp.h"
+
+#define TCP_BACKLOG 512                  /* uv_listen()'s, for every listener */
+
+static void
+conn_handle_closed(uv_handle_t *h)
+{
+	conn_t *c = h->data;
+	if (--c->open_handles > 0)
+		return;
+	worker_t *w = c->w;
+	if (c->prev)
+		c->prev->next = c->next;
+	else
+		w->conns = c->next;
+	if (c->next)
+		c->next->prev = c->prev;
+	STAT_ADD(w->n_conns, -1);
+	free(c);
+}
+
+static void
+conn_close(conn_t *c)
+{
+	if (c->closing)
+		return;
+	c->closing = 1;
+	uv_close((uv_handle_t *)&c->tcp, conn_handle_closed);
+	uv_close((uv_handle_t *)&c->idle, conn_handle_closed);
+}
+
+static void
+conn_shutdown_done(uv_shutdown_t *req, int status)
+{
+	(void)status;
+	conn_close(req->data);
+}
+
+/* Close after the answers already queued have left. */
+static void
+conn_finish(conn_t *c)
+{
+	if (c->closing || c->retiring)
+		return;
+	c->retiring = 1;
+	uv_read_stop((uv_stream_t *)&c->tcp);
+	c->shutdown.data = c;
+	if (uv_shutdown(&c->shutdown, (uv_stream_t *)&c->tcp, conn_shutdown_done) < 0)
+		conn_close(c);
+}
+
+static int
+conn_expired(const conn_t *c)
+{
+	return uv_now(c->w->loop) - c->born_ms >= (uint64_t)c->w->srv->cfg->tcp_max_lifetime;
+}
+
+static void conn_idle(uv_timer_t *t);
+
+/* Run the idle or read timer for `ms`, or to the end of the connection's lifetime if sooner. */
+static void
+conn_arm(conn_t *c, uint64_t ms)
+{
+	uint64_t age = uv_now(c->w->loop) - c->born_ms;
+	uint64_t life = (uint64_t)c->w->srv->cfg->tcp_max_lifetime;
+	uint64_t left = life > age ? life - age : 0;
+	uv_timer_start(&c->idle, conn_idle, ms < left ? ms : left, 0);
+}
+
+static void
+conn_idle(uv_timer_t *t)
+{
+	conn_t *c = t->data;
+	if (c->retiring)
+		;                                     /* its answers did not drain in time */
+	else if (conn_expired(c))
+		STAT_ADD(c->w->tcp_retired, 1);
+	else if (c->partial)
+		STAT_ADD(c->w->tcp_slow_closed, 1);   /* a query that never finished */
+	else
+		STAT_ADD(c->w->tcp_idle_closed, 1);
+	conn_close(c);
+}
+
+static void
+conn_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
+{
+	conn_t *c = h->data;
+	(void)suggested;
+	*buf = uv_buf_init((char *)c->buf + c->len, (unsigned)(c->cap - c->len));
+}
+
+static void
+conn_written(uv_write_t *req, int status)
+{
+	out_write_t *o = container_of(req, out_write_t, req);
+	if (status < 0 && status != UV_ECANCELED)
+		log_debug("tcp write: %s", uv_strerror(status));
+	free(o);
+}
+
+/*
+ * Send one framed answer (`frame`: the 2-byte prefix, then the message;
+ * `n` bytes in all). It goes out at once when nothing waits before it
+ * and the socket takes it; only what is left is copied and queued, so
+ * writes on one stream stay in order and a client that reads its answers
+ * costs no allocation.
+ */
+static int
+conn_send(conn_t *c, const uint8_t *frame, size_t n)
+{
+	uv_stream_t *st = (uv_stream_t *)&c->tcp;
+	if (uv_stream_get_write_queue_size(st) > (size_t)c->w->srv->cfg->tcp_max_pending)
+		return -1;                       /* the client does not read its answers */
+	uv_buf_t b = uv_buf_init((char *)(uintptr_t)frame, (unsigned)n);
+	int done = uv_try_write(st, &b, 1);  /* UV_EAGAIN while writes are queued */
+	if (done == (int)n)
+		return 0;
+	if (done < 0 && done != UV_EAGAIN)
+		return -1;
+	size_t off = done > 0 ? (size_t)done : 0;
+	out_write_t *o = malloc(sizeof(*o) + n - off);
+	if (o == NULL)
+		return -1;
+	memcpy(o->data, frame + off, n - off);
+	b = uv_buf_init((char *)o->data, (unsigned)(n - off));
+	if (uv_write(&o->req, st, &b, 1, conn_written) < 0) {
+		free(o);
+		return -1;
+	}
+	return 0;
+}
+
+/* Answer one framed query of a connection into out. */
+static size_t
+answer(worker_t *w, const uint8_t *req, size_t len, uint8_t *out, size_t max, int stream)
+{
+	answer_ctx_t ctx = { w->reg->reg, &w->stats, stats_info, w, stream, 0 };
+	return answer_query(&ctx, req, len, out, max);
+}
+
+static void
+conn_read(uv_stream_t *stream, ssize_t nread, const uv_buf_t *buf)
+{
+	conn_t *c = stream->data;
+	worker_t *w = c->w;
+	(void)buf;
+	if (nread < 0) {
+		conn_close(c);                   /* EOF or error: nothing left to answer */
+		return;
+	}
+	c->len += (size_t)nread;
+
+	size_t off = 0;
+	for (;;) {
+		const uint8_t *msg;
+		size_t mlen;
+		int used = portq_frame_next(c->buf + off, c->len - off,
+		                            (size_t)w->srv->cfg->tcp_max_frame, &msg, &mlen);
+		if (used == PORTQ_EAGAIN)
+			break;
+		if (used < 0) {
+			log_debug("tcp: bad frame (%s), closing", portq_strerror(used));
+			STAT_ADD(w->stats.dropped, 1);
+			conn_close(c);
+			return;
+		}
+		off += (size_t)used;
+		size_t n = answer(w, msg, mlen, w->out + PORTQ_FRAME_PREFIX, PORTQ_MSG_MAX, 1);
+		if (n > 0)
+			portq_frame_prefix(w->out, n);
+		if (n == 0 || conn_send(c, w->out, PORTQ_FRAME_PREFIX + n) < 0) {
+			conn_close(c);               /* not portq at all, or a client that does not read */
+			return;
+		}
+		c->served = ++w->serve_seq;
+		if (++c->queries >= w->srv->cfg->tcp_max_queries) {
+			STAT_ADD(w->tcp_retired, 1);  /* what follows in the buffer is not answered */
+			conn_finish(c);
+			uv_timer_start(&c->idle, conn_idle, (uint64_t)w->srv->cfg->tcp_read_timeout, 0);
+			return;
+		}
+	}
+	memmove(c->buf, c->buf + off, c->len - off);
+	c->len -= off;
+
+	/* Between queries the idle timeout runs; once a query has started,
+	 * the read timeout, which more bytes of the same query do not
+	 * extend: a client trickling a byte at a time cannot hold on. */
+	const config_t *cfg = w->srv->cfg;
+	if (c->len == 0) {
+		c->partial = 0;
+		conn_arm(c, (uint64_t)cfg->tcp_idle_timeout);
+	} else if (!c->partial || off > 0) {
+		c->partial = 1;
+		conn_arm(c, (uint64_t)cfg->tcp_read_timeout);
+	}
+}
+
+/*
+ * Make room for the new connection `c` if its prefix or the worker is
+ * full: close the connection, of that prefix or of all, that has gone
+ * longest without an answer (or since its accept if it never had one).
+ * A client that holds connections open with a query now and then loses
+ * them to anyone new; one whose query has just been answered is the last
+ * to go. Returns 0, or -1 when there is nothing to close.
+ */
+static int
+conn_make_room(worker_t *w, conn_t *c)
+{
+	const config_t *cfg = w->srv->cfg;
+	long live = 1, same = 0;
+	conn_t *oldest = NULL, *oldest_same = NULL;
+	for (conn_t *o = w->conns; o != NULL; o = o->next) {
+		if (o == c || o->closing || o->retiring)
+			continue;
+		live++;
+		if (oldest == NULL || o->served < oldest->served)
+			oldest = o;
+		if (prefix_eq(&o->prefix, &c->prefix)) {
+			same++;
+			if (oldest_same == NULL || o->served < oldest_same->served)
+				oldest_same = o;
+		}
+	}
+	/* The limits are per worker: each holds its share of the total. */
+	long limit = (cfg->tcp_max_connections + w->srv->n_workers - 1) / w->srv->n_workers;
+	conn_t *victim = same >= cfg->tcp_max_per_source ? oldest_same :
+	                 live > limit ? oldest : NULL;
+	if (victim == NULL)
+		return same >= cfg->tcp_max_per_source || live > limit ? -1 : 0;
+	STAT_ADD(w->tcp_evicted, 1);
+	conn_close(victim);
+	return 0;
+}
+
+/*
+ * The connection waiting on listener `server` could not be taken (no
+ * memory): accept it into the worker's drop handle and close it. libuv
+ * stops watching a listener while an accepted descriptor waits for
+ * uv_accept(), so leaving it there would stop that listener for good.
+ * While the drop handle is closing, a listener in the same plight waits
+ * for it (drop_wait) and is served when it has closed.
+ */
+static void tcp_drop(worker_t *w, uv_stream_t *server);
+static void tcp_accept(uv_stream_t *server, int status);
+
+
+static void
+tcp_drop_closed(uv_handle_t *h)
+{
+	worker_t *w = h->data;
+	w->drop_busy = 0;
+	for (int i = 0; i < w->n_tcp; i++)
+		if (w->drop_wait[i] && !w->drop_busy) {
+			w->drop_wait[i] = 0;
+			if (!w->stopping)
+				tcp_drop(w, (uv_stream_t *)&w->tcp[i]);
+		}
+}
+
+static void
+tcp_drop(worker_t *w, uv_stream_t *server)
+{
+	if (w->drop_busy) {
+		w->drop_wait[(uv_tcp_t *)server - w->tcp] = 1;
+		return;
+	}
+	w->drop_busy = 1;
+	uv_tcp_init(w->loop, &w->drop);
+	w->drop.data = w;
+	if (uv_accept(server, (uv_stream_t *)&w->drop) < 0)
+		(void)uv_listen(server, TCP_BACKLOG, tcp_accept);   /* see tcp_accept */
+	uv_close((uv_handle_t *)&w->drop, tcp_drop_closed);
+}
+
+/* Testing only: how many of the next connection allocations fail. */
+static int fail_conn_allocs;
+
+void
+tcp_fail_allocs(int n)
+{
+	__atomic_store_n(&fail_conn_allocs, n, __ATOMIC_RELAXED);
+}
+
+static conn_t *
+conn_new(size_t cap)
+{
+	int fail = __atomic_load_n(&fail_conn_allocs, __ATOMIC_RELAXED);
+	if (fail > 0 && __atomic_compare_exchange_n(&fail_conn_allocs, &fail, fail - 1, 0,
+	                                            __ATOMIC_RELAXED, __ATOMIC_RELAXED))
+		return NULL;
+	return calloc(1, sizeof(conn_t) + cap);
+}
+
+static void
+tcp_accept(uv_stream_t *server, int status)
+{
+	worker_t *w = server->data;
+	const config_t *cfg = w->srv->cfg;
+	if (status < 0) {
+		/* libuv has already dropped the connection (with its spare
+		 * descriptor when the process is out of them) and goes on. */
+		if (STAT_GET(w->tcp_dropped) == 0)
+			log_warn("tcp accept: %s (counted in tcp-dropped from now on)",
+			         uv_strerror(status));
+		STAT_ADD(w->tcp_dropped, 1);
+		return;
+	}
+	size_t cap = PORTQ_FRAME_PREFIX + (size_t)cfg->tcp_max_frame;
+	conn_t *c = conn_new(cap);
+	if (c == NULL) {
+		if (STAT_GET(w->tcp_dropped) == 0)
+			log_warn("tcp accept: out of memory, connection dropped "
+			         "(counted in tcp-dropped from now on)");
+		STAT_ADD(w->tcp_dropped, 1);
+		tcp_drop(w, server);
+		return;
+	}
+	c->w = w;
+	c->cap = cap;
+	uv_tcp_init(w->loop, &c->tcp);
+	uv_timer_init(w->loop, &c->idle);
+	c->tcp.data = c->idle.data = c;
+	c->open_handles = 2;
+	c->next = w->conns;
+	if (w->conns)
+		w->conns->prev = c;
+	w->conns = c;
+	STAT_ADD(w->n_conns, 1);
+	if (uv_accept(server, (uv_stream_t *)&c->tcp) < 0) {
+		/* The descriptor is closed, but libuv (1.44) only watches the
+		 * listener again after a uv_accept() that worked: listen anew. */
+		(void)uv_listen(server, TCP_BACKLOG, tcp_accept);
+		STAT_ADD(w->tcp_dropped, 1);
+		conn_close(c);
+		return;
+	}
+	int plen = sizeof(c->peer);
+	if (uv_tcp_getpeername(&c->tcp, (struct sockaddr *)&c->peer, &plen) < 0) {
+		conn_close(c);
+		return;
+	}
+	if (!acl_allows(&w->srv->acl, (struct sockaddr *)&c->peer)) {
+		STAT_ADD(w->acl_refused, 1);
+		conn_close(c);
+		return;
+	}
+	c->prefix = prefix_of((struct sockaddr *)&c->peer);
+	c->born_ms = uv_now(w->loop);
+	c->served = ++w->serve_seq;
+	if (w->stopping || conn_make_room(w, c) < 0) {
+		STAT_ADD(w->tcp_refused, 1);
+		conn_close(c);
+		return;
+	}
+	STAT_ADD(w->tcp_accepted, 1);
+	uv_tcp_nodelay(&c->tcp, 1);
+	conn_arm(c, (uint64_t)cfg->tcp_idle_timeout);
+	if (uv_read_start((uv_stream_t *)&c->tcp, conn_alloc, conn_read) < 0)
+		conn_close(c);
+}
+
+int
+tcp_listen(uv_tcp_t *t)
+{
+	return uv_listen((uv_stream_t *)t, TCP_BACKLOG, tcp_accept);
+}
+
+void
+tcp_conns_finish(worker_t *w)
+{
+	for (conn_t *c = w->conns; c != NULL; c = c->next)
+		conn_finish(c);                  /* one retiring already is on its way */
+}
