@@ -84,14 +84,17 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	answer_ctx_t ctx = { fixture(), &st, NULL, NULL, size > 1 && (data[1] & 1),
 	                     size > 3 && (data[3] & 2) && !(data[1] & 1) };
 	size_t max = size > 0 && (data[0] & 1) ? PORTQ_UDP_MAX : PORTQ_MSG_MAX;
-	size_t n = answer_query(&ctx, data, size, out, max);
+	answer_t a = answer_query(&ctx, data, size, out, max);
+	size_t n = a.len;
 	if (n > max)
 		abort();
 	if (n > 0) {
-		/* What the server writes, its own decoder must read back. */
+		/* What the server writes, its own decoder must read back; the
+		 * rcode and flags answer_query() returns are the header's. */
 		wire_t r = wire_reader(out, n);
 		portq_header_t h;
-		if (portq_header_read(&r, &h) != PORTQ_OK || !(h.flags & PORTQ_FLAG_QR))
+		if (portq_header_read(&r, &h) != PORTQ_OK || !(h.flags & PORTQ_FLAG_QR) ||
+		    h.rcode != a.rcode || h.flags != a.flags)
 			abort();
 		read_response(out, n);
 		if (h.rcode != PORTQ_RC_OK && h.rcode != PORTQ_RC_NOTFOUND)

@@ -190,7 +190,7 @@ answer_decode(answer_stats_t *stats, const uint8_t *req, size_t req_len,
 	return 1;
 }
 
-size_t
+answer_t
 answer_decoded(const answer_ctx_t *ctx, const answer_req_t *ar, uint8_t *out,
                size_t out_max)
 {
@@ -202,7 +202,7 @@ answer_decoded(const answer_ctx_t *ctx, const answer_req_t *ar, uint8_t *out,
 	rp.h = ar->h;
 	if (out_max < PORTQ_HEADER_LEN) {
 		STAT_ADD(st->dropped, 1);
-		return 0;
+		return (answer_t){ 0, 0, 0 };
 	}
 	uint8_t op = rp.h.opcode;
 	STAT_ADD(st->by_opcode[op <= PORTQ_OP_INFO ? op : 0], 1);
@@ -276,20 +276,20 @@ done:
 	size_t len = wire_used(&rp.w);
 	wire_t hw = wire_writer(out, PORTQ_HEADER_LEN);
 	portq_header_write(&hw, &rp.h);
-	return len;
+	return (answer_t){ len, rp.h.rcode, rp.h.flags };
 }
 
-size_t
+answer_t
 answer_query(const answer_ctx_t *ctx, const uint8_t *req, size_t req_len,
              uint8_t *out, size_t out_max)
 {
 	answer_req_t ar;
 	if (!answer_decode(ctx->stats, req, req_len, &ar))
-		return 0;
+		return (answer_t){ 0, 0, 0 };
 	return answer_decoded(ctx, &ar, out, out_max);
 }
 
-size_t
+answer_t
 answer_refused(answer_stats_t *stats, const uint8_t *req, size_t req_len,
                uint8_t *out, size_t out_max)
 {
@@ -299,7 +299,7 @@ answer_refused(answer_stats_t *stats, const uint8_t *req, size_t req_len,
 	if (rc == PORTQ_EMAGIC || rc == PORTQ_EINVAL || req_len < PORTQ_HEADER_LEN ||
 	    (h.flags & PORTQ_FLAG_QR) || out_max < PORTQ_HEADER_LEN) {
 		STAT_ADD(stats->dropped, 1);
-		return 0;
+		return (answer_t){ 0, 0, 0 };
 	}
 	h.flags = PORTQ_FLAG_QR;
 	h.ancount = h.adcount = 0;
@@ -312,5 +312,5 @@ answer_refused(answer_stats_t *stats, const uint8_t *req, size_t req_len,
 	if (w.error != PORTQ_OK)
 		wire_rewind(&w, PORTQ_HEADER_LEN);
 	STAT_ADD(stats->by_rcode[PORTQ_RC_REFUSED], 1);
-	return wire_used(&w);
+	return (answer_t){ wire_used(&w), h.rcode, h.flags };
 }

@@ -48,6 +48,18 @@ typedef struct {
 	                             and question with TC, no lookup made */
 } answer_ctx_t;
 
+/*
+ * What an answering function built: the response's length, and the rcode
+ * and flags its header carries, so that a caller decides on them (may
+ * this answer be padded? was it cut?) without reading the bytes back.
+ * len 0: no response at all, the request is dropped (rcode, flags 0).
+ */
+typedef struct {
+	size_t len;
+	uint8_t rcode;            /* PORTQ_RC_* */
+	uint8_t flags;            /* PORTQ_FLAG_*: QR, and TC, MORE, PARTIAL as set */
+} answer_t;
+
 /* A request decoded once, for the caller to decide on and then answer. */
 typedef struct {
 	int rc;                   /* msg_query_decode()'s result */
@@ -71,24 +83,26 @@ int answer_decode(answer_stats_t *stats, const uint8_t *req, size_t req_len,
  * is the header and the echoed question with TC set, both counts zero and
  * no lookup made: rcode OK, or the error the request itself shows
  * (MALFORMED, NOT-IMPLEMENTED, SERVFAIL with no registry). Returns the
- * response length; 0 only when out_max is below a header.
+ * response's length, rcode and flags; len 0 only when out_max is below
+ * a header.
  */
-size_t answer_decoded(const answer_ctx_t *ctx, const answer_req_t *ar, uint8_t *out,
+answer_t answer_decoded(const answer_ctx_t *ctx, const answer_req_t *ar, uint8_t *out,
                       size_t out_max);
 
 /*
- * answer_decode() then answer_decoded(): returns the response length, or
- * 0 when the request must be dropped without an answer.
+ * answer_decode() then answer_decoded(): returns the response's length,
+ * rcode and flags, or len 0 when the request must be dropped without an
+ * answer.
  */
-size_t answer_query(const answer_ctx_t *ctx, const uint8_t *req, size_t req_len,
+answer_t answer_query(const answer_ctx_t *ctx, const uint8_t *req, size_t req_len,
                     uint8_t *out, size_t out_max);
 
 /*
  * The answer for a client the access list refuses: the header and the
- * question echoed, rcode REFUSED, no records. Returns 0 (drop) for what
- * answer_query() would drop too.
+ * question echoed, rcode REFUSED, no records. Returns its length, rcode
+ * and flags; len 0 (drop) for what answer_query() would drop too.
  */
-size_t answer_refused(answer_stats_t *stats, const uint8_t *req, size_t req_len,
+answer_t answer_refused(answer_stats_t *stats, const uint8_t *req, size_t req_len,
                       uint8_t *out, size_t out_max);
 
 #endif /* PORTQ_ANSWER_H */

@@ -148,7 +148,7 @@ static size_t
 answer(worker_t *w, const uint8_t *req, size_t len, uint8_t *out, size_t max, int stream)
 {
 	answer_ctx_t ctx = { w->reg->reg, &w->stats, stats_info, w, stream, 0 };
-	return answer_query(&ctx, req, len, out, max);
+	return answer_query(&ctx, req, len, out, max).len;
 }
 
 static void

@@ -302,36 +302,37 @@ sockaddr_len(const struct sockaddr *sa)
 }
 
 /*
- * The answer a datagram from `addr` gets; 0 when it gets none. Everything
- * that limits a client decides before any lookup is made: the access
- * list, then (for a datagram that is a query at all) the rate limiter, so
- * that a query held back costs its decoding and nothing more. *pad_ok:
- * whether the answer may be padded in a GSO group (an OK or NOT-FOUND
- * answer, not slipped).
+ * The answer a datagram from `addr` gets; len 0 when it gets none.
+ * Everything that limits a client decides before any lookup is made: the
+ * access list, then (for a datagram that is a query at all) the rate
+ * limiter, so that a query held back costs its decoding and nothing
+ * more. *pad_ok: whether the answer may be padded in a GSO group (an OK
+ * or NOT-FOUND answer, not slipped), from what the answer says it is.
  */
-static size_t
+static answer_t
 udp_answer(worker_t *w, const uint8_t *req, size_t len, uint8_t *out,
            const struct sockaddr *addr, unsigned char *pad_ok)
 {
+	static const answer_t none = { 0, 0, 0 };
 	server_t *s = w->srv;
 	*pad_ok = 0;
 	if (!acl_allows(&s->acl, addr)) {
 		STAT_ADD(w->acl_refused, 1);
-		return s->acl_drop ? 0 : answer_refused(&w->stats, req, len, out, PORTQ_UDP_MAX);
+		return s->acl_drop ? none : answer_refused(&w->stats, req, len, out, PORTQ_UDP_MAX);
 	}
 	answer_req_t ar;
 	if (!answer_decode(&w->stats, req, len, &ar))
-		return 0;                        /* not a query: no answer to limit */
+		return none;                     /* not a query: no answer to limit */
 	answer_ctx_t ctx = { w->reg->reg, &w->stats, stats_info, w, 0, 0 };
 	switch (rrl_check(w->rrl, addr, uv_now(w->loop))) {
 	case RRL_SEND: break;
 	case RRL_SLIP: ctx.slip = 1; break;
-	default:       return 0;
+	default:       return none;
 	}
-	size_t n = answer_decoded(&ctx, &ar, out, PORTQ_UDP_MAX);
-	*pad_ok = !ctx.slip && n > 5 &&
-	          (out[5] == PORTQ_RC_OK || out[5] == PORTQ_RC_NOTFOUND);
-	return n;
+	answer_t a = answer_decoded(&ctx, &ar, out, PORTQ_UDP_MAX);
+	*pad_ok = !ctx.slip && a.len > 0 &&
+	          (a.rcode == PORTQ_RC_OK || a.rcode == PORTQ_RC_NOTFOUND);
+	return a;
 }
 
 static void
@@ -382,7 +383,7 @@ udp_recv(uv_udp_t *h, ssize_t nread, const uv_buf_t *buf,
 		udp_flush(w);
 	uint8_t *out = (flags & UV_UDP_MMSG_CHUNK) ? b->data[b->n] : w->out;
 	unsigned char pad_ok;
-	size_t n = udp_answer(w, req, (size_t)nread, out, addr, &pad_ok);
+	size_t n = udp_answer(w, req, (size_t)nread, out, addr, &pad_ok).len;
 	if (n == 0)
 		return;
 	if (!(flags & UV_UDP_MMSG_CHUNK)) {

@@ -624,7 +624,7 @@ START_TEST(refused_echoes_id_and_question)
 	memset(&st, 0, sizeof(st));
 	portq_question_t q = { .port_lo = 80, .transport = PORTQ_TP_TCP, .limit = 7 };
 	size_t len = query(req, sizeof(req), PORTQ_OP_PORT, 0xBEEF, &q);
-	size_t n = answer_refused(&st, req, len, out, sizeof(out));
+	size_t n = answer_refused(&st, req, len, out, sizeof(out)).len;
 	ck_assert_uint_eq(n, len);                        /* header + the same question */
 	portq_header_t h = header_of(out, n);
 	ck_assert_uint_eq(h.id, 0xBEEF);
@@ -641,14 +641,14 @@ START_TEST(refused_echoes_id_and_question)
 	portq_question_t nq = { .transport = PORTQ_TP_ANY };
 	portq_question_set_text(&nq, "some-service-name");
 	len = query(req, sizeof(req), PORTQ_OP_NAME, 7, &nq);
-	n = answer_refused(&st, req, len, out, sizeof(out));
+	n = answer_refused(&st, req, len, out, sizeof(out)).len;
 	ck_assert_uint_eq(n, len);
 	ck_assert_mem_eq(out + PORTQ_HEADER_LEN, req + PORTQ_HEADER_LEN, len - PORTQ_HEADER_LEN);
 	ck_assert_uint_eq(header_of(out, n).opcode, PORTQ_OP_NAME);
 	ck_assert_uint_eq(header_of(out, n).id, 7);
 	/* Unknown opcodes are refused just the same (not NOTIMPL). */
 	req[1] = 200;
-	n = answer_refused(&st, req, len, out, sizeof(out));
+	n = answer_refused(&st, req, len, out, sizeof(out)).len;
 	ck_assert_uint_eq(header_of(out, n).rcode, PORTQ_RC_REFUSED);
 	ck_assert_uint_eq(header_of(out, n).opcode, 200);
 }
@@ -663,28 +663,28 @@ START_TEST(refused_without_a_good_question)
 	size_t len = query(req, sizeof(req), PORTQ_OP_PORT, 0x1234, &q);
 	/* A question cut short, one with trailing bytes, a bad transport:
 	 * the header alone, REFUSED. */
-	size_t n = answer_refused(&st, req, len - 1, out, sizeof(out));
+	size_t n = answer_refused(&st, req, len - 1, out, sizeof(out)).len;
 	ck_assert_uint_eq(n, PORTQ_HEADER_LEN);
 	ck_assert_uint_eq(header_of(out, n).rcode, PORTQ_RC_REFUSED);
 	ck_assert_uint_eq(header_of(out, n).id, 0x1234);
 	req[len] = 0;
-	ck_assert_uint_eq(answer_refused(&st, req, len + 1, out, sizeof(out)), PORTQ_HEADER_LEN);
+	ck_assert_uint_eq(answer_refused(&st, req, len + 1, out, sizeof(out)).len, PORTQ_HEADER_LEN);
 	req[PORTQ_HEADER_LEN] = 9;                        /* transport 9 */
-	ck_assert_uint_eq(answer_refused(&st, req, len, out, sizeof(out)), PORTQ_HEADER_LEN);
-	ck_assert_uint_eq(answer_refused(&st, req, PORTQ_HEADER_LEN, out, sizeof(out)),
+	ck_assert_uint_eq(answer_refused(&st, req, len, out, sizeof(out)).len, PORTQ_HEADER_LEN);
+	ck_assert_uint_eq(answer_refused(&st, req, PORTQ_HEADER_LEN, out, sizeof(out)).len,
 	                  PORTQ_HEADER_LEN);
 	ck_assert_uint_eq(st.by_rcode[PORTQ_RC_REFUSED], 4);
 
 	/* What answer_query() drops is dropped here too: short, not portq,
 	 * itself a response. */
 	len = query(req, sizeof(req), PORTQ_OP_PORT, 0x1234, &q);
-	ck_assert_uint_eq(answer_refused(&st, req, PORTQ_HEADER_LEN - 1, out, sizeof(out)), 0);
-	ck_assert_uint_eq(answer_refused(&st, req, 0, out, sizeof(out)), 0);
+	ck_assert_uint_eq(answer_refused(&st, req, PORTQ_HEADER_LEN - 1, out, sizeof(out)).len, 0);
+	ck_assert_uint_eq(answer_refused(&st, req, 0, out, sizeof(out)).len, 0);
 	req[0] = 0xA2;
-	ck_assert_uint_eq(answer_refused(&st, req, len, out, sizeof(out)), 0);
+	ck_assert_uint_eq(answer_refused(&st, req, len, out, sizeof(out)).len, 0);
 	req[0] = PORTQ_MAGIC;
 	req[4] = PORTQ_FLAG_QR;
-	ck_assert_uint_eq(answer_refused(&st, req, len, out, sizeof(out)), 0);
+	ck_assert_uint_eq(answer_refused(&st, req, len, out, sizeof(out)).len, 0);
 	ck_assert_uint_eq(st.dropped, 4);
 	ck_assert_uint_eq(st.by_rcode[PORTQ_RC_REFUSED], 4);
 }
@@ -700,10 +700,10 @@ START_TEST(refused_in_a_small_buffer)
 	size_t len = query(req, sizeof(req), PORTQ_OP_NAME, 5, &q);
 	ck_assert_uint_gt(len, 40);
 	/* No room for the question: the header alone. */
-	ck_assert_uint_eq(answer_refused(&st, req, len, out, 40), PORTQ_HEADER_LEN);
+	ck_assert_uint_eq(answer_refused(&st, req, len, out, 40).len, PORTQ_HEADER_LEN);
 	ck_assert_uint_eq(header_of(out, PORTQ_HEADER_LEN).rcode, PORTQ_RC_REFUSED);
 	/* No room for a header: nothing. */
-	ck_assert_uint_eq(answer_refused(&st, req, len, out, PORTQ_HEADER_LEN - 1), 0);
+	ck_assert_uint_eq(answer_refused(&st, req, len, out, PORTQ_HEADER_LEN - 1).len, 0);
 }
 END_TEST
 
@@ -713,10 +713,16 @@ answer_and_slip(const uint8_t *req, size_t len, uint8_t *out, size_t *full)
 {
 	uint8_t whole[PORTQ_UDP_MAX];
 	answer_ctx_t ctx = { reg, NULL, NULL, NULL, 0, 0 };
-	*full = answer_query(&ctx, req, len, whole, sizeof(whole));
+	*full = answer_query(&ctx, req, len, whole, sizeof(whole)).len;
 	ck_assert_uint_gt(*full, 0);
 	ctx.slip = 1;
-	return answer_query(&ctx, req, len, out, PORTQ_UDP_MAX);
+	answer_t a = answer_query(&ctx, req, len, out, PORTQ_UDP_MAX);
+	if (a.len > 0) {                   /* what it says it built is what it wrote */
+		portq_header_t h = header_of(out, a.len);
+		ck_assert_uint_eq(a.rcode, h.rcode);
+		ck_assert_uint_eq(a.flags, h.flags);
+	}
+	return a.len;
 }
 
 START_TEST(slip_keeps_header_and_question)
@@ -727,7 +733,7 @@ START_TEST(slip_keeps_header_and_question)
 	answer_stats_t st;
 	memset(&st, 0, sizeof(st));
 	answer_ctx_t ctx = { reg, &st, NULL, NULL, 0, 1 };
-	size_t n = answer_query(&ctx, req, len, out, sizeof(out));
+	size_t n = answer_query(&ctx, req, len, out, sizeof(out)).len;
 	ck_assert_uint_eq(n, len);                        /* exactly header + question */
 	portq_header_t h = header_of(out, n);
 	ck_assert_uint_eq(h.id, 0xCAFE);
@@ -803,12 +809,12 @@ START_TEST(slip_drops_what_is_not_a_query)
 		buf[i] = (uint8_t)(i * 37 + 1);
 	buf[0] = PORTQ_MAGIC;
 	buf[4] = PORTQ_FLAG_QR;                 /* a response */
-	ck_assert_uint_eq(answer_query(&ctx, buf, sizeof(buf), out, sizeof(out)), 0);
+	ck_assert_uint_eq(answer_query(&ctx, buf, sizeof(buf), out, sizeof(out)).len, 0);
 	buf[4] = 0;
-	ck_assert_uint_eq(answer_query(&ctx, buf, 10, out, sizeof(out)), 0);
+	ck_assert_uint_eq(answer_query(&ctx, buf, 10, out, sizeof(out)).len, 0);
 	buf[0] = 0x00;                          /* not portq */
-	ck_assert_uint_eq(answer_query(&ctx, buf, sizeof(buf), out, sizeof(out)), 0);
-	ck_assert_uint_eq(answer_query(&ctx, buf, 0, out, sizeof(out)), 0);
+	ck_assert_uint_eq(answer_query(&ctx, buf, sizeof(buf), out, sizeof(out)).len, 0);
+	ck_assert_uint_eq(answer_query(&ctx, buf, 0, out, sizeof(out)).len, 0);
 	ck_assert_uint_eq(st.dropped, 4);
 }
 END_TEST
@@ -835,7 +841,7 @@ START_TEST(amplification_bounds)
 			size_t slipped = answer_and_slip(req, len, out, &full);
 			ck_assert_uint_le(full, PORTQ_UDP_MAX);
 			ck_assert_uint_le(slipped, len);
-			ck_assert_uint_le(answer_refused(&st, req, len, out, sizeof(out)), len);
+			ck_assert_uint_le(answer_refused(&st, req, len, out, sizeof(out)).len, len);
 			if (full * worst_len > worst_full * len) {
 				worst_full = full;
 				worst_len = len;

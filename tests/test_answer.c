@@ -78,6 +78,20 @@ teardown(void)
 	reg = NULL;
 }
 
+/* The rcode and flags answer_query() returns are those its header carries. */
+static size_t
+as_written(answer_t a, const uint8_t *resp)
+{
+	if (a.len > 0) {
+		portq_header_t h;
+		wire_t r = wire_reader(resp, a.len);
+		ck_assert_int_eq(portq_header_read(&r, &h), PORTQ_OK);
+		ck_assert_uint_eq(a.rcode, h.rcode);
+		ck_assert_uint_eq(a.flags, h.flags);
+	}
+	return a.len;
+}
+
 static size_t
 ask_max(const portq_question_t *q, uint8_t op, size_t max)
 {
@@ -86,7 +100,7 @@ ask_max(const portq_question_t *q, uint8_t op, size_t max)
 	int n = msg_query_encode(req, sizeof(req), &h, q);
 	ck_assert_int_gt(n, 0);
 	answer_ctx_t ctx = { reg, &stats, NULL, NULL, 0, 0 };
-	return answer_query(&ctx, req, (size_t)n, out, max);
+	return as_written(answer_query(&ctx, req, (size_t)n, out, max), out);
 }
 
 static size_t
@@ -315,7 +329,7 @@ START_TEST(tcp_page_cut_is_more_not_tc)
 	portq_header_t h = { .opcode = PORTQ_OP_RANGE, .id = 0xBEEF };
 	int n = msg_query_encode(req, sizeof(req), &h, &q);
 	answer_ctx_t ctx = { reg, &stats, NULL, NULL, 1, 0 };
-	size_t len = answer_query(&ctx, req, (size_t)n, out, 4000);
+	size_t len = answer_query(&ctx, req, (size_t)n, out, 4000).len;
 	wire_t r = open_reply(len, &h);
 	ck_assert(!(h.flags & PORTQ_FLAG_TC));
 	ck_assert(h.flags & PORTQ_FLAG_MORE);
@@ -327,7 +341,7 @@ START_TEST(tcp_page_cut_is_more_not_tc)
 	}
 	/* The same over UDP is truncated. */
 	ctx.stream = 0;
-	open_reply(answer_query(&ctx, req, (size_t)n, out, 4000), &h);
+	open_reply(answer_query(&ctx, req, (size_t)n, out, 4000).len, &h);
 	ck_assert(h.flags & PORTQ_FLAG_TC);
 }
 END_TEST
@@ -398,14 +412,14 @@ START_TEST(dropped_inputs)
 	/* Shorter than a header, wrong magic, and a response: no answer. */
 	req[0] = PORTQ_MAGIC;
 	for (size_t n = 0; n < PORTQ_HEADER_LEN; n++)
-		ck_assert_uint_eq(answer_query(&ctx, req, n, out, sizeof(out)), 0);
+		ck_assert_uint_eq(answer_query(&ctx, req, n, out, sizeof(out)).len, 0);
 	req[0] = 0x00;
-	ck_assert_uint_eq(answer_query(&ctx, req, 29, out, sizeof(out)), 0);
+	ck_assert_uint_eq(answer_query(&ctx, req, 29, out, sizeof(out)).len, 0);
 	portq_question_t q = { .port_lo = 7 };
 	portq_header_t h = { .opcode = PORTQ_OP_PORT };
 	int n = msg_query_encode(req, sizeof(req), &h, &q);
 	req[4] |= PORTQ_FLAG_QR;
-	ck_assert_uint_eq(answer_query(&ctx, req, (size_t)n, out, sizeof(out)), 0);
+	ck_assert_uint_eq(answer_query(&ctx, req, (size_t)n, out, sizeof(out)).len, 0);
 	ck_assert_uint_eq(stats.dropped, PORTQ_HEADER_LEN + 2);
 }
 END_TEST
@@ -419,7 +433,7 @@ START_TEST(malformed_and_notimpl)
 	int n = msg_query_encode(req, sizeof(req), &h, &q);
 	/* Every cut of the question is MALFORMED, with the header echoed. */
 	for (int cut = PORTQ_HEADER_LEN; cut < n; cut++) {
-		size_t len = answer_query(&ctx, req, (size_t)cut, out, sizeof(out));
+		size_t len = answer_query(&ctx, req, (size_t)cut, out, sizeof(out)).len;
 		ck_assert_uint_eq(len, PORTQ_HEADER_LEN);
 		portq_header_t rh;
 		open_reply(len, &rh);
@@ -428,14 +442,14 @@ START_TEST(malformed_and_notimpl)
 	}
 	/* A trailing byte too. */
 	req[n] = 0;
-	ck_assert_uint_eq(answer_query(&ctx, req, (size_t)n + 1, out, sizeof(out)),
+	ck_assert_uint_eq(answer_query(&ctx, req, (size_t)n + 1, out, sizeof(out)).len,
 	                  PORTQ_HEADER_LEN);
 	/* Unknown opcodes: NOT-IMPLEMENTED, question echoed. */
 	for (unsigned op = 0; op < 256; op++) {
 		if (op >= PORTQ_OP_PORT && op <= PORTQ_OP_INFO)
 			continue;
 		req[1] = (uint8_t)op;
-		size_t len = answer_query(&ctx, req, (size_t)n, out, sizeof(out));
+		size_t len = answer_query(&ctx, req, (size_t)n, out, sizeof(out)).len;
 		portq_header_t rh;
 		wire_t r = open_reply(len, &rh);
 		ck_assert_uint_eq(rh.rcode, PORTQ_RC_NOTIMPL);
@@ -452,7 +466,7 @@ START_TEST(no_registry_is_servfail)
 	portq_question_t q = { .port_lo = 7 };
 	portq_header_t h = { .opcode = PORTQ_OP_PORT, .id = 0xBEEF };
 	int n = msg_query_encode(req, sizeof(req), &h, &q);
-	size_t len = answer_query(&ctx, req, (size_t)n, out, sizeof(out));
+	size_t len = answer_query(&ctx, req, (size_t)n, out, sizeof(out)).len;
 	wire_t r = wire_reader(out, len);
 	ck_assert_int_eq(portq_header_read(&r, &h), PORTQ_OK);
 	ck_assert_uint_eq(h.rcode, PORTQ_RC_SERVFAIL);
@@ -516,7 +530,7 @@ cost_of(const registry_t *r, const cost_set_t *s)
 		struct timespec t0, t1;
 		clock_gettime(CLOCK_MONOTONIC, &t0);
 		for (int i = 0; i < s->n; i++)
-			ck_assert_uint_gt(answer_query(&ctx, s->req[i], s->len[i], out, PORTQ_UDP_MAX), 0);
+			ck_assert_uint_gt(answer_query(&ctx, s->req[i], s->len[i], out, PORTQ_UDP_MAX).len, 0);
 		clock_gettime(CLOCK_MONOTONIC, &t1);
 		t[b] = (uint64_t)(t1.tv_sec - t0.tv_sec) * 1000000000u +
 		       (uint64_t)(t1.tv_nsec - t0.tv_nsec);

@@ -48,7 +48,7 @@ server_answer(uint8_t op, const portq_question_t *q, uint8_t *out)
 	int len = msg_query_encode(req, sizeof(req), &h, q);
 	ck_assert_int_gt(len, 0);
 	answer_ctx_t ctx = { reg, NULL, NULL, NULL, 0, 0 };
-	size_t n = answer_query(&ctx, req, (size_t)len, out, PORTQ_UDP_MAX);
+	size_t n = answer_query(&ctx, req, (size_t)len, out, PORTQ_UDP_MAX).len;
 	ck_assert_uint_gt(n, PORTQ_HEADER_LEN);
 	return n;
 }

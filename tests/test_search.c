@@ -266,7 +266,7 @@ START_TEST(bound_reached)
 	portq_header_write(&w, &h);
 	portq_question_write(&w, &qq);
 	answer_ctx_t ctx = { .reg = r };
-	size_t n = answer_query(&ctx, req, wire_used(&w), resp, sizeof(resp));
+	size_t n = answer_query(&ctx, req, wire_used(&w), resp, sizeof(resp)).len;
 	wire_t rd = wire_reader(resp, n);
 	ck_assert_int_eq(portq_header_read(&rd, &h), PORTQ_OK);
 	ck_assert_uint_eq(h.rcode, PORTQ_RC_OK);
