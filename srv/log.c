@@ -37,7 +37,7 @@ log_msg(log_level_t level, const char *fmt, ...)
 {
 	if (level > max_level)
 		return;
-	char text[1024];
+	char text[4096];                  /* the SIGUSR1 line: up to STATS_LINE_MAX */
 	va_list ap;
 	va_start(ap, fmt);
 	vsnprintf(text, sizeof(text), fmt, ap);

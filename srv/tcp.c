@@ -27,7 +27,7 @@ conn_handle_closed(uv_handle_t *h)
 		w->conns = c->next;
 	if (c->next)
 		c->next->prev = c->prev;
-	STAT_ADD(w->n_conns, -1);
+	STAT_ADD(w->tcp_open, -1);
 	free(c);
 }
 
@@ -339,7 +339,7 @@ tcp_accept(uv_stream_t *server, int status)
 	if (w->conns)
 		w->conns->prev = c;
 	w->conns = c;
-	STAT_ADD(w->n_conns, 1);
+	STAT_ADD(w->tcp_open, 1);
 	if (uv_accept(server, (uv_stream_t *)&c->tcp) < 0) {
 		/* The descriptor is closed, but libuv (1.44) only watches the
 		 * listener again after a uv_accept() that worked: listen anew. */

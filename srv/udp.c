@@ -30,7 +30,7 @@ udp_sent(uv_udp_send_t *req, int status)
 	out_send_t *o = container_of(req, out_send_t, req);
 	if (status < 0 && status != UV_ECANCELED) {
 		worker_t *w = req->handle->data;
-		STAT_ADD(w->send_errors, 1);     /* a client can cause these: not logged */
+		STAT_ADD(w->udp_send_errors, 1);     /* a client can cause these: not logged */
 		log_debug("udp send: %s", uv_strerror(status));
 	}
 	free(o);
@@ -44,19 +44,19 @@ udp_send_queued(worker_t *w, uv_udp_t *h, const uint8_t *data, size_t n,
 	/* Bounded like a socket buffer: past it, the answer is lost as the
 	 * kernel would lose it, and counted. */
 	if (uv_udp_get_send_queue_size(h) > UDP_QUEUE_MAX) {
-		STAT_ADD(w->send_errors, 1);
+		STAT_ADD(w->udp_send_errors, 1);
 		return;
 	}
 	out_send_t *o = malloc(sizeof(*o) + n);
 	if (o == NULL) {
-		STAT_ADD(w->send_errors, 1);
+		STAT_ADD(w->udp_send_errors, 1);
 		return;
 	}
 	memcpy(o->data, data, n);
 	uv_buf_t b = uv_buf_init((char *)o->data, (unsigned)n);
 	if (uv_udp_send(&o->req, h, &b, 1, to, udp_sent) < 0) {
 		free(o);
-		STAT_ADD(w->send_errors, 1);
+		STAT_ADD(w->udp_send_errors, 1);
 	}
 }
 
@@ -69,7 +69,7 @@ udp_send_now(worker_t *w, uv_udp_t *h, const uint8_t *data, size_t n,
 	if (rc == UV_EAGAIN || rc == UV_ENOSYS)
 		udp_send_queued(w, h, data, n, to);
 	else if (rc < 0)
-		STAT_ADD(w->send_errors, 1);
+		STAT_ADD(w->udp_send_errors, 1);
 }
 
 /* One client: family, port, address and, for IPv6, the scope (all as the
@@ -200,7 +200,7 @@ udp_send_alone(worker_t *w, uv_os_fd_t fd, unsigned a)
 		udp_send_queued(w, b->handle[a], b->data[a], b->iov[a].iov_len,
 		                (struct sockaddr *)&b->peer[a]);
 	else
-		STAT_ADD(w->send_errors, 1);
+		STAT_ADD(w->udp_send_errors, 1);
 }
 
 /*
@@ -241,7 +241,7 @@ udp_send_run(worker_t *w, unsigned i, unsigned j)
 		}
 		udp_msg_answers(b, gso, done, &from, &to);
 		if (msg[done].msg_hdr.msg_controllen == 0) {
-			STAT_ADD(w->send_errors, 1);
+			STAT_ADD(w->udp_send_errors, 1);
 		} else {
 			if (err == EIO && w->gso) {
 				log_warn("udp: no segmentation offload on the way to a client (%s); "

@@ -68,6 +68,25 @@ typedef struct shared_reg {
 
 typedef struct worker worker_t;
 
+/*
+ * The counters a worker keeps beside answer_stats_t, each with its key in
+ * INFO and in the SIGUSR1 line (stats.c), in the order they are reported.
+ * Only the worker's thread writes them (STAT_ADD); any thread reads them
+ * (STAT_GET). A counter added here is summed and reported everywhere.
+ */
+#define WORKER_COUNTERS(X) \
+	X(udp_send_errors, "udp-send-errors") /* answers the kernel or the queue refused */ \
+	X(udp_holds,       "udp-holds")       /* udp-hold waits */ \
+	X(tcp_accepted,    "tcp-accepted") \
+	X(tcp_refused,     "tcp-refused")     /* stopping, or no room could be made */ \
+	X(tcp_open,        "tcp-open")        /* connections now: +1, -1 */ \
+	X(tcp_idle_closed, "tcp-idle-closed") /* tcp-idle-timeout between queries */ \
+	X(tcp_slow_closed, "tcp-slow-closed") /* tcp-read-timeout within a query */ \
+	X(tcp_evicted,     "tcp-evicted")     /* closed to make room for a new one */ \
+	X(tcp_retired,     "tcp-retired")     /* tcp-max-queries or tcp-max-lifetime */ \
+	X(tcp_dropped,     "tcp-dropped")     /* accept failed: descriptors, memory */ \
+	X(acl_refused,     "acl-refused")     /* UDP datagrams and TCP connections */
+
 typedef struct conn {
 	uv_tcp_t tcp;
 	uv_timer_t idle;
@@ -143,12 +162,11 @@ struct worker {
 	struct timespec hold;            /* udp-hold */
 	unsigned cycle[CONFIG_MAX_LIST]; /* per UDP socket: datagrams read since it was drained */
 
-	answer_stats_t stats;
-	uint64_t tcp_accepted, tcp_refused, tcp_idle_closed, send_errors;
-	uint64_t acl_refused, tcp_slow_closed, udp_holds;
-	uint64_t tcp_evicted, tcp_retired, tcp_dropped;
+	answer_stats_t stats;            /* the answering function's counters */
+#define X(field, key) uint64_t field;
+	WORKER_COUNTERS(X)               /* the worker's own (STAT_ADD, STAT_GET) */
+#undef X
 	rrl_t *rrl;
-	long n_conns;
 	conn_t *conns;
 	uint64_t serve_seq;              /* orders connections by last service */
 	uv_tcp_t drop;                   /* takes a connection only to close it */

@@ -299,7 +299,7 @@ START_TEST(reload_hung_mount)
 		usleep(20 * 1000);
 	ck_assert_int_eq(log_count(d.log, want), 2);
 	kill(d.pid, SIGUSR1);
-	ck_assert_msg(log_has(d.log, "failed 2 timed out 2, 2 stuck", 5000),
+	ck_assert_msg(log_has(d.log, "reload-failures 2, reload-timeouts 2, reload-stuck 2", 5000),
 	              "statistics do not count the timeouts (see %s)", d.log);
 
 	/* A good file in its place loads, stuck threads or not. */
