@@ -33,10 +33,18 @@ typedef struct {
 #define STRINGIFY(x) #x
 #define XSTR(x) STRINGIFY(x)
 
+/* The listen addresses when none is given; without IPv6, the second is skipped. */
+#define LISTEN_DEFAULT_V4 "127.0.0.1:" XSTR(PORTQ_DEFAULT_PORT)
+#define LISTEN_DEFAULT_V6 "[::1]:" XSTR(PORTQ_DEFAULT_PORT)
+
+/*
+ * A list's default (listen) is what an empty list means, not a first
+ * item: config_init() leaves lists empty, a list given replaces it whole.
+ */
 static const opt_t options[] = {
-	{ "listen", OPT_LIST, OFF(listen), 0, 0, NULL, "ADDR:PORT",
-	  "listen on UDP and TCP there (repeatable; [::1]:PORT for IPv6); "
-	  "default 127.0.0.1:" XSTR(PORTQ_DEFAULT_PORT) " and [::1]:" XSTR(PORTQ_DEFAULT_PORT), 0 },
+	{ "listen", OPT_LIST, OFF(listen), 0, 0, LISTEN_DEFAULT_V4 " " LISTEN_DEFAULT_V6,
+	  "ADDR:PORT", "listen on UDP and TCP there (repeatable; [::1]:PORT for IPv6; "
+	  "without IPv6 the default [::1] is skipped)", 0 },
 	{ "registry", OPT_LIST, OFF(registry), 0, 0, NULL, "[FORMAT:]FILE",
 	  "load this file (repeatable); FORMAT is csv, xml, services or local "
 	  "and is detected when omitted; default: see docs/operating.md", 0 },
@@ -85,7 +93,7 @@ static const opt_t options[] = {
 	  "SIGUSR2 reloads anyway; 100: any loss (never to no records)", 0 },
 	{ "registry-max-bytes", OPT_INT, OFF(registry_max_bytes), 4096, 1073741824,
 	  "67108864", "BYTES", "refuse a registry file larger than this", 0 },
-	{ "workers", OPT_INT, OFF(workers), 1, 64, "1", "N",
+	{ "workers", OPT_INT, OFF(workers), 1, CONFIG_MAX_WORKERS, "1", "N",
 	  "event loops answering queries, one per core, on SO_REUSEPORT sockets", 0 },
 	{ "watch", OPT_BOOL, OFF(watch), 0, 1, "yes", NULL,
 	  "reload when a registry file changes", 0 },
@@ -193,8 +201,16 @@ config_init(config_t *c)
 	memset(c, 0, sizeof(*c));
 	char why[256];
 	for (size_t i = 0; i < N_OPTIONS; i++)
-		if (options[i].def != NULL)
+		if (options[i].def != NULL && options[i].type != OPT_LIST)
 			(void)set(c, &options[i], options[i].def, why, sizeof(why));
+}
+
+const config_list_t *
+config_listen(const config_t *c)
+{
+	static char v4[] = LISTEN_DEFAULT_V4, v6[] = LISTEN_DEFAULT_V6;
+	static const config_list_t listen_default = { { v4, v6 }, 2 };
+	return c->listen.n > 0 ? &c->listen : &listen_default;
 }
 
 static void

@@ -11,6 +11,7 @@
 #include <sys/socket.h>
 
 #define CONFIG_MAX_LIST 64
+#define CONFIG_MAX_WORKERS 64      /* the "workers" row's maximum */
 
 typedef struct {
 	char *items[CONFIG_MAX_LIST];
@@ -61,6 +62,13 @@ void config_free(config_t *c);
  * "file:line: reason" or the bad flag to `err`.
  */
 int config_load(config_t *c, int argc, char **argv, FILE *err);
+
+/*
+ * The addresses to listen on: c->listen, or when it is empty the
+ * "listen" row's default (127.0.0.1 and [::1] on PORTQ_DEFAULT_PORT).
+ * Never NULL; the default lives as long as the program.
+ */
+const config_list_t *config_listen(const config_t *c);
 
 /* Parse "1.2.3.4:53" or "[::1]:53"; 0, or -1 when it is neither. */
 int config_parse_addr(const char *text, struct sockaddr_storage *ss);

@@ -166,7 +166,8 @@ server_new(uv_loop_t *loop, const config_t *cfg, registry_t *reg)
 	for (int i = 0; i < CONFIG_MAX_LIST; i++)
 		s->ports[i] = -1;
 	reload_init(s);
-	int n = cfg->workers < 1 ? 1 : cfg->workers > 64 ? 64 : (int)cfg->workers;
+	int n = cfg->workers < 1 ? 1 :
+	        cfg->workers > CONFIG_MAX_WORKERS ? CONFIG_MAX_WORKERS : (int)cfg->workers;
 	for (int i = 0; i < n; i++) {
 		if ((s->workers[i] = worker_new(s, i)) == NULL) {
 			log_err("cannot set up worker %d (out of memory, or no random key for RRL)", i);
@@ -180,13 +181,9 @@ server_new(uv_loop_t *loop, const config_t *cfg, registry_t *reg)
 int
 server_start(server_t *s)
 {
-	static const char *const defaults[] = { "127.0.0.1:5380", "[::1]:5380" };
-	const char *const *addrs = defaults;
-	int n_addrs = 2, rc;
-	if (s->cfg->listen.n > 0) {
-		addrs = (const char *const *)s->cfg->listen.items;
-		n_addrs = s->cfg->listen.n;
-	}
+	const config_list_t *addrs = config_listen(s->cfg);
+	int by_default = addrs != &s->cfg->listen;
+	int n_addrs = addrs->n, rc;
 	if (s->n_workers == 0)
 		return UV_ENOMEM;
 	rc = listen_activated(s->workers[0]);
@@ -202,9 +199,9 @@ server_start(server_t *s)
 		n_addrs = 0;                     /* systemd's sockets replace listen */
 	for (int i = 0; i < s->n_workers; i++)
 		for (int a = 0; a < n_addrs; a++) {
-			rc = listen_addr(s->workers[i], addrs[a], a);
+			rc = listen_addr(s->workers[i], addrs->items[a], a);
 			/* Without IPv6 on the machine, the default [::1] is skipped. */
-			if (rc < 0 && !(addrs == defaults && a == 1))
+			if (rc < 0 && !(by_default && a > 0))
 				return rc;
 		}
 	uv_signal_t *sigs[] = { &s->sig_hup, &s->sig_term, &s->sig_int, &s->sig_usr1,

@@ -194,7 +194,7 @@ struct server {
 	pthread_mutex_t reg_lock;
 	shared_reg_t *current;           /* the one new lookups take */
 
-	worker_t *workers[64];
+	worker_t *workers[CONFIG_MAX_WORKERS];
 	int n_workers;
 
 	uv_signal_t sig_hup, sig_term, sig_int, sig_usr1, sig_usr2;
