@@ -3,7 +3,7 @@
  *
  * One host rarely holds a whole /24 or /56, but one user, network or
  * attacker usually does, so RRL (rrl.c) and the TCP per-source limit
- * (server.c) count clients by these prefixes, never by single addresses.
+ * (tcp.c) count clients by these prefixes, never by single addresses.
  */
 #ifndef PORTQ_PREFIX_H
 #define PORTQ_PREFIX_H

@@ -2,9 +2,12 @@
  * server.h -- portqd's listeners, reloads and signals on a libuv loop.
  *
  * The server owns the current registry and swaps in a new one when a
- * reload succeeds: the new registry is built on libuv's thread pool
- * beside the old one, and the switch happens on the loop thread between
- * two queries, so no query ever sees a half-built index.
+ * reload succeeds: the new registry is built on a thread of its own
+ * beside the old one, and the switch happens on each loop between two
+ * batches, so no query ever sees a half-built index.
+ *
+ * Every function here is in server.c; the modules behind it (listen.c,
+ * udp.c, tcp.c, reload.c, stats.c) share worker.h and are listed there.
  */
 #ifndef PORTQ_SERVER_H
 #define PORTQ_SERVER_H
