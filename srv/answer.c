@@ -167,8 +167,9 @@ answer_search(const answer_ctx_t *ctx, reply_t *rp, const portq_question_t *q)
 	size_t total = registry_search(ctx->reg, &sq, hits, limit);
 	put_scanned(rp, q, hits, total);
 	if (sq.capped) {
-		/* The matches found are right, but others may follow anywhere
-		 * after them: never NOT-FOUND, and MORE only for matches seen. */
+		/* Over the work bound the search returns no match at all
+		 * (total 0, so ANCOUNT 0 and MORE clear: protocol.md 6.4); not
+		 * every record was looked at, so never NOT-FOUND either. */
 		rp->h.flags |= PORTQ_FLAG_PARTIAL;
 		rp->h.rcode = PORTQ_RC_OK;
 	}

@@ -91,9 +91,13 @@ load_bounded(const config_t *cfg, const config_list_t *files, uint32_t serial,
 		snprintf(err->text, sizeof(err->text), "cannot start the loading thread");
 		return NULL;
 	}
-	if (!regload_job_wait(j, cfg->reload_timeout)) {
-		char where[4200];
-		regload_job_abandon(j, where, sizeof(where));
+	char where[4200];
+	while (!regload_job_wait(j, cfg->reload_timeout)) {
+		regload_expiry_t e = regload_job_expire(j, where, sizeof(where));
+		if (e == REGLOAD_DONE)
+			break;
+		if (e == REGLOAD_INDEXING)
+			continue;                /* cannot block: wait on */
 		snprintf(err->text, sizeof(err->text), "loading the registry timed out after "
 		         "%ld ms %.400s (reload-timeout)", cfg->reload_timeout, where);
 		return NULL;

@@ -233,6 +233,7 @@ struct regload_job {
 static void
 job_free(regload_job_t *j)
 {
+	int stuck = j->abandoned;
 	for (int i = 0; i < j->n; i++)
 		free(j->specs[i]);
 	free(j->specs);
@@ -240,6 +241,11 @@ job_free(regload_job_t *j)
 	pthread_mutex_destroy(&j->lock);
 	pthread_cond_destroy(&j->cv);
 	free(j);
+	/* Only now is an abandoned job's work over: main() takes the normal
+	 * exit() once regload_stuck() is 0, which must not happen while
+	 * its thread is still freeing what it built. */
+	if (stuck)
+		__atomic_sub_fetch(&n_stuck, 1, __ATOMIC_ACQ_REL);
 }
 
 /* Drop one reference; the last frees. Called with the lock held. */
@@ -271,9 +277,7 @@ job_thread(void *arg)
 	j->err = err;
 	j->rc = rc;
 	j->done = 1;
-	if (j->abandoned)
-		__atomic_sub_fetch(&n_stuck, 1, __ATOMIC_ACQ_REL);
-	else if (j->notify != NULL)
+	if (!j->abandoned && j->notify != NULL)
 		j->notify(j->arg);
 	pthread_cond_broadcast(&j->cv);
 	job_unref_locked(j);
@@ -288,7 +292,13 @@ regload_job_start(const config_list_t *files, uint32_t serial,
 	if (j == NULL)
 		return NULL;
 	pthread_mutex_init(&j->lock, NULL);
-	pthread_cond_init(&j->cv, NULL);
+	/* The waits are deadlines in elapsed time: a step of the wall clock
+	 * must not shorten or stretch them. */
+	pthread_condattr_t ca;
+	pthread_condattr_init(&ca);
+	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+	pthread_cond_init(&j->cv, &ca);
+	pthread_condattr_destroy(&ca);
 	j->specs = calloc((size_t)files->n + 1, sizeof(char *));
 	if (j->specs == NULL) {
 		job_free(j);
@@ -322,7 +332,7 @@ int
 regload_job_wait(regload_job_t *j, long timeout_ms)
 {
 	struct timespec until;
-	clock_gettime(CLOCK_REALTIME, &until);
+	clock_gettime(CLOCK_MONOTONIC, &until);
 	until.tv_sec += timeout_ms / 1000;
 	until.tv_nsec += (timeout_ms % 1000) * 1000000L;
 	if (until.tv_nsec >= 1000000000L) {
@@ -351,22 +361,47 @@ regload_job_finish(regload_job_t *j, reg_error_t *err, int *rc)
 	return r;
 }
 
+/* What the job is doing, under its lock. */
+static void
+job_where_locked(const regload_job_t *j, char *where, size_t n)
+{
+	if (where == NULL || n == 0)
+		return;
+	if (j->at >= 0 && j->at < j->n)
+		snprintf(where, n, "reading %s", reg_format_spec(j->specs[j->at], NULL));
+	else
+		snprintf(where, n, "indexing");
+}
+
 void
 regload_job_abandon(regload_job_t *j, char *where, size_t n)
 {
 	pthread_mutex_lock(&j->lock);
-	if (where != NULL && n > 0) {
-		if (j->at >= 0 && j->at < j->n) {
-			snprintf(where, n, "reading %s", reg_format_spec(j->specs[j->at], NULL));
-		} else {
-			snprintf(where, n, "indexing");
-		}
-	}
+	job_where_locked(j, where, n);
 	if (!j->done) {
 		j->abandoned = 1;
 		__atomic_add_fetch(&n_stuck, 1, __ATOMIC_ACQ_REL);
 	}
 	job_unref_locked(j);
+}
+
+regload_expiry_t
+regload_job_expire(regload_job_t *j, char *where, size_t n)
+{
+	pthread_mutex_lock(&j->lock);
+	job_where_locked(j, where, n);
+	regload_expiry_t e = j->done ? REGLOAD_DONE :
+	                     j->at < 0 ? REGLOAD_INDEXING : REGLOAD_ABANDONED;
+	if (e != REGLOAD_ABANDONED) {
+		/* Decided under the lock: a job done by now is the caller's
+		 * to finish, never thrown away as "timed out". */
+		pthread_mutex_unlock(&j->lock);
+		return e;
+	}
+	j->abandoned = 1;
+	__atomic_add_fetch(&n_stuck, 1, __ATOMIC_ACQ_REL);
+	job_unref_locked(j);
+	return e;
 }
 
 unsigned

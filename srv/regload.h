@@ -83,7 +83,26 @@ registry_t *regload_job_finish(regload_job_t *j, reg_error_t *err, int *rc);
  */
 void regload_job_abandon(regload_job_t *j, char *where, size_t n);
 
-/* Abandoned jobs whose thread has not returned yet. */
+typedef enum {
+	REGLOAD_DONE,          /* done after all: regload_job_finish() it */
+	REGLOAD_INDEXING,      /* building the index: not given up on */
+	REGLOAD_ABANDONED      /* reading: given up on, as by regload_job_abandon() */
+} regload_expiry_t;
+
+/*
+ * The job's deadline passed. Decided under the job's lock, so that a
+ * load finishing at that moment is never lost: REGLOAD_DONE when it is
+ * done (the caller still owns it and finishes it); REGLOAD_INDEXING when
+ * it has read every file and is building the index, work bounded by
+ * registry-max-bytes that cannot block but that a thread at the lowest
+ * CPU priority may do slowly on a busy machine (the caller still owns
+ * it; wait on); else it is abandoned as by regload_job_abandon() (the
+ * caller no longer owns it). where[0..n) gets what it was doing.
+ */
+regload_expiry_t regload_job_expire(regload_job_t *j, char *where, size_t n);
+
+/* Abandoned jobs whose thread has not returned yet (counted until that
+ * thread has freed all it built). */
 unsigned regload_stuck(void);
 
 #endif /* PORTQ_REGLOAD_H */

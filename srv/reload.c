@@ -151,12 +151,16 @@ reload_deadline_fired(uv_timer_t *t)
 	server_t *s = t->data;
 	if (s->reload_job == NULL)
 		return;
-	if (regload_job_wait(s->reload_job, 0)) {
+	char where[4200], why[4400];
+	regload_expiry_t e = regload_job_expire(s->reload_job, where, sizeof(where));
+	if (e == REGLOAD_DONE) {
 		reload_done(s);                  /* it made it after all */
 		return;
 	}
-	char where[4200], why[4400];
-	regload_job_abandon(s->reload_job, where, sizeof(where));
+	if (e == REGLOAD_INDEXING) {             /* cannot block; slow at nice 19 */
+		uv_timer_start(t, reload_deadline_fired, (uint64_t)s->cfg->reload_timeout, 0);
+		return;
+	}
 	s->reload_job = NULL;
 	snprintf(why, sizeof(why), "timed out after %ld ms %s (reload-timeout); "
 	         "its thread is left to finish on its own", s->cfg->reload_timeout, where);

@@ -3,8 +3,12 @@
  * mount_ns.h).
  */
 #include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
 #include <sched.h>
+#include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 #include <sys/mount.h>
 #include <sys/stat.h>
 
@@ -47,4 +51,60 @@ mount_ns_bind(const char *src, const char *dst, FILE *report)
 		return -1;
 	}
 	return 0;
+}
+
+/* An overlay over `folder` whose upper layer is a fresh tmpfs: files can
+ * be made in it here and nowhere else. The tmpfs is mounted on a
+ * temporary folder, which is detached once the overlay holds it and then
+ * removed, so that nothing is left behind in /tmp. */
+static int
+overlay_folder(const char *folder, FILE *report)
+{
+	char tmp[] = "/tmp/portq-mount-ns.XXXXXX", upper[64], work[64], opts[PATH_MAX + 160];
+	if (mkdtemp(tmp) == NULL) {
+		fprintf(report, "ERROR mkdtemp: %s\n", strerror(errno));
+		return -1;
+	}
+	int rc = -1;
+	if (mount("none", tmp, "tmpfs", 0, "mode=0755") < 0) {
+		fprintf(report, "ERROR tmpfs on %s: %s\n", tmp, strerror(errno));
+		rmdir(tmp);
+		return -1;
+	}
+	snprintf(upper, sizeof(upper), "%s/upper", tmp);
+	snprintf(work, sizeof(work), "%s/work", tmp);
+	snprintf(opts, sizeof(opts), "lowerdir=%s,upperdir=%s,workdir=%s", folder, upper, work);
+	if (mkdir(upper, 0755) < 0 || mkdir(work, 0755) < 0)
+		fprintf(report, "ERROR making %s: %s\n", upper, strerror(errno));
+	else if (mount("overlay", folder, "overlay", 0, opts) < 0)
+		fprintf(report, "ERROR overlay over %s: %s\n", folder, strerror(errno));
+	else
+		rc = 0;
+	umount2(tmp, MNT_DETACH);
+	rmdir(tmp);
+	return rc;
+}
+
+int
+mount_ns_place(const char *src, const char *dst, FILE *report)
+{
+	if (access(dst, F_OK) < 0) {
+		char folder[PATH_MAX];
+		snprintf(folder, sizeof(folder), "%s", dst);
+		char *slash = strrchr(folder, '/');
+		if (slash == NULL || slash == folder) {
+			fprintf(report, "ERROR %s: not a file in a folder below /\n", dst);
+			return -1;
+		}
+		*slash = '\0';
+		if (overlay_folder(folder, report) < 0)
+			return -1;
+		int fd = open(dst, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
+		if (fd < 0) {
+			fprintf(report, "ERROR making %s in the overlay: %s\n", dst, strerror(errno));
+			return -1;
+		}
+		close(fd);
+	}
+	return mount_ns_bind(src, dst, report);
 }

@@ -13,10 +13,17 @@
  * ever; on 71efc69 most children hung.
  *
  * Two ways in: libportq's portq_getservbyport_r() called directly, and
- * glibc's getservbyport_r() with "services: portq" in a child of the
- * test that runs in a private mount namespace (as test_nss does), where
- * glibc loads the built module. The server is the real portqd on
- * loopback serving a small services file written here.
+ * glibc's getservbyport_r() with "services: portq", where glibc loads
+ * the built module. Each runs in a child of the test (the "side", this
+ * program exec'd again) in a private mount namespace (as test_nss does)
+ * with a portq.conf of its own over /etc/portq.conf: a generous timeout
+ * and lookup budget (CLIENT_CONF). The test is about hangs across fork,
+ * not about timeouts: with the default 500 ms budget a lookup that a
+ * loaded machine (CI's two cores, AddressSanitizer) delays past its
+ * 250 ms share holds the server down for seconds (client/health.c), and
+ * hundreds of children and lookups then fail for a reason that has
+ * nothing to do with fork. The server is the real portqd on loopback
+ * serving a small services file written here.
  *
  * The number of forks is PORTQ_FORK_STRESS (default 1000, 200 under
  * AddressSanitizer: see UNDER_ASAN); a run stops
@@ -66,6 +73,10 @@
 #define N_THREADS      4
 #define FORKS_DEFAULT  (UNDER_ASAN ? 200 : 1000)
 #define CHILD_DEADLINE_MS 3000     /* one child: two lookups on loopback */
+
+/* The sides' libportq configuration: one lookup waits at most the budget
+ * (2 s), within a child's deadline, and one attempt gets a full second. */
+#define CLIENT_CONF "timeout 1000\nattempts 2\nlookup-budget 2000\n"
 #define HUNG_STOP      5           /* enough to know; keeps a failing run short */
 #define HOT_PORTS      2000        /* looked up again and again: cache hits */
 #define SSH_PORT       22
@@ -285,39 +296,37 @@ stress_check(const char *how, const stress_t *s, int n)
 	ck_assert_int_gt(s->lookups, n);
 }
 
-START_TEST(fork_direct)
-{
-	int n = forks_wanted();
-	stress_t s;
-	stress_run(portq_byport, n, &s);
-	stress_check("portq_getservbyport_r", &s, n);
-}
-END_TEST
-
-/* ---- through glibc and the NSS module ------------------------------------- */
+/* ---- the side: a private mount namespace, then the stress run ------------ */
 
 /*
- * The glibc side, run as `test_fork --nss-side NSSWITCH N` with
- * LD_LIBRARY_PATH naming the module's folder: its own mount namespace
- * with NSSWITCH over /etc/nsswitch.conf and the machine's portq.conf and
- * nscd socket hidden, then the stress run through getservbyport_r().
- * One line "RESULT forks hung failed fork_errors lookups thread_failures
- * ms", or "ERROR ..." when the set-up failed.
+ * A side, run as `test_fork --side HOW CONF NSSWITCH N` (HOW "direct" or
+ * "nss"; NSSWITCH "-" for direct): its own mount namespace with CONF
+ * over /etc/portq.conf; for "nss" also NSSWITCH over /etc/nsswitch.conf
+ * and nscd's socket hidden (LD_LIBRARY_PATH names the module's folder);
+ * then the stress run. One line "RESULT forks hung failed fork_errors
+ * lookups thread_failures ms", or "ERROR ..." when the set-up failed.
  */
 static int
-nss_side(const char *nsswitch, int n)
+side_run(const char *how, const char *conf, const char *nsswitch, int n)
 {
 	FILE *report = stdout;
+	int nss = strcmp(how, "nss") == 0;
+	/* The configuration first: where /etc/portq.conf is missing, /etc
+	 * gets an overlay (mount_ns_place), which must not hide the binds. */
 	if (mount_ns_enter(report, "test_fork") < 0 ||
-	    mount_ns_bind(nsswitch, "/etc/nsswitch.conf", report) < 0)
+	    mount_ns_place(conf, PORTQ_CLIENT_CONFIG_FILE, report) < 0)
 		return 3;
-	const char *hide[] = { PORTQ_CLIENT_CONFIG_FILE, "/var/run/nscd/socket",
-	                       "/run/nscd/socket" };
-	for (size_t i = 0; i < sizeof(hide) / sizeof(hide[0]); i++)
-		if (access(hide[i], F_OK) == 0 && mount_ns_bind("/dev/null", hide[i], report) < 0)
+	if (nss) {
+		if (mount_ns_bind(nsswitch, "/etc/nsswitch.conf", report) < 0)
 			return 3;
+		const char *hide[] = { "/var/run/nscd/socket", "/run/nscd/socket" };
+		for (size_t i = 0; i < sizeof(hide) / sizeof(hide[0]); i++)
+			if (access(hide[i], F_OK) == 0 &&
+			    mount_ns_bind("/dev/null", hide[i], report) < 0)
+				return 3;
+	}
 	stress_t s;
-	stress_run(glibc_byport, n, &s);
+	stress_run(nss ? glibc_byport : portq_byport, n, &s);
 	fprintf(report, "RESULT %d %d %d %d %ld %ld %lld\n", s.forks, s.hung, s.failed,
 	        s.fork_errors, s.lookups, s.thread_failures, s.ms);
 	return fflush(report) == 0 ? 0 : 4;
@@ -325,15 +334,28 @@ nss_side(const char *nsswitch, int n)
 
 static const char *self_path = "/proc/self/exe";
 
-START_TEST(fork_through_nss)
+/* A temporary file holding text; its name in path (a mkstemp template). */
+static void
+temp_write(char *path, const char *text)
+{
+	int fd = mkstemp(path);
+	ck_assert_int_ge(fd, 0);
+	size_t len = strlen(text);
+	ck_assert_int_eq(write(fd, text, len), (ssize_t)len);
+	close(fd);
+}
+
+/* Run a side (HOW "direct" or "nss") and check what it reports. */
+static void
+side_check(const char *how, const char *what)
 {
 	int n = forks_wanted();
+	int nss = strcmp(how, "nss") == 0;
+	char conf[] = "/tmp/test_fork_conf.XXXXXX";
 	char nsswitch[] = "/tmp/test_fork_nsswitch.XXXXXX";
-	int fd = mkstemp(nsswitch);
-	ck_assert_int_ge(fd, 0);
-	const char line[] = "services: portq\n";
-	ck_assert_int_eq(write(fd, line, sizeof(line) - 1), (ssize_t)sizeof(line) - 1);
-	close(fd);
+	temp_write(conf, CLIENT_CONF);
+	if (nss)
+		temp_write(nsswitch, "services: portq\n");
 	char out[] = "/tmp/test_fork_out.XXXXXX";
 	int ofd = mkstemp(out);
 	ck_assert_int_ge(ofd, 0);
@@ -341,16 +363,20 @@ START_TEST(fork_through_nss)
 	ck_assert_int_ge(pid, 0);
 	if (pid == 0) {
 		dup2(ofd, STDOUT_FILENO);
-		setenv("LD_LIBRARY_PATH", NSS_PORTQ_DIR ":" PORTQ_LIB_DIR, 1);
+		if (nss)
+			setenv("LD_LIBRARY_PATH", NSS_PORTQ_DIR ":" PORTQ_LIB_DIR, 1);
 		char count[16];
 		snprintf(count, sizeof(count), "%d", n);
-		execl(self_path, "test_fork", "--nss-side", nsswitch, count, (char *)NULL);
+		execl(self_path, "test_fork", "--side", how, conf, nss ? nsswitch : "-", count,
+		      (char *)NULL);
 		_exit(127);
 	}
 	close(ofd);
 	/* Every child of the side is bounded; so is the side. */
 	int status = child_wait(pid, 120000);
-	unlink(nsswitch);
+	unlink(conf);
+	if (nss)
+		unlink(nsswitch);
 	FILE *f = fopen(out, "r");
 	unlink(out);
 	ck_assert_ptr_nonnull(f);
@@ -358,15 +384,29 @@ START_TEST(fork_through_nss)
 	if (fgets(text, sizeof(text), f) == NULL)
 		text[0] = '\0';
 	fclose(f);
-	ck_assert_msg(strncmp(text, "ERROR ", 6) != 0, "glibc side could not run: %s", text + 6);
+	ck_assert_msg(strncmp(text, "ERROR ", 6) != 0, "%s side could not run: %s", how,
+	              text + 6);
 	ck_assert_msg(status >= 0 && WIFEXITED(status) && WEXITSTATUS(status) == 0,
-	              "glibc side failed (wait status %d): %s", status, text);
+	              "%s side failed (wait status %d): %s", how, status, text);
 	stress_t s;
 	memset(&s, 0, sizeof(s));
 	ck_assert_msg(sscanf(text, "RESULT %d %d %d %d %ld %ld %lld", &s.forks, &s.hung,
 	                     &s.failed, &s.fork_errors, &s.lookups, &s.thread_failures,
-	                     &s.ms) == 7, "glibc side said: %s", text);
-	stress_check("glibc getservbyport_r, services: portq", &s, n);
+	                     &s.ms) == 7, "%s side said: %s", how, text);
+	stress_check(what, &s, n);
+}
+
+START_TEST(fork_direct)
+{
+	side_check("direct", "portq_getservbyport_r");
+}
+END_TEST
+
+/* ---- through glibc and the NSS module ------------------------------------- */
+
+START_TEST(fork_through_nss)
+{
+	side_check("nss", "glibc getservbyport_r, services: portq");
 }
 END_TEST
 
@@ -387,8 +427,8 @@ fork_suite(void)
 static int
 fork_role(int argc, char **argv)
 {
-	if (argc == 4 && strcmp(argv[1], "--nss-side") == 0)
-		return nss_side(argv[2], atoi(argv[3]));
+	if (argc == 6 && strcmp(argv[1], "--side") == 0)
+		return side_run(argv[2], argv[3], argv[4], atoi(argv[5]));
 	if (argc > 0 && strchr(argv[0], '/') != NULL)
 		self_path = argv[0];
 	return -1;

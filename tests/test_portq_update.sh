@@ -41,9 +41,11 @@ else
 fi
 
 # 2. Unchanged: a conditional request, answered 304.
-out="$("$update" --url "$url" --dest "$dest" --portqd "$portqd")"
-if echo "$out" | grep -q "is current" && grep -q '" 304 ' "$work/http.log"; then
-	ok "unchanged registry: 304, nothing replaced"
+out="$("$update" --url "$url" --dest "$dest" --portqd "$portqd" --reload-cmd "touch $work/reloaded-2")"
+if [ -e "$work/reloaded-2" ]; then
+	bad "--reload-cmd ran although nothing was installed"
+elif echo "$out" | grep -q "is current" && grep -q '" 304 ' "$work/http.log"; then
+	ok "unchanged registry: 304, nothing replaced, no reload asked"
 else
 	bad "conditional request ($out)"
 fi
@@ -68,7 +70,9 @@ for _ in $(seq 50); do grep -q "serving" "$work/portqd.log" && break; sleep 0.1;
 cp "$data/service-names-port-numbers.csv" "$work/www/registry.csv"
 echo 'portq-update-test,40002,tcp,added upstream,,,,,,,,' >>"$work/www/registry.csv"
 touch -d '2026-03-01 00:00:00' "$work/www/registry.csv"
-"$update" --url "$url" --dest "$dest" --portqd "$portqd" --pidfile "$work/portqd.pid" >/dev/null
+"$update" --url "$url" --dest "$dest" --portqd "$portqd" --pidfile "$work/portqd.pid" \
+	--reload-cmd "touch $work/reloaded-4" >/dev/null
+[ -e "$work/reloaded-4" ] && ok "--reload-cmd ran after the install" || bad "--reload-cmd did not run"
 reloaded=0
 for _ in $(seq 100); do
 	if grep -q "reloaded: 14501 records" "$work/portqd.log"; then reloaded=1; break; fi
@@ -145,6 +149,72 @@ if [ "$(id -u)" -eq 0 ] && command -v setpriv >/dev/null; then
 	fi
 else
 	echo "skipped: the unprivileged run needs root and setpriv to switch users"
+fi
+
+# 9. A fresh install (nothing to compare with) of a registry far too small
+# for the IANA one is refused (--min-records, 1000), unless --force.
+head -n 50 "$data/service-names-port-numbers.csv" >"$work/www/registry.csv"
+touch -d '2026-09-01 00:00:00' "$work/www/registry.csv"
+fresh="$work/lib/fresh.csv"
+if "$update" --url "$url" --dest "$fresh" --portqd "$portqd" 2>"$work/err"; then
+	bad "a 49-row registry was installed on a fresh install"
+elif grep -q 'fewer than --min-records (1000)' "$work/err" && [ ! -e "$fresh" ]; then
+	ok "fresh install of a 49-row registry refused ($(grep -o 'holds [0-9]* records' "$work/err"))"
+else
+	bad "fresh small install: $(cat "$work/err")"
+fi
+"$update" --url "$url" --dest "$fresh" --portqd "$portqd" --min-records 10 >/dev/null 2>"$work/err" &&
+	ok "--min-records 10 takes it" || bad "--min-records 10: $(cat "$work/err")"
+
+# 10. An installed copy that does not load (here: not UTF-8) leaves no
+# baseline for the shrink rule: refused unless --force.
+printf 'Service Name,Port Number,Transport Protocol,Description
+caf\xe9,1,tcp,x
+' >"$work/lib/bad.csv"
+touch -d "2020-01-01 00:00:00" "$work/lib/bad.csv"
+cp "$work/lib/bad.csv" "$work/bad-before"
+cp "$data/service-names-port-numbers.csv" "$work/www/registry.csv"
+touch -d '2026-10-01 00:00:00' "$work/www/registry.csv"
+if "$update" --url "$url" --dest "$work/lib/bad.csv" --portqd "$portqd" 2>"$work/err"; then
+	bad "installed over a copy that does not load, without --force"
+elif grep -q 'does not load, so the shrink rule cannot be applied' "$work/err" &&
+	cmp -s "$work/lib/bad.csv" "$work/bad-before"; then
+	ok "an installed copy that does not load: refused without --force"
+else
+	bad "unloadable installed copy: $(cat "$work/err")"
+fi
+"$update" --url "$url" --dest "$work/lib/bad.csv" --portqd "$portqd" --force >/dev/null 2>"$work/err" &&
+	cmp -s "$work/lib/bad.csv" "$work/www/registry.csv" && ok "... and --force replaces it" ||
+	bad "--force over an unloadable copy: $(cat "$work/err")"
+
+# 11. A redirect to plain http is not followed (--proto-redir =https).
+python3 - "$port" >"$work/redirect.log" 2>&1 <<'PY' &
+import http.server, sys
+class R(http.server.BaseHTTPRequestHandler):
+    def do_GET(self):
+        self.send_response(302)
+        self.send_header("Location", "http://127.0.0.1:%s/registry.csv" % sys.argv[1])
+        self.end_headers()
+s = http.server.HTTPServer(("127.0.0.1", 0), R)
+print("port", s.server_address[1], flush=True)
+s.serve_forever()
+PY
+pids+=($!)
+rport=""
+for _ in $(seq 50); do
+	rport="$(sed -n 's/^port \([0-9]*\)/\1/p' "$work/redirect.log")"
+	[ -n "$rport" ] && break
+	sleep 0.1
+done
+if [ -z "$rport" ]; then
+	bad "redirecting server did not start: $(cat "$work/redirect.log")"
+elif "$update" --url "http://127.0.0.1:$rport/registry.csv" --dest "$work/lib/redir.csv" \
+	--portqd "$portqd" 2>"$work/err"; then
+	bad "a redirect to http was followed"
+elif grep -qi 'protocol' "$work/err" && [ ! -e "$work/lib/redir.csv" ]; then
+	ok "a redirect to http refused ($(grep -m1 -i protocol "$work/err"))"
+else
+	bad "redirect to http: $(cat "$work/err")"
 fi
 
 echo "$pass passed, $fail failed"
