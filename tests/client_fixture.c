@@ -137,6 +137,35 @@ fixture_down(void)
 	portqd_process_stop(&server);
 }
 
+static char broad_path[] = "/tmp/portq-broad-XXXXXX";
+
+void
+broad_server_start(portqd_process_t *d)
+{
+	int fd = mkstemp(broad_path);
+	ck_assert_int_ge(fd, 0);
+	FILE *f = fdopen(fd, "w");
+	ck_assert_ptr_nonnull(f);
+	fputs("Service Name,Port Number,Transport Protocol,Description\n", f);
+	/* Names s0..: none holds the text, so it occurs once a record. */
+	for (unsigned i = 0; i < BROAD_RECORDS; i++)
+		fprintf(f, "s%u,%u,%s,%sq\n", i, 1 + i % 60000, i % 2 ? "udp" : "tcp",
+		        BROAD_TEXT);
+	ck_assert_int_eq(fclose(f), 0);
+	char reg[64];
+	snprintf(reg, sizeof(reg), "csv:%s", broad_path);
+	const char *const args[] = { "--registry", reg, NULL };
+	portqd_process_start(d, "127.0.0.1:0", args);
+}
+
+void
+broad_server_stop(portqd_process_t *d)
+{
+	portqd_process_stop(d);
+	unlink(broad_path);
+	memcpy(broad_path + sizeof(broad_path) - 7, "XXXXXX", 6);
+}
+
 void
 client_options(portq_options_t *o, const char *servers, int timeout_ms, int attempts, int tcp)
 {
