@@ -137,12 +137,11 @@ fixture_down(void)
 	portqd_process_stop(&server);
 }
 
-static char broad_path[] = "/tmp/portq-broad-XXXXXX";
-
 void
 broad_server_start(portqd_process_t *d)
 {
-	int fd = mkstemp(broad_path);
+	char path[] = "/tmp/portq-broad-XXXXXX";
+	int fd = mkstemp(path);
 	ck_assert_int_ge(fd, 0);
 	FILE *f = fdopen(fd, "w");
 	ck_assert_ptr_nonnull(f);
@@ -153,17 +152,12 @@ broad_server_start(portqd_process_t *d)
 		        BROAD_TEXT);
 	ck_assert_int_eq(fclose(f), 0);
 	char reg[64];
-	snprintf(reg, sizeof(reg), "csv:%s", broad_path);
-	const char *const args[] = { "--registry", reg, NULL };
+	snprintf(reg, sizeof(reg), "csv:%s", path);
+	/* Not watched: the file goes once it is loaded, so a test that
+	 * fails leaves none behind. */
+	const char *const args[] = { "--registry", reg, "--watch", "no", NULL };
 	portqd_process_start(d, "127.0.0.1:0", args);
-}
-
-void
-broad_server_stop(portqd_process_t *d)
-{
-	portqd_process_stop(d);
-	unlink(broad_path);
-	memcpy(broad_path + sizeof(broad_path) - 7, "XXXXXX", 6);
+	unlink(path);
 }
 
 void

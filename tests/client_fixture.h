@@ -55,12 +55,11 @@ portq_client_t *client_new(const char *servers, int timeout_ms, int attempts, in
  * every one with BROAD_TEXT in its description: a SEARCH for BROAD_TEXT
  * costs the server more than its work limit (SEARCH_WORK_MAX, srv/search.h)
  * at any offset, so it answers PARTIAL. The registry is a temporary file,
- * removed by broad_server_stop(). One at a time.
+ * removed once loaded; portqd_process_stop() stops the server.
  */
 #define BROAD_RECORDS 40000
 #define BROAD_TEXT    "xyz"
 void broad_server_start(portqd_process_t *d);
-void broad_server_stop(portqd_process_t *d);
 
 /* ---- work for a child process ----------------------------------------- */
 

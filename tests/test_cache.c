@@ -296,7 +296,7 @@ START_TEST(cache_keeps_partial)
 		portq_client_free(c);
 		portq_cache_flush();
 	}
-	broad_server_stop(&d);
+	portqd_process_stop(&d);
 }
 END_TEST
 

@@ -207,7 +207,7 @@ START_TEST(cli_search_too_broad)
 	ck_assert_int_eq(run_cli_err(out, sizeof(out), err, sizeof(err), narrow), 0);
 	ck_assert_msg(strstr(out, "s12345") != NULL, "%s", out);
 	ck_assert_str_eq(err, "");
-	broad_server_stop(&d);
+	portqd_process_stop(&d);
 }
 END_TEST
 
