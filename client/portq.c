@@ -86,7 +86,8 @@ usage(FILE *f)
 "  0  every query found an assigned service (or --info, --services worked)\n"
 "  1  a query found nothing, or only ports that are not assigned\n"
 "     (free, reserved, de-registered)\n"
-"  2  usage error, or no server gave an answer (timeout, refused, failure)\n",
+"  2  usage error, or no server gave an answer (timeout, refused, failure),\n"
+"     or a search too broad for the server (it stopped at its work limit)\n",
 	        PORTQ_CLIENT_CONFIG_FILE, PORTQ_CLIENT_DEFAULT_PORT,
 	        PORTQ_CLIENT_TIMEOUT_MS, PORTQ_CLIENT_ATTEMPTS);
 }
@@ -218,6 +219,8 @@ pages_clear(answer_t *a)
  * Every page of a range or search: offset moves by what each page held,
  * while the server says MORE. A changed serial means the registry was
  * reloaded between pages, and offsets no longer line up: start again.
+ * A search page the server stopped at its work limit (partial) fails the
+ * whole listing, with the reason in a->error.
  */
 static int
 fetch_listing(portq_client_t *c, const query_t *q, answer_t *a)
@@ -239,6 +242,14 @@ fetch_listing(portq_client_t *c, const query_t *q, answer_t *a)
 				portq_result_free(r);
 				reloaded = 1;
 				break;
+			}
+			if (r->partial) {
+				/* The server did not look at every record: an empty
+				 * or short listing would be a wrong answer. */
+				portq_result_free(r);
+				snprintf(a->error, sizeof(a->error), "search too broad: the server "
+				         "stopped at its work limit; give a longer text");
+				return PORTQ_EIO;
 			}
 			int more = r->more && r->n_entries > 0;
 			offset += (uint32_t)r->n_entries;

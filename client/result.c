@@ -227,6 +227,8 @@ result_decode_reply(const portq_header_t *hp, const uint8_t *msg, size_t len,
 	memset(r, 0, sizeof(*r));
 	r->serial = h.serial;
 	r->more = (h.flags & PORTQ_FLAG_MORE) != 0;
+	/* Read from the header, so a cached answer (the message) keeps it. */
+	r->partial = h.opcode == PORTQ_OP_SEARCH && (h.flags & PORTQ_FLAG_PARTIAL) != 0;
 	r->tcp = tcp;
 	memcpy(srv, server, slen + 1);
 	r->server = srv;

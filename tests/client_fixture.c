@@ -138,6 +138,29 @@ fixture_down(void)
 }
 
 void
+broad_server_start(portqd_process_t *d)
+{
+	char path[] = "/tmp/portq-broad-XXXXXX";
+	int fd = mkstemp(path);
+	ck_assert_int_ge(fd, 0);
+	FILE *f = fdopen(fd, "w");
+	ck_assert_ptr_nonnull(f);
+	fputs("Service Name,Port Number,Transport Protocol,Description\n", f);
+	/* Names s0..: none holds the text, so it occurs once a record. */
+	for (unsigned i = 0; i < BROAD_RECORDS; i++)
+		fprintf(f, "s%u,%u,%s,%sq\n", i, 1 + i % 60000, i % 2 ? "udp" : "tcp",
+		        BROAD_TEXT);
+	ck_assert_int_eq(fclose(f), 0);
+	char reg[64];
+	snprintf(reg, sizeof(reg), "csv:%s", path);
+	/* Not watched: the file goes once it is loaded, so a test that
+	 * fails leaves none behind. */
+	const char *const args[] = { "--registry", reg, "--watch", "no", NULL };
+	portqd_process_start(d, "127.0.0.1:0", args);
+	unlink(path);
+}
+
+void
 client_options(portq_options_t *o, const char *servers, int timeout_ms, int attempts, int tcp)
 {
 	memset(o, 0, sizeof(*o));

@@ -50,6 +50,17 @@ void client_options(portq_options_t *o, const char *servers, int timeout_ms, int
 /* A handle with those options. */
 portq_client_t *client_new(const char *servers, int timeout_ms, int attempts, int tcp);
 
+/*
+ * portqd serving BROAD_RECORDS generated records (no IANA data needed),
+ * every one with BROAD_TEXT in its description: a SEARCH for BROAD_TEXT
+ * costs the server more than its work limit (SEARCH_WORK_MAX, srv/search.h)
+ * at any offset, so it answers PARTIAL. The registry is a temporary file,
+ * removed once loaded; portqd_process_stop() stops the server.
+ */
+#define BROAD_RECORDS 40000
+#define BROAD_TEXT    "xyz"
+void broad_server_start(portqd_process_t *d);
+
 /* ---- work for a child process ----------------------------------------- */
 
 typedef const char *(*child_fn_t)(char *why, size_t len);

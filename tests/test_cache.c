@@ -255,6 +255,51 @@ START_TEST(cache_hits_and_misses)
 }
 END_TEST
 
+/*
+ * A SEARCH the server stopped at its work limit keeps saying so from the
+ * cache: the cached form is the message, and the decoder reads PARTIAL
+ * from its header. Over TCP as over UDP. A search within the limit on the
+ * same server is not partial.
+ */
+START_TEST(cache_keeps_partial)
+{
+	portqd_process_t d;
+	broad_server_start(&d);
+	portq_cache_flush();
+	for (int tcp = 0; tcp <= 1; tcp++) {
+		portq_client_t *c = client_new(d.server, 2000, 1, tcp);
+		portq_result_t *a, *b;
+		ck_assert_int_eq(portq_query_search(c, BROAD_TEXT, NULL, 0, 10, &a), PORTQ_OK);
+		ck_assert_msg(a->partial == 1, "partial not set (over %s): the PARTIAL flag "
+		              "was lost, or %d records no longer reach the server's work "
+		              "limit (then make BROAD_RECORDS larger)", tcp ? "tcp" : "udp",
+		              BROAD_RECORDS);
+		ck_assert_int_eq(a->cached, 0);
+		ck_assert_int_eq(a->tcp, tcp);
+		ck_assert_uint_eq(a->n_entries, 0);
+		ck_assert_int_eq(a->more, 0);
+		ck_assert_int_eq(portq_query_search(c, BROAD_TEXT, NULL, 0, 10, &b), PORTQ_OK);
+		ck_assert_int_eq(b->cached, 1);
+		ck_assert_int_eq(b->partial, 1);
+		ck_assert_uint_eq(b->n_entries, 0);
+		portq_result_free(a);
+		portq_result_free(b);
+
+		ck_assert_int_eq(portq_query_search(c, "s1234", NULL, 0, 10, &a), PORTQ_OK);
+		ck_assert_int_eq(portq_query_search(c, "s1234", NULL, 0, 10, &b), PORTQ_OK);
+		ck_assert_int_eq(b->cached, 1);
+		ck_assert_int_eq(a->partial, 0);
+		ck_assert_int_eq(b->partial, 0);
+		ck_assert_uint_eq(b->n_entries, 10);
+		portq_result_free(a);
+		portq_result_free(b);
+		portq_client_free(c);
+		portq_cache_flush();
+	}
+	portqd_process_stop(&d);
+}
+END_TEST
+
 START_TEST(cache_ttl_settings)
 {
 	counter_t k;
@@ -555,6 +600,11 @@ cache_suite(void)
 	tcase_add_test(tc, cache_servent);
 	tcase_add_test(tc, cache_servent_quiet);
 	tcase_add_test(tc, cache_threads);
+	suite_add_tcase(s, tc);
+	/* Its own server, on a generated registry: runs without the IANA data. */
+	tc = tcase_create("partial");
+	tcase_set_timeout(tc, 60);
+	tcase_add_test(tc, cache_keeps_partial);
 	suite_add_tcase(s, tc);
 	return s;
 }

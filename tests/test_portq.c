@@ -23,18 +23,21 @@
 #include "loopback.h"
 #include "utf8.h"
 
-/* Run portq with args; its stdout in out; returns the exit status. */
+/* Run portq with args; its stdout in out, its stderr in err[0..errlen)
+ * unless err is NULL; returns the exit status. */
 static int
-run_cli(char *out, size_t outlen, const char *const *args)
+run_cli_err(char *out, size_t outlen, char *err, size_t errlen, const char *const *args)
 {
 	int pfd[2];
 	ck_assert_int_eq(pipe(pfd), 0);
+	FILE *errf = err != NULL ? tmpfile() : NULL;
+	ck_assert(err == NULL || errf != NULL);
 	pid_t pid = fork();
 	ck_assert_int_ge(pid, 0);
 	if (pid == 0) {
 		dup2(pfd[1], STDOUT_FILENO);
 		int null = open("/dev/null", O_WRONLY);
-		dup2(null, STDERR_FILENO);
+		dup2(errf != NULL ? fileno(errf) : null, STDERR_FILENO);
 		close(pfd[0]);
 		char *argv[16];
 		int n = 0;
@@ -64,7 +67,19 @@ run_cli(char *out, size_t outlen, const char *const *args)
 	int status;
 	ck_assert_int_eq(waitpid(pid, &status, 0), pid);
 	ck_assert(WIFEXITED(status));
+	if (errf != NULL) {
+		rewind(errf);
+		size_t n = fread(err, 1, errlen - 1, errf);
+		err[n] = '\0';
+		fclose(errf);
+	}
 	return WEXITSTATUS(status);
+}
+
+static int
+run_cli(char *out, size_t outlen, const char *const *args)
+{
+	return run_cli_err(out, outlen, NULL, 0, args);
 }
 
 START_TEST(cli_outputs_and_exit_codes)
@@ -152,6 +167,50 @@ START_TEST(cli_services_file)
 }
 END_TEST
 
+/*
+ * A search the server stops at its work limit (PARTIAL, no records) is an
+ * error, not "nothing matches": exit 2 with the reason on stderr, and
+ * status "error" with that reason in JSON, the other queries answered as
+ * usual. Before, portq printed "nothing matches" and exited 1 (JSON:
+ * "not-found", "records":[]). A narrower search of the same server still
+ * lists its matches.
+ */
+START_TEST(cli_search_too_broad)
+{
+	portqd_process_t d;
+	broad_server_start(&d);
+	static char out[1 << 20];
+	char err[1024];
+	const char *why = "search too broad: the server stopped at its work limit";
+
+	const char *human[] = { "--server", d.server, "--search", BROAD_TEXT, NULL };
+	ck_assert_int_eq(run_cli_err(out, sizeof(out), err, sizeof(err), human), 2);
+	ck_assert_msg(strstr(err, why) != NULL, "stderr: %s", err);
+	ck_assert_msg(strstr(err, "portq: " BROAD_TEXT ": ") == err, "stderr: %s", err);
+	ck_assert_msg(strstr(err, "nothing matches") == NULL, "stderr: %s", err);
+	ck_assert_str_eq(out, "");
+
+	const char *json[] = { "--json", "--server", d.server, "--search", BROAD_TEXT,
+		"s12345", NULL };
+	ck_assert_int_eq(run_cli_err(out, sizeof(out), err, sizeof(err), json), 2);
+	char want[256];
+	snprintf(want, sizeof(want), "{\"query\":\"" BROAD_TEXT "\",\"type\":\"search\","
+	         "\"protocol\":\"any\",\"status\":\"error\",\"error\":\"%s", why);
+	ck_assert_msg(strstr(out, want) != NULL, "no %s in:\n%s", want, out);
+	ck_assert_msg(strstr(out, "\"query\":\"s12345\",\"type\":\"name\","
+	                          "\"protocol\":\"any\",\"status\":\"found\"") != NULL,
+	              "%s", out);
+	ck_assert_uint_eq(portq_utf8_valid_prefix(out, strlen(out)), strlen(out));
+
+	/* A longer text matches a few records: well within the limit. */
+	const char *narrow[] = { "--server", d.server, "--search", "s1234", NULL };
+	ck_assert_int_eq(run_cli_err(out, sizeof(out), err, sizeof(err), narrow), 0);
+	ck_assert_msg(strstr(out, "s12345") != NULL, "%s", out);
+	ck_assert_str_eq(err, "");
+	portqd_process_stop(&d);
+}
+END_TEST
+
 static Suite *
 portq_suite(void)
 {
@@ -160,6 +219,11 @@ portq_suite(void)
 	tcase_add_unchecked_fixture(tc, fixture_up, fixture_down);
 	tcase_add_test(tc, cli_outputs_and_exit_codes);
 	tcase_add_test(tc, cli_services_file);
+	suite_add_tcase(s, tc);
+	/* Its own server, on a generated registry: runs without the IANA data. */
+	tc = tcase_create("too-broad");
+	tcase_set_timeout(tc, 60);
+	tcase_add_test(tc, cli_search_too_broad);
 	suite_add_tcase(s, tc);
 	return s;
 }

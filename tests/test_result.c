@@ -39,18 +39,25 @@ teardown(void)
 	registry_free(reg);
 }
 
-/* portqd's answer to op/q, as it would leave over UDP. */
+/* portqd's answer to op/q from registry r, as it would leave over UDP. */
 static size_t
-server_answer(uint8_t op, const portq_question_t *q, uint8_t *out)
+server_answer_from(const registry_t *r, uint8_t op, const portq_question_t *q,
+                   uint8_t *out)
 {
 	uint8_t req[PORTQ_UDP_MAX];
 	portq_header_t h = { .opcode = op, .id = 0x4242 };
 	int len = msg_query_encode(req, sizeof(req), &h, q);
 	ck_assert_int_gt(len, 0);
-	answer_ctx_t ctx = { reg, NULL, NULL, NULL, 0, 0 };
+	answer_ctx_t ctx = { r, NULL, NULL, NULL, 0, 0 };
 	size_t n = answer_query(&ctx, req, (size_t)len, out, PORTQ_UDP_MAX).len;
 	ck_assert_uint_gt(n, PORTQ_HEADER_LEN);
 	return n;
+}
+
+static size_t
+server_answer(uint8_t op, const portq_question_t *q, uint8_t *out)
+{
+	return server_answer_from(reg, op, q, out);
 }
 
 START_TEST(padding_read_and_measured_off)
@@ -156,6 +163,69 @@ START_TEST(every_field_reaches_the_caller)
 }
 END_TEST
 
+/*
+ * portqd's answer to a SEARCH it stopped at its work limit (PARTIAL, rcode
+ * OK, no records, MORE clear) reads as `partial`, not as "nothing
+ * matched"; so does the form a cache keeps. A search within the limit,
+ * and a flag on an answer other than SEARCH, do not. Before, the decoder
+ * dropped the flag: the result was an empty page like any other.
+ */
+START_TEST(partial_search_read)
+{
+	const size_t rows = 40000;   /* two bitmap windows: "xyz" costs ~81,000 units */
+	size_t cap = 64 + rows * 32;
+	char *csv = malloc(cap);
+	ck_assert_ptr_nonnull(csv);
+	size_t len = (size_t)snprintf(csv, cap, "Service Name,Port Number,Transport Protocol,"
+	                              "Description\n");
+	for (size_t i = 0; i < rows; i++)
+		len += (size_t)snprintf(csv + len, cap - len, "s%zu,%zu,%s,xyzq\n", i,
+		                        1 + i % 60000, i % 2 ? "udp" : "tcp");
+	ck_assert_uint_lt(len, cap);
+	reg_builder_t *b = reg_builder_new();
+	reg_error_t err;
+	ck_assert_int_eq(reg_builder_load_mem(b, "broad.csv", csv, len, REG_FMT_AUTO, &err),
+	                 PORTQ_OK);
+	free(csv);
+	registry_t *broad = registry_build(b, 9);
+	ck_assert_ptr_nonnull(broad);
+
+	uint8_t msg[PORTQ_UDP_MAX];
+	portq_question_t q = { .limit = 10 };
+	ck_assert_int_eq(portq_question_set_text(&q, "xyz"), PORTQ_OK);
+	size_t n = server_answer_from(broad, PORTQ_OP_SEARCH, &q, msg);
+	ck_assert_uint_eq(msg[4], PORTQ_FLAG_QR | PORTQ_FLAG_PARTIAL);   /* the premise */
+	portq_result_t *r = NULL;
+	size_t used = 0;
+	ck_assert_int_eq(result_decode(msg, n, "t", 0, &r, &used), PORTQ_OK);
+	ck_assert_int_eq(r->partial, 1);
+	ck_assert_uint_eq(r->n_entries, 0);
+	ck_assert_int_eq(r->more, 0);
+	free(r);
+	ck_assert_int_eq(result_decode(msg, used, "t", 1, &r, NULL), PORTQ_OK);
+	ck_assert_int_eq(r->partial, 1);
+	free(r);
+
+	ck_assert_int_eq(portq_question_set_text(&q, "s1234"), PORTQ_OK);
+	n = server_answer_from(broad, PORTQ_OP_SEARCH, &q, msg);
+	ck_assert_int_eq(result_decode(msg, n, "t", 0, &r, NULL), PORTQ_OK);
+	ck_assert_int_eq(r->partial, 0);
+	ck_assert_uint_eq(r->n_entries, 10);
+	ck_assert_int_eq(r->more, 1);
+	free(r);
+	registry_free(broad);
+
+	/* PARTIAL means something for SEARCH only. */
+	portq_question_t by_port = { .port_lo = 7 };
+	n = server_answer(PORTQ_OP_PORT, &by_port, msg);
+	msg[4] |= PORTQ_FLAG_PARTIAL;
+	ck_assert_int_eq(result_decode(msg, n, "t", 0, &r, NULL), PORTQ_OK);
+	ck_assert_int_eq(r->partial, 0);
+	ck_assert_str_eq(r->entries[0].name, "echo");
+	free(r);
+}
+END_TEST
+
 static Suite *
 result_suite(void)
 {
@@ -164,6 +234,7 @@ result_suite(void)
 	tcase_add_checked_fixture(tc, setup, teardown);
 	tcase_add_test(tc, padding_read_and_measured_off);
 	tcase_add_test(tc, every_field_reaches_the_caller);
+	tcase_add_test(tc, partial_search_read);
 	suite_add_tcase(s, tc);
 	return s;
 }

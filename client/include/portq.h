@@ -224,6 +224,13 @@ typedef struct {
 	size_t n_info;
 	int cached;                 /* from the cache, not the network; `tcp`
 	                               and `server` say how it first came */
+	int partial;                /* SEARCH only: the server stopped at its
+	                               work limit (the PARTIAL flag) before it
+	                               had looked at every record, so the
+	                               entries (none, from portqd) are not all
+	                               that match and n_entries 0 does NOT mean
+	                               that nothing matched. Ask with a longer
+	                               text or one protocol. 0 otherwise. */
 } portq_result_t;
 
 /* Free a result; NULL is allowed. */
@@ -235,7 +242,9 @@ PORTQ_EXPORT void portq_result_free(portq_result_t *r);
  *
  * On PORTQ_OK, *out holds the answer, which the caller frees with
  * portq_result_free(). "Nothing matched" is an answer too: PORTQ_OK with
- * n_entries 0 (a PORT answer then still carries `port` and neighbours).
+ * n_entries 0 (a PORT answer then still carries `port` and neighbours),
+ * except for a SEARCH answer with `partial` set: the server gave up on
+ * the question as too broad, and what matches is unknown.
  *
  * Errors (*out is then NULL; portq_client_error() says more):
  *   PORTQ_EINVAL     a NULL argument, an unknown protocol, a port above
@@ -268,8 +277,14 @@ PORTQ_EXPORT int portq_query_range(portq_client_t *c, unsigned lo, unsigned hi,
                                    const char *proto, uint32_t offset, unsigned limit,
                                    portq_result_t **out);
 
-/* One page of the records whose name, aliases or description contain
- * `text` (any case); paged as portq_query_range(). */
+/*
+ * One page of the records whose name, aliases or description contain
+ * `text` (any case); paged as portq_query_range(). A question that would
+ * cost the server more than its work limit is answered with `partial`
+ * set (and, from portqd, no entries and `more` clear): it is not a
+ * failure of the server, but the result says nothing about what matches.
+ * Such an answer is cached like any other.
+ */
 PORTQ_EXPORT int portq_query_search(portq_client_t *c, const char *text, const char *proto,
                                     uint32_t offset, unsigned limit, portq_result_t **out);
 
