@@ -151,18 +151,35 @@ answer(worker_t *w, const uint8_t *req, size_t len, uint8_t *out, size_t max, in
 	return answer_query(&ctx, req, len, out, max).len;
 }
 
-static void
-conn_read(uv_stream_t *stream, ssize_t nread, const uv_buf_t *buf)
-{
-	conn_t *c = stream->data;
-	worker_t *w = c->w;
-	(void)buf;
-	if (nread < 0) {
-		conn_close(c);                   /* EOF or error: nothing left to answer */
-		return;
-	}
-	c->len += (size_t)nread;
+static void conn_read(uv_stream_t *stream, ssize_t nread, const uv_buf_t *buf);
+static void conn_resume(uv_timer_t *t);
 
+/*
+ * The prefix's tcp-rate is spent: stop reading the connection, keep what
+ * it has sent (no query already read is dropped), and look again when the
+ * bucket holds a token anew (at least 10 ms later, so that a paused
+ * prefix's connections wake a hundred times a second at most).
+ */
+static void
+conn_pause(conn_t *c)
+{
+	uint64_t rate = (uint64_t)c->w->srv->cfg->tcp_rate;
+	uint64_t ms = (1000 + rate - 1) / rate;
+	c->paused = 1;
+	STAT_ADD(c->w->tcp_paused, 1);
+	uv_read_stop((uv_stream_t *)&c->tcp);
+	uv_timer_start(&c->idle, conn_resume, ms < 10 ? 10 : ms, 0);
+}
+
+/*
+ * Answer every whole frame in the buffer, as far as the prefix's
+ * tcp-rate allows, then arm the idle or read timer (or the resume timer
+ * when paused). May close or retire the connection.
+ */
+static void
+conn_process(conn_t *c)
+{
+	worker_t *w = c->w;
 	size_t off = 0;
 	for (;;) {
 		const uint8_t *msg;
@@ -177,6 +194,12 @@ conn_read(uv_stream_t *stream, ssize_t nread, const uv_buf_t *buf)
 			conn_close(c);
 			return;
 		}
+		/* A token per query from the prefix's bucket, over all its
+		 * connections, before any work is done for it. */
+		if (rrl_check(w->tcp_rrl, (struct sockaddr *)&c->peer, uv_now(w->loop)) != RRL_SEND) {
+			conn_pause(c);
+			break;
+		}
 		off += (size_t)used;
 		size_t n = answer(w, msg, mlen, w->out + PORTQ_FRAME_PREFIX, PORTQ_MSG_MAX, 1);
 		if (n > 0)
@@ -188,6 +211,7 @@ conn_read(uv_stream_t *stream, ssize_t nread, const uv_buf_t *buf)
 		c->served = ++w->serve_seq;
 		if (++c->queries >= w->srv->cfg->tcp_max_queries) {
 			STAT_ADD(w->tcp_retired, 1);  /* what follows in the buffer is not answered */
+			c->paused = 0;
 			conn_finish(c);
 			uv_timer_start(&c->idle, conn_idle, (uint64_t)w->srv->cfg->tcp_read_timeout, 0);
 			return;
@@ -195,6 +219,8 @@ conn_read(uv_stream_t *stream, ssize_t nread, const uv_buf_t *buf)
 	}
 	memmove(c->buf, c->buf + off, c->len - off);
 	c->len -= off;
+	if (c->paused)
+		return;
 
 	/* Between queries the idle timeout runs; once a query has started,
 	 * the read timeout, which more bytes of the same query do not
@@ -207,6 +233,39 @@ conn_read(uv_stream_t *stream, ssize_t nread, const uv_buf_t *buf)
 		c->partial = 1;
 		conn_arm(c, (uint64_t)cfg->tcp_read_timeout);
 	}
+}
+
+/* The pause is over: answer what waits, then read again. */
+static void
+conn_resume(uv_timer_t *t)
+{
+	conn_t *c = t->data;
+	if (c->closing || c->retiring)
+		return;
+	if (conn_expired(c)) {
+		STAT_ADD(c->w->tcp_retired, 1);
+		conn_close(c);
+		return;
+	}
+	c->paused = 0;
+	c->partial = 0;                      /* the read timer starts over from here */
+	conn_process(c);
+	if (!c->paused && !c->closing && !c->retiring &&
+	    uv_read_start((uv_stream_t *)&c->tcp, conn_alloc, conn_read) < 0)
+		conn_close(c);
+}
+
+static void
+conn_read(uv_stream_t *stream, ssize_t nread, const uv_buf_t *buf)
+{
+	conn_t *c = stream->data;
+	(void)buf;
+	if (nread < 0) {
+		conn_close(c);                   /* EOF or error: nothing left to answer */
+		return;
+	}
+	c->len += (size_t)nread;
+	conn_process(c);
 }
 
 /*
