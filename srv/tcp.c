@@ -260,6 +260,7 @@ conn_read(uv_stream_t *stream, ssize_t nread, const uv_buf_t *buf)
 {
 	conn_t *c = stream->data;
 	(void)buf;
+	c->was_read = 1;
 	if (nread < 0) {
 		conn_close(c);                   /* EOF or error: nothing left to answer */
 		return;
@@ -269,37 +270,99 @@ conn_read(uv_stream_t *stream, ssize_t nread, const uv_buf_t *buf)
 }
 
 /*
+ * Has the connection had its chance to be read? libuv accepts a whole
+ * burst of connections in one callback before it reads any of them, and
+ * polls a new one first in the next loop iteration; by the end of that
+ * one, a client that sent its query on connecting has been read.
+ */
+static int
+conn_had_its_chance(const conn_t *c)
+{
+	return c->was_read || c->w->iterations >= c->born_iter + 2;
+}
+
+/* Order connections by prefix, so that each prefix's are one run. */
+static int
+conn_cmp_prefix(const void *a, const void *b)
+{
+	const conn_t *x = *(conn_t *const *)a, *y = *(conn_t *const *)b;
+	return memcmp(&x->prefix, &y->prefix, sizeof(x->prefix));
+}
+
+/*
+ * Of the connections in run[0..n) (one prefix), the one to close: a
+ * retiring one first (it only waits for its answers to leave), else the
+ * one longest without an answer. Never `keep`, one closing already, or
+ * one that has not had its first read callback (a connection accepted in
+ * the same burst as others has not been given a chance to ask yet: conn_had_its_chance).
+ */
+static conn_t *
+conn_victim(conn_t *const *run, size_t n, const conn_t *keep)
+{
+	conn_t *best = NULL;
+	for (size_t i = 0; i < n; i++) {
+		conn_t *o = run[i];
+		if (o == keep || o->closing || !conn_had_its_chance(o))
+			continue;
+		if (best == NULL || (o->retiring && !best->retiring) ||
+		    (o->retiring == best->retiring && o->served < best->served))
+			best = o;
+	}
+	return best;
+}
+
+/*
  * Make room for the new connection `c` if its prefix or the worker is
- * full: close the connection, of that prefix or of all, that has gone
- * longest without an answer (or since its accept if it never had one).
- * A client that holds connections open with a query now and then loses
- * them to anyone new; one whose query has just been answered is the last
- * to go. Returns 0, or -1 when there is nothing to close.
+ * full. Every open connection counts, retiring ones too (each still holds
+ * a descriptor and its buffers). When the prefix is full, one of its own
+ * goes; when the worker is, one of the prefix holding the most
+ * connections (the oldest prefix's oldest on a tie), so that a few
+ * prefixes filling the worker push out only themselves as long as each
+ * holds more than anyone else. Within the prefix: see conn_victim.
+ * Returns 0, or -1 when there is nothing to close.
  */
 static int
 conn_make_room(worker_t *w, conn_t *c)
 {
 	const config_t *cfg = w->srv->cfg;
-	long live = 1, same = 0;
-	conn_t *oldest = NULL, *oldest_same = NULL;
-	for (conn_t *o = w->conns; o != NULL; o = o->next) {
-		if (o == c || o->closing || o->retiring)
-			continue;
-		live++;
-		if (oldest == NULL || o->served < oldest->served)
-			oldest = o;
-		if (prefix_eq(&o->prefix, &c->prefix)) {
-			same++;
-			if (oldest_same == NULL || o->served < oldest_same->served)
-				oldest_same = o;
-		}
-	}
+	size_t live = 0;
+	for (conn_t *o = w->conns; o != NULL; o = o->next)
+		live += !o->closing;
 	/* The limits are per worker: each holds its share of the total. */
 	long limit = (cfg->tcp_max_connections + w->srv->n_workers - 1) / w->srv->n_workers;
-	conn_t *victim = same >= cfg->tcp_max_per_source ? oldest_same :
-	                 live > limit ? oldest : NULL;
+	conn_t **all = malloc((live ? live : 1) * sizeof(*all));
+	if (all == NULL)
+		return -1;
+	size_t n = 0;
+	for (conn_t *o = w->conns; o != NULL; o = o->next)
+		if (!o->closing)
+			all[n++] = o;
+	qsort(all, n, sizeof(*all), conn_cmp_prefix);
+
+	conn_t *victim = NULL;
+	int full = 0;
+	size_t best_len = 0;
+	for (size_t i = 0, j; i < n; i = j) {
+		for (j = i + 1; j < n && prefix_eq(&all[j]->prefix, &all[i]->prefix); j++)
+			;
+		conn_t *v = conn_victim(all + i, j - i, c);
+		if (prefix_eq(&all[i]->prefix, &c->prefix) &&
+		    (long)(j - i) > cfg->tcp_max_per_source) {
+			full = 1;                    /* its own prefix is full: one of its own */
+			victim = v;
+			break;
+		}
+		if ((long)live > limit && v != NULL &&
+		    (j - i > best_len || (j - i == best_len && v->served < victim->served))) {
+			best_len = j - i;
+			victim = v;
+		}
+	}
+	free(all);
+	if (!full && (long)live <= limit)
+		return 0;
 	if (victim == NULL)
-		return same >= cfg->tcp_max_per_source || live > limit ? -1 : 0;
+		return -1;
 	STAT_ADD(w->tcp_evicted, 1);
 	conn_close(victim);
 	return 0;
@@ -419,6 +482,7 @@ tcp_accept(uv_stream_t *server, int status)
 	}
 	c->prefix = prefix_of((struct sockaddr *)&c->peer);
 	c->born_ms = uv_now(w->loop);
+	c->born_iter = w->iterations;
 	c->served = ++w->serve_seq;
 	if (w->stopping || conn_make_room(w, c) < 0) {
 		STAT_ADD(w->tcp_refused, 1);

@@ -98,6 +98,8 @@ typedef struct conn {
 	int closing;
 	int partial;                     /* a frame has started and not ended */
 	int retiring;                    /* past its lifetime or query count: shutting down */
+	int was_read;                    /* its first read callback has run */
+	uint64_t born_iter;              /* the worker's `iterations` at accept */
 	int paused;                      /* its prefix's tcp-rate is spent: not read until
 	                                    the idle timer (conn_resume) fires */
 	struct sockaddr_storage peer;
@@ -173,6 +175,7 @@ struct worker {
 	rrl_t *tcp_rrl;                  /* tcp-rate: a token per TCP query, per prefix */
 	conn_t *conns;
 	uint64_t serve_seq;              /* orders connections by last service */
+	uint64_t iterations;             /* loop iterations ended (the flush check counts) */
 	uv_tcp_t drop;                   /* takes a connection only to close it */
 	int drop_busy;
 	unsigned char drop_wait[CONFIG_MAX_LIST]; /* listeners waiting for `drop` */

@@ -708,8 +708,8 @@ tcp_garbage(void *arg)
 /*
  * Half-open and idle connections from five /24s, ten each: each /24
  * keeps MAX_PER_SOURCE and the server MAX_CONNS in all; each connection
- * past a limit pushes out the one that has gone longest without an
- * answer, so the last MAX_CONNS opened are the ones kept. One more, from
+ * past its /24's limit pushes out that /24's oldest, and past the
+ * server's the oldest of the /24 holding the most (the model below). One more, from
  * a /24 with none open, gets in and is answered. Those kept are closed
  * by the idle timeout.
  */
@@ -744,8 +744,20 @@ attack_idle(run_t *r)
 				victim = j;
 				break;
 			}
-		if (victim < 0 && kept >= MAX_CONNS)
-			victim = 0;
+		if (victim < 0 && kept >= MAX_CONNS) {
+			/* The server is full: the oldest of the prefix holding the
+			 * most (the newcomer counted), the oldest prefix on a tie. */
+			int count[SOURCES] = { 0 }, best = -1;
+			count[s]++;
+			for (int j = 0; j < kept; j++)
+				count[order[j] / EACH]++;
+			for (int j = 0; j < kept; j++) {
+				int o = order[j] / EACH;
+				if (best < 0 || count[o] > count[order[best] / EACH])
+					best = j;
+			}
+			victim = best;
+		}
 		if (victim >= 0) {
 			model[order[victim] / EACH][order[victim] % EACH] = 0;
 			memmove(order + victim, order + victim + 1,
@@ -1293,6 +1305,60 @@ START_TEST(search_flood_from_one_source)
 }
 END_TEST
 
+/* ------------------------------------------------------------ TCP churn */
+
+/*
+ * A client from one /24 holds one connection, asked once and now idle.
+ * Four other /24s fill the worker (MAX_CONNS) at MAX_PER_SOURCE each and
+ * then churn it, one new connection after another. Each newcomer past the
+ * worker's limit pushes out a connection of the prefix holding the most,
+ * so the attackers push out only themselves and the client's connection
+ * is still open and answers. Before, the victim was the connection
+ * longest without an answer from any prefix: the client's, the first to
+ * go.
+ */
+START_TEST(tcp_churn_evicts_the_busiest_prefix)
+{
+	enum { ATTACKERS = MAX_CONNS / MAX_PER_SOURCE, CHURN = 3 * MAX_CONNS };
+	uint8_t resp[PORTQ_MSG_MAX];
+	portq_question_t q = { .port_lo = 22 };
+	int legit = tcp_from(LEGIT_SRC);
+	ck_assert_int_ge(legit, 0);
+	struct timeval tv = { 3, 0 };
+	setsockopt(legit, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+	ck_assert_int_eq(fixture_tcp_send_query(legit, PORTQ_OP_PORT, 1, &q), 0);
+	ck_assert_uint_gt(fixture_tcp_read_frame(legit, resp, sizeof(resp)), 0);
+
+	int fd[MAX_CONNS + CHURN];
+	int n = 0;
+	for (int i = 0; i < MAX_CONNS + CHURN; i++) {
+		char src[32];
+		snprintf(src, sizeof(src), "127.0.%d.%d", 16 + i % ATTACKERS, 2 + i / ATTACKERS);
+		fd[n] = tcp_from(src);
+		if (fd[n] >= 0)
+			n++;
+		usleep(1000);
+	}
+	sleep_ms(100);
+	int closed = closed_within(legit, 0);
+	int answered = 0;
+	if (!closed && fixture_tcp_send_query(legit, PORTQ_OP_PORT, 2, &q) == 0)
+		answered = fixture_tcp_read_frame(legit, resp, sizeof(resp)) > 0;
+	for (int i = 0; i < n; i++)
+		close(fd[i]);
+	close(legit);
+	info_t info;
+	info_fetch(&info);
+	fprintf(stderr, "tcp churn: %d attacker connections from %d /24s; the idle client's "
+	        "connection %s; tcp-evicted %lld\n", n, ATTACKERS,
+	        closed ? "was closed" : answered ? "stayed open and answered" : "did not answer",
+	        info_get(&info, "tcp-evicted"));
+	ck_assert_msg(!closed, "the idle client's connection was pushed out");
+	ck_assert_int_eq(answered, 1);
+	ck_assert_int_ge(info_get(&info, "tcp-evicted"), CHURN);
+}
+END_TEST
+
 /* -------------------------------------------------------- TCP search flood */
 
 #define TCPF_PREFIX   "127.0.9"   /* the flooding /24 */
@@ -1536,6 +1602,7 @@ hostile_suite(void)
 	tcase_add_checked_fixture(tc, setup_refuse, teardown);
 	tcase_set_timeout(tc, 60);
 	tcase_add_test(tc, hostile_traffic);
+	tcase_add_test(tc, tcp_churn_evicts_the_busiest_prefix);
 	suite_add_tcase(s, tc);
 
 	TCase *drop = tcase_create("drop");
