@@ -9,7 +9,7 @@
  * 255 bytes of random letters; 255 bytes of common words run together
  * (every piece common, the whole nowhere); pieces of real descriptions
  * (first page); the last page of "serv" over tcp (the broadest 4-byte
- * question); and the last page of "e" over tcp, the most work any
+ * question); and the last page of "e" over tcp, until the per-transport lists the most work any
  * question needs on the IANA registry.
  *
  * It uses nothing but answer_query() and the registry's records, so the

@@ -53,6 +53,9 @@ static const opt_t options[] = {
 	{ "tcp-max-connections", OPT_INT, OFF(tcp_max_connections), 1, 100000, "256",
 	  "N", "TCP connections open at once; a new one past this closes the one "
 	  "that has gone longest without an answer", 0 },
+	{ "tcp-rate", OPT_INT, OFF(tcp_rate), 0, 1000000, "2000", "N",
+	  "TCP queries a second per /24 or /56 source prefix, per worker, over all its "
+	  "connections; past it their reading pauses until the budget refills (0: off)", 0 },
 	{ "tcp-max-frame", OPT_INT, OFF(tcp_max_frame), 32, 65535, "512",
 	  "BYTES", "largest query frame accepted over TCP", 0 },
 	{ "udp-rcvbuf", OPT_INT, OFF(udp_rcvbuf), 0, 268435456, "8388608", "BYTES",

@@ -40,6 +40,7 @@ typedef struct {
 	long tcp_max_lifetime;     /* ms a connection may stay open */
 	config_list_t allow;       /* CIDR prefixes that may ask; empty: all */
 	char *refused;             /* "refuse" (answer REFUSED) or "drop" */
+	long tcp_rate;             /* TCP queries a second per prefix; 0 = off */
 	long rrl_rate;             /* UDP answers a second per prefix; 0 = off */
 	long rrl_slip;             /* every n-th limited answer sent truncated */
 	char *user;                /* drop to this user after binding */

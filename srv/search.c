@@ -1,9 +1,14 @@
 /*
  * search.c -- the index behind SEARCH (see search.h).
  *
- * Questions of 1 or 2 bytes: every byte value and every pair of bytes
- * has a list of the documents holding it (indexes, ascending, each once),
- * one after the other in post[], found by direct index into start[].
+ * Questions of 0, 1 or 2 bytes: the empty text, every byte value and
+ * every pair of bytes has a list of the documents holding it (indexes,
+ * ascending, each once) for each transport a question may name (a
+ * document for all protocols is in every transport's list), one after
+ * the other in post[], found by direct index into start[]. A page of such
+ * a question, filtered or not, is a slice of one list: its work is the
+ * page, however deep it lies and however many documents the transport
+ * leaves out.
  *
  * Longer questions: a suffix array over all the text (libdivsufsort),
  * every part followed by a NUL so that no match spans two parts. The
@@ -24,12 +29,14 @@
 #define TEXT_MAX    PORTQ_TEXT_MAX
 #define WINDOW_WORDS 512        /* bitmap words on the stack: 32,768 documents */
 #define WINDOW_DOCS  (WINDOW_WORDS * 64)
-#define GRAMS       (256 + 65536)  /* lists: every byte, then every pair */
+#define GRAMS       (1 + 256 + 65536) /* lists: every document, every byte, every pair */
+#define ROWS        (PORTQ_TP_COUNT + 1)  /* lists per transport (see tp_row) */
+#define LISTS       ((size_t)ROWS * GRAMS)
 
 struct search_index {
 	const search_doc_t *docs;
 	size_t n, words;            /* documents; 64-bit words of a bitmap of them */
-	uint32_t *start;            /* GRAMS + 1 offsets into post */
+	uint32_t *start;            /* LISTS + 1 offsets into post: row * GRAMS + gram */
 	uint32_t *post;             /* the lists, one after the other */
 	uint8_t *text;              /* every part, NUL-terminated, then TEXT_MAX
 	                               zeros so a compare never reads past it */
@@ -39,12 +46,44 @@ struct search_index {
 	uint64_t *tp_bits;          /* per transport: the documents it sees */
 };
 
-/* The list of a byte (k = 1) or of a pair of bytes (k = 2). */
+/* The list of the empty text (k = 0), a byte (k = 1) or a pair of bytes (k = 2). */
 static size_t
 gram_slot(const char *s, size_t k)
 {
 	const unsigned char *u = (const unsigned char *)s;
-	return k == 1 ? u[0] : 256 + ((size_t)u[0] << 8 | u[1]);
+	return k == 0 ? 0 : k == 1 ? 1 + (size_t)u[0] : 257 + ((size_t)u[0] << 8 | u[1]);
+}
+
+static int
+tp_matches(const search_doc_t *d, uint8_t tp)
+{
+	return tp == PORTQ_TP_ANY || d->transport == PORTQ_TP_ANY || d->transport == tp;
+}
+
+/*
+ * Rows of the lists and of tp_bits: one per transport a question may
+ * name (ANY sees every document), and a last one for a transport no
+ * record can carry, which sees only the documents for all protocols.
+ */
+static size_t
+tp_row(uint8_t tp)
+{
+	return tp < PORTQ_TP_COUNT ? tp : PORTQ_TP_COUNT;
+}
+
+/* Put document d into list g of every row that sees it. */
+static void
+index_add(search_index_t *ix, size_t d, size_t g, uint32_t *count, uint32_t *fill)
+{
+	for (size_t row = 0; row < ROWS; row++) {
+		if (!tp_matches(&ix->docs[d], (uint8_t)row))
+			continue;
+		size_t l = row * GRAMS + g;
+		if (fill != NULL)
+			ix->post[fill[l]++] = (uint32_t)d;
+		else
+			count[l]++;
+	}
 }
 
 /*
@@ -57,6 +96,7 @@ index_pass(search_index_t *ix, uint32_t *count, uint32_t *fill, uint32_t *mark)
 {
 	for (size_t d = 0; d < ix->n; d++) {
 		const char *p = ix->docs[d].text;
+		index_add(ix, d, gram_slot(p, 0), count, fill);
 		for (unsigned part = 0; part < ix->docs[d].parts; part++) {
 			size_t len = strlen(p);
 			for (size_t i = 0; i < len; i++) {
@@ -65,10 +105,7 @@ index_pass(search_index_t *ix, uint32_t *count, uint32_t *fill, uint32_t *mark)
 					if (mark[g] == d + 1)
 						continue;
 					mark[g] = (uint32_t)(d + 1);
-					if (fill != NULL)
-						ix->post[fill[g]++] = (uint32_t)d;
-					else
-						count[g]++;
+					index_add(ix, d, g, count, fill);
 				}
 			}
 			p += len + 1;
@@ -79,30 +116,30 @@ index_pass(search_index_t *ix, uint32_t *count, uint32_t *fill, uint32_t *mark)
 static int
 build_lists(search_index_t *ix)
 {
-	uint32_t *tmp = calloc(2 * (size_t)GRAMS, sizeof(uint32_t));
-	ix->start = malloc((GRAMS + 1) * sizeof(uint32_t));
+	uint32_t *tmp = calloc(LISTS + GRAMS, sizeof(uint32_t));
+	ix->start = malloc((LISTS + 1) * sizeof(uint32_t));
 	if (tmp == NULL || ix->start == NULL) {
 		free(tmp);
 		return -1;
 	}
-	uint32_t *count = tmp, *mark = tmp + GRAMS;
+	uint32_t *count = tmp, *mark = tmp + LISTS;
 	index_pass(ix, count, NULL, mark);
 	size_t total = 0;
-	for (size_t g = 0; g < GRAMS; g++) {
-		ix->start[g] = (uint32_t)total;
-		total += count[g];
+	for (size_t l = 0; l < LISTS; l++) {
+		ix->start[l] = (uint32_t)total;
+		total += count[l];
 		if (total > UINT32_MAX) {
 			free(tmp);
 			return -1;
 		}
 	}
-	ix->start[GRAMS] = (uint32_t)total;
+	ix->start[LISTS] = (uint32_t)total;
 	ix->post = malloc((total ? total : 1) * sizeof(uint32_t));
 	if (ix->post == NULL) {
 		free(tmp);
 		return -1;
 	}
-	memcpy(count, ix->start, GRAMS * sizeof(uint32_t));   /* now: where to fill */
+	memcpy(count, ix->start, LISTS * sizeof(uint32_t));   /* now: where to fill */
 	memset(mark, 0, GRAMS * sizeof(uint32_t));
 	index_pass(ix, NULL, count, mark);
 	free(tmp);
@@ -151,23 +188,6 @@ build_suffixes(search_index_t *ix)
 		ix->sa_doc[i] = pos_doc[ix->sa[i]];
 	free(pos_doc);
 	return 0;
-}
-
-static int
-tp_matches(const search_doc_t *d, uint8_t tp)
-{
-	return tp == PORTQ_TP_ANY || d->transport == PORTQ_TP_ANY || d->transport == tp;
-}
-
-/*
- * Rows of tp_bits: one per transport a question may name (ANY sees every
- * document), and a last one for a transport no record can carry, which
- * sees only the documents for all protocols.
- */
-static size_t
-tp_row(uint8_t tp)
-{
-	return tp < PORTQ_TP_COUNT ? tp : PORTQ_TP_COUNT;
 }
 
 static int
@@ -237,32 +257,17 @@ spend(search_query_t *q, size_t units)
 	return 1;
 }
 
-/* Every entry of an exact list (or every document) is a match. */
+/* Every entry of an exact list is a match: the page is a slice of it. */
 static size_t
-run_exact(const search_index_t *ix, search_query_t *q, const uint32_t *list, size_t n,
-          uint32_t *out, size_t max)
+run_exact(search_query_t *q, const uint32_t *list, size_t n, uint32_t *out, size_t max)
 {
-	size_t found = 0;
-	if (q->transport == PORTQ_TP_ANY) {
-		/* No filter: the page is a slice of the list. */
-		size_t total = n < q->count_max ? n : q->count_max;
-		size_t from = q->offset < total ? q->offset : total;
-		size_t take = total - from < max ? total - from : max;
-		if (!spend(q, take + 1))
-			return 0;
-		for (size_t i = 0; i < take; i++)
-			out[i] = list ? list[from + i] : (uint32_t)(from + i);
-		return total;
-	}
-	const uint64_t *mask = ix->tp_bits + tp_row(q->transport) * ix->words;
-	for (size_t i = 0; i < n && found < q->count_max; i++) {
-		if (!spend(q, 1))
-			return 0;
-		uint32_t d = list ? list[i] : (uint32_t)i;
-		if (mask[d / 64] >> (d % 64) & 1)
-			page_add(d, &found, q->offset, out, max);
-	}
-	return found;
+	size_t total = n < q->count_max ? n : q->count_max;
+	size_t from = q->offset < total ? q->offset : total;
+	size_t take = total - from < max ? total - from : max;
+	if (!spend(q, take + 1))
+		return 0;
+	memcpy(out, list + from, take * sizeof(*out));
+	return total;
 }
 
 /* The first suffix in sa[lo..hi) whose first len bytes compare >= text
@@ -342,11 +347,9 @@ search_run(const search_index_t *ix, search_query_t *q, uint32_t *out, size_t ma
 		text[len] = (char)tolower((unsigned char)q->text[len]);
 	}
 	text[len] = '\0';
-	if (len == 0)
-		return run_exact(ix, q, NULL, ix->n, out, max);
 	if (len <= 2) {
-		size_t g = gram_slot(text, len);
-		return run_exact(ix, q, ix->post + ix->start[g], ix->start[g + 1] - ix->start[g],
+		size_t l = tp_row(q->transport) * GRAMS + gram_slot(text, len);
+		return run_exact(q, ix->post + ix->start[l], ix->start[l + 1] - ix->start[l],
 		                 out, max);
 	}
 	return run_suffixes(ix, q, text, len, out, max);

@@ -3,8 +3,9 @@
  * SEARCH: an index built once per registry load, and a question whose
  * work is bounded and known before it is spent.
  *
- * A question of 1 or 2 bytes is answered from its posting list (the
- * documents holding that byte or pair, in order). A longer one from a
+ * A question of 0, 1 or 2 bytes is answered from its posting list (the
+ * documents holding that byte or pair, in order), kept per transport, so
+ * that its page is a slice of one list even when a transport is named. A longer one from a
  * suffix array over all the text: the suffixes that begin with it are
  * one run of the array, found by binary search, and the documents they
  * fall in are read in order from a bitmap. No candidate is ever compared
@@ -22,11 +23,12 @@
 #include <stdint.h>
 
 /*
- * The work one SEARCH answer may take (see docs/hardening.md). The most
- * any question needs on the IANA registry is about 12,000 units (a
- * 1-byte question over one transport, last page).
+ * The work one SEARCH answer may take (see docs/hardening.md). A question
+ * of up to 2 bytes costs its page plus one, filtered or not; the most any
+ * longer one needs on the IANA registry is 4,195 units ("ser": one unit
+ * per occurrence plus one per 64 documents), so this leaves it twice that.
  */
-#define SEARCH_WORK_MAX 65536
+#define SEARCH_WORK_MAX 8192
 
 typedef struct {
 	const char *text;        /* lower-cased parts, consecutive NUL-terminated

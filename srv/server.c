@@ -68,10 +68,13 @@ worker_new(server_t *s, int id)
 		return NULL;
 	w->udp_in = malloc(UDP_RECV_WIDTH * UDP_CHUNK);
 	w->rrl = malloc(sizeof(*w->rrl));
-	if (w->udp_in == NULL || w->rrl == NULL ||
-	    rrl_init(w->rrl, (uint32_t)s->cfg->rrl_rate, (uint32_t)s->cfg->rrl_slip) < 0) {
+	w->tcp_rrl = malloc(sizeof(*w->tcp_rrl));
+	if (w->udp_in == NULL || w->rrl == NULL || w->tcp_rrl == NULL ||
+	    rrl_init(w->rrl, (uint32_t)s->cfg->rrl_rate, (uint32_t)s->cfg->rrl_slip) < 0 ||
+	    rrl_init(w->tcp_rrl, (uint32_t)s->cfg->tcp_rate, 0) < 0) {
 		free(w->udp_in);
 		free(w->rrl);
+		free(w->tcp_rrl);
 		free(w);
 		return NULL;
 	}
@@ -85,6 +88,7 @@ worker_new(server_t *s, int id)
 		if (uv_loop_init(&w->own_loop) < 0) {
 			free(w->udp_in);
 			free(w->rrl);
+			free(w->tcp_rrl);
 			free(w);
 			return NULL;
 		}
@@ -113,6 +117,7 @@ worker_free(worker_t *w)
 	shared_release(w->reg);
 	free(w->udp_in);
 	free(w->rrl);
+	free(w->tcp_rrl);
 	free(w);
 	return rc;
 }

@@ -151,18 +151,35 @@ answer(worker_t *w, const uint8_t *req, size_t len, uint8_t *out, size_t max, in
 	return answer_query(&ctx, req, len, out, max).len;
 }
 
-static void
-conn_read(uv_stream_t *stream, ssize_t nread, const uv_buf_t *buf)
-{
-	conn_t *c = stream->data;
-	worker_t *w = c->w;
-	(void)buf;
-	if (nread < 0) {
-		conn_close(c);                   /* EOF or error: nothing left to answer */
-		return;
-	}
-	c->len += (size_t)nread;
+static void conn_read(uv_stream_t *stream, ssize_t nread, const uv_buf_t *buf);
+static void conn_resume(uv_timer_t *t);
 
+/*
+ * The prefix's tcp-rate is spent: stop reading the connection, keep what
+ * it has sent (no query already read is dropped), and look again when the
+ * bucket holds a token anew (at least 10 ms later, so that a paused
+ * prefix's connections wake a hundred times a second at most).
+ */
+static void
+conn_pause(conn_t *c)
+{
+	uint64_t rate = (uint64_t)c->w->srv->cfg->tcp_rate;
+	uint64_t ms = (1000 + rate - 1) / rate;
+	c->paused = 1;
+	STAT_ADD(c->w->tcp_paused, 1);
+	uv_read_stop((uv_stream_t *)&c->tcp);
+	uv_timer_start(&c->idle, conn_resume, ms < 10 ? 10 : ms, 0);
+}
+
+/*
+ * Answer every whole frame in the buffer, as far as the prefix's
+ * tcp-rate allows, then arm the idle or read timer (or the resume timer
+ * when paused). May close or retire the connection.
+ */
+static void
+conn_process(conn_t *c)
+{
+	worker_t *w = c->w;
 	size_t off = 0;
 	for (;;) {
 		const uint8_t *msg;
@@ -177,6 +194,12 @@ conn_read(uv_stream_t *stream, ssize_t nread, const uv_buf_t *buf)
 			conn_close(c);
 			return;
 		}
+		/* A token per query from the prefix's bucket, over all its
+		 * connections, before any work is done for it. */
+		if (rrl_check(w->tcp_rrl, (struct sockaddr *)&c->peer, uv_now(w->loop)) != RRL_SEND) {
+			conn_pause(c);
+			break;
+		}
 		off += (size_t)used;
 		size_t n = answer(w, msg, mlen, w->out + PORTQ_FRAME_PREFIX, PORTQ_MSG_MAX, 1);
 		if (n > 0)
@@ -188,6 +211,7 @@ conn_read(uv_stream_t *stream, ssize_t nread, const uv_buf_t *buf)
 		c->served = ++w->serve_seq;
 		if (++c->queries >= w->srv->cfg->tcp_max_queries) {
 			STAT_ADD(w->tcp_retired, 1);  /* what follows in the buffer is not answered */
+			c->paused = 0;
 			conn_finish(c);
 			uv_timer_start(&c->idle, conn_idle, (uint64_t)w->srv->cfg->tcp_read_timeout, 0);
 			return;
@@ -195,6 +219,8 @@ conn_read(uv_stream_t *stream, ssize_t nread, const uv_buf_t *buf)
 	}
 	memmove(c->buf, c->buf + off, c->len - off);
 	c->len -= off;
+	if (c->paused)
+		return;
 
 	/* Between queries the idle timeout runs; once a query has started,
 	 * the read timeout, which more bytes of the same query do not
@@ -209,38 +235,134 @@ conn_read(uv_stream_t *stream, ssize_t nread, const uv_buf_t *buf)
 	}
 }
 
+/* The pause is over: answer what waits, then read again. */
+static void
+conn_resume(uv_timer_t *t)
+{
+	conn_t *c = t->data;
+	if (c->closing || c->retiring)
+		return;
+	if (conn_expired(c)) {
+		STAT_ADD(c->w->tcp_retired, 1);
+		conn_close(c);
+		return;
+	}
+	c->paused = 0;
+	c->partial = 0;                      /* the read timer starts over from here */
+	conn_process(c);
+	if (!c->paused && !c->closing && !c->retiring &&
+	    uv_read_start((uv_stream_t *)&c->tcp, conn_alloc, conn_read) < 0)
+		conn_close(c);
+}
+
+static void
+conn_read(uv_stream_t *stream, ssize_t nread, const uv_buf_t *buf)
+{
+	conn_t *c = stream->data;
+	(void)buf;
+	c->was_read = 1;
+	if (nread < 0) {
+		conn_close(c);                   /* EOF or error: nothing left to answer */
+		return;
+	}
+	c->len += (size_t)nread;
+	conn_process(c);
+}
+
+/*
+ * Has the connection had its chance to be read? libuv accepts a whole
+ * burst of connections in one callback before it reads any of them, and
+ * polls a new one first in the next loop iteration; by the end of that
+ * one, a client that sent its query on connecting has been read.
+ */
+static int
+conn_had_its_chance(const conn_t *c)
+{
+	return c->was_read || c->w->iterations >= c->born_iter + 2;
+}
+
+/* Order connections by prefix, so that each prefix's are one run. */
+static int
+conn_cmp_prefix(const void *a, const void *b)
+{
+	const conn_t *x = *(conn_t *const *)a, *y = *(conn_t *const *)b;
+	return memcmp(&x->prefix, &y->prefix, sizeof(x->prefix));
+}
+
+/*
+ * Of the connections in run[0..n) (one prefix), the one to close: a
+ * retiring one first (it only waits for its answers to leave), else the
+ * one longest without an answer. Never `keep`, one closing already, or
+ * one that has not had its first read callback (a connection accepted in
+ * the same burst as others has not been given a chance to ask yet: conn_had_its_chance).
+ */
+static conn_t *
+conn_victim(conn_t *const *run, size_t n, const conn_t *keep)
+{
+	conn_t *best = NULL;
+	for (size_t i = 0; i < n; i++) {
+		conn_t *o = run[i];
+		if (o == keep || o->closing || !conn_had_its_chance(o))
+			continue;
+		if (best == NULL || (o->retiring && !best->retiring) ||
+		    (o->retiring == best->retiring && o->served < best->served))
+			best = o;
+	}
+	return best;
+}
+
 /*
  * Make room for the new connection `c` if its prefix or the worker is
- * full: close the connection, of that prefix or of all, that has gone
- * longest without an answer (or since its accept if it never had one).
- * A client that holds connections open with a query now and then loses
- * them to anyone new; one whose query has just been answered is the last
- * to go. Returns 0, or -1 when there is nothing to close.
+ * full. Every open connection counts, retiring ones too (each still holds
+ * a descriptor and its buffers). When the prefix is full, one of its own
+ * goes; when the worker is, one of the prefix holding the most
+ * connections (the oldest prefix's oldest on a tie), so that a few
+ * prefixes filling the worker push out only themselves as long as each
+ * holds more than anyone else. Within the prefix: see conn_victim.
+ * Returns 0, or -1 when there is nothing to close.
  */
 static int
 conn_make_room(worker_t *w, conn_t *c)
 {
 	const config_t *cfg = w->srv->cfg;
-	long live = 1, same = 0;
-	conn_t *oldest = NULL, *oldest_same = NULL;
-	for (conn_t *o = w->conns; o != NULL; o = o->next) {
-		if (o == c || o->closing || o->retiring)
-			continue;
-		live++;
-		if (oldest == NULL || o->served < oldest->served)
-			oldest = o;
-		if (prefix_eq(&o->prefix, &c->prefix)) {
-			same++;
-			if (oldest_same == NULL || o->served < oldest_same->served)
-				oldest_same = o;
-		}
-	}
+	size_t live = 0;
+	for (conn_t *o = w->conns; o != NULL; o = o->next)
+		live += !o->closing;
 	/* The limits are per worker: each holds its share of the total. */
 	long limit = (cfg->tcp_max_connections + w->srv->n_workers - 1) / w->srv->n_workers;
-	conn_t *victim = same >= cfg->tcp_max_per_source ? oldest_same :
-	                 live > limit ? oldest : NULL;
+	conn_t **all = malloc((live ? live : 1) * sizeof(*all));
+	if (all == NULL)
+		return -1;
+	size_t n = 0;
+	for (conn_t *o = w->conns; o != NULL; o = o->next)
+		if (!o->closing)
+			all[n++] = o;
+	qsort(all, n, sizeof(*all), conn_cmp_prefix);
+
+	conn_t *victim = NULL;
+	int full = 0;
+	size_t best_len = 0;
+	for (size_t i = 0, j; i < n; i = j) {
+		for (j = i + 1; j < n && prefix_eq(&all[j]->prefix, &all[i]->prefix); j++)
+			;
+		conn_t *v = conn_victim(all + i, j - i, c);
+		if (prefix_eq(&all[i]->prefix, &c->prefix) &&
+		    (long)(j - i) > cfg->tcp_max_per_source) {
+			full = 1;                    /* its own prefix is full: one of its own */
+			victim = v;
+			break;
+		}
+		if ((long)live > limit && v != NULL &&
+		    (j - i > best_len || (j - i == best_len && v->served < victim->served))) {
+			best_len = j - i;
+			victim = v;
+		}
+	}
+	free(all);
+	if (!full && (long)live <= limit)
+		return 0;
 	if (victim == NULL)
-		return same >= cfg->tcp_max_per_source || live > limit ? -1 : 0;
+		return -1;
 	STAT_ADD(w->tcp_evicted, 1);
 	conn_close(victim);
 	return 0;
@@ -360,6 +482,7 @@ tcp_accept(uv_stream_t *server, int status)
 	}
 	c->prefix = prefix_of((struct sockaddr *)&c->peer);
 	c->born_ms = uv_now(w->loop);
+	c->born_iter = w->iterations;
 	c->served = ++w->serve_seq;
 	if (w->stopping || conn_make_room(w, c) < 0) {
 		STAT_ADD(w->tcp_refused, 1);

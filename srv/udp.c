@@ -283,6 +283,7 @@ void
 udp_flush_check(uv_check_t *c)
 {
 	worker_t *w = container_of(c, worker_t, flush);
+	w->iterations++;                 /* tcp.c: has a new connection had its chance? */
 	if (w->batch.n > 0)
 		udp_flush(w);
 }

@@ -84,6 +84,7 @@ typedef struct worker worker_t;
 	X(tcp_slow_closed, "tcp-slow-closed") /* tcp-read-timeout within a query */ \
 	X(tcp_evicted,     "tcp-evicted")     /* closed to make room for a new one */ \
 	X(tcp_retired,     "tcp-retired")     /* tcp-max-queries or tcp-max-lifetime */ \
+	X(tcp_paused,      "tcp-paused")      /* reading paused: the prefix's tcp-rate spent */ \
 	X(tcp_dropped,     "tcp-dropped")     /* accept failed: descriptors, memory */ \
 	X(acl_refused,     "acl-refused")     /* UDP datagrams and TCP connections */
 
@@ -97,6 +98,10 @@ typedef struct conn {
 	int closing;
 	int partial;                     /* a frame has started and not ended */
 	int retiring;                    /* past its lifetime or query count: shutting down */
+	int was_read;                    /* its first read callback has run */
+	uint64_t born_iter;              /* the worker's `iterations` at accept */
+	int paused;                      /* its prefix's tcp-rate is spent: not read until
+	                                    the idle timer (conn_resume) fires */
 	struct sockaddr_storage peer;
 	prefix_t prefix;                 /* the peer's /24 or /56 */
 	uint64_t born_ms;                /* uv_now() at accept */
@@ -167,8 +172,10 @@ struct worker {
 	WORKER_COUNTERS(X)               /* the worker's own (STAT_ADD, STAT_GET) */
 #undef X
 	rrl_t *rrl;
+	rrl_t *tcp_rrl;                  /* tcp-rate: a token per TCP query, per prefix */
 	conn_t *conns;
 	uint64_t serve_seq;              /* orders connections by last service */
+	uint64_t iterations;             /* loop iterations ended (the flush check counts) */
 	uv_tcp_t drop;                   /* takes a connection only to close it */
 	int drop_busy;
 	unsigned char drop_wait[CONFIG_MAX_LIST]; /* listeners waiting for `drop` */

@@ -209,11 +209,12 @@ END_TEST
 
 /*
  * A registry of 70,000 records, more than one bitmap window (32,768):
- * every seventh holds "xyzw", the others "xyzq"; tcp and udp by turns.
+ * every fortieth holds "xyzw", the others "xyzq"; tcp and udp by turns.
  * Questions across the windows agree with the scan. "xyz" (in all
- * 70,000, read once per window) and "x" over tcp deep in the list need
- * more than the bound: they stop there and say so; without a bound they
- * find what the scan finds.
+ * 70,000, read once per window) needs more than the bound: it stops there
+ * and says so; without a bound it finds what the scan finds. "x" and ""
+ * over one transport deep in the list are a slice of that transport's
+ * list, and cost their page.
  */
 START_TEST(bound_reached)
 {
@@ -224,7 +225,7 @@ START_TEST(bound_reached)
 	for (size_t i = 0; i < rows; i++)
 		len += (size_t)snprintf(csv + len, cap - len, "s%zu,%zu,%s,%s\n", i,
 		                        1 + i % 60000, i % 2 ? "udp" : "tcp",
-		                        i % 7 ? "xyzq" : "xyzw");
+		                        i % 40 ? "xyzq" : "xyzw");
 	registry_t *r = load_mem(csv, len);
 	free(csv);
 	ck_assert_uint_eq(registry_count(r), rows);
@@ -251,10 +252,19 @@ START_TEST(bound_reached)
 	ck_assert_uint_eq(linear_search(r, "xyz", 0, 30000, want, 100), rows);
 	ck_assert_mem_eq(out, want, 100 * sizeof(out[0]));
 
+	/* A short question filtered by transport, past its last match, is a
+	 * slice of that transport's list: a unit, not a read of every
+	 * document holding the byte (70,001 units before). */
 	q = (search_query_t){ .text = "x", .transport = PORTQ_TP_TCP, .offset = 40000,
 	                      .count_max = 40011, .work_max = SEARCH_WORK_MAX };
-	ck_assert_uint_eq(registry_search(r, &q, out, 10), 0);
-	ck_assert_int_eq(q.capped, 1);
+	ck_assert_uint_eq(registry_search(r, &q, out, 10), rows / 2);
+	ck_assert_int_eq(q.capped, 0);
+	ck_assert_uint_le(q.work, 1);
+	q = (search_query_t){ .text = "", .transport = PORTQ_TP_UDP, .offset = 34990,
+	                      .count_max = 35001, .work_max = SEARCH_WORK_MAX };
+	ck_assert_uint_eq(registry_search(r, &q, out, 10), rows / 2);
+	ck_assert_uint_le(q.work, 11);
+	ck_assert_int_eq(same_as_linear(r, "", PORTQ_TP_UDP, 34990, 10), 0);
 
 	/* Over the wire: rcode OK (not NOT-FOUND: not all was looked at),
 	 * no records, PARTIAL set, MORE clear. */
