@@ -21,6 +21,11 @@ bad() { echo "FAILED: $*"; fail=$((fail + 1)); }
 mkdir -p "$work/www" "$work/lib"
 cp "$data/service-names-port-numbers.csv" "$work/www/registry.csv"
 touch -d '2026-01-01 00:00:00' "$work/www/registry.csv"
+# A background job opens its own redirections only once it runs: the logs
+# the loops below read must exist before, or a read races the job's start
+# (set -e then ends the script).
+: >"$work/http.log"
+: >"$work/redirect.log"
 python3 -m http.server 0 --bind 127.0.0.1 --directory "$work/www" >"$work/http.log" 2>&1 &
 pids+=($!)
 port=""
